@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs exactly the Debian packages that the build, the tests and the dev scripts need.
+# Idempotent: installs nothing when everything is present; runs `apt-get update` only when it must
+# install something.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config ccache
+  libcaf-dev libpqxx-dev libpq-dev libcpprest-dev libboost-system-dev
+  nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 libyaml-cpp-dev libssl-dev
+  postgresql-15 postgresql-client-15
+  openssl curl ca-certificates procps psmisc python3
+)
+# Go builds the control plane (kube-apiserver, etcd); install Debian's only when none is present.
+if ! command -v go >/dev/null 2>&1; then packages+=(golang-go); fi
+# kubectl: the machine's is used; when absent, hack/build-control-plane.sh builds one.
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
