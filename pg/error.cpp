@@ -1,0 +1,124 @@
+#include "pg/error.hpp"
+
+#include <regex>
+
+namespace dbuser::pg {
+
+std::string_view to_string(error_kind k) {
+  switch (k) {
+    case error_kind::invalid:
+      return "invalid";
+    case error_kind::conflict:
+      return "conflict";
+    case error_kind::permission:
+      return "permission";
+    case error_kind::auth:
+      return "auth";
+    case error_kind::unavailable:
+      return "unavailable";
+    case error_kind::transient:
+      return "transient";
+    case error_kind::internal:
+      return "internal";
+  }
+  return "internal";
+}
+
+bool error::transient() const {
+  return kind == error_kind::unavailable || kind == error_kind::transient;
+}
+
+std::string error::to_string() const {
+  std::string out = context.empty() ? message : context + ": " + message;
+  if (!sqlstate.empty())
+    out += " (SQLSTATE " + sqlstate + ")";
+  return out;
+}
+
+error_kind kind_of_sqlstate(std::string_view s) {
+  if (s.size() != 5)
+    return error_kind::internal;
+  const std::string_view cls = s.substr(0, 2);
+  if (cls == "08")
+    return error_kind::unavailable; // connection exception
+  if (s == "40001" || s == "40P01")
+    return error_kind::transient; // serialization failure, deadlock
+  if (cls == "53")
+    return error_kind::transient; // insufficient resources (too many connections, ...)
+  if (s.substr(0, 4) == "57P0")
+    return error_kind::unavailable; // admin/crash shutdown, cannot connect now, database dropped
+  if (s == "57014")
+    return error_kind::transient; // query canceled: statement timeout
+  if (s == "42501")
+    return error_kind::permission;
+  if (cls == "28")
+    return error_kind::auth;
+  if (s == "42710" || s == "42P04" || s == "2BP01" || s == "55006")
+    return error_kind::conflict; // duplicate object/database, dependent objects, object in use
+  if (cls == "42" || cls == "22" || cls == "3D" || cls == "3F" || cls == "0L" || cls == "0P")
+    return error_kind::invalid;
+  return error_kind::internal;
+}
+
+error make_error(error_kind kind, std::string message, std::string context) {
+  error e;
+  e.kind = kind;
+  e.message = std::move(message);
+  e.context = std::move(context);
+  return e;
+}
+
+error sql_error(std::string_view sqlstate, std::string_view server_message, std::string context,
+                const std::vector<std::string>& secrets) {
+  error e;
+  e.kind = kind_of_sqlstate(sqlstate);
+  e.sqlstate = std::string(sqlstate);
+  e.message = redact(server_message, secrets);
+  e.context = std::move(context);
+  return e;
+}
+
+std::string redact(std::string_view text, const std::vector<std::string>& secrets) {
+  // 1. Drop the statement echo: everything from "Query was:" on, and "LINE n:" lines followed by
+  //    their caret line.
+  std::string s(text);
+  if (auto q = s.find("Query was:"); q != std::string::npos)
+    s.erase(q);
+  std::string out;
+  size_t pos = 0;
+  bool skip_caret = false;
+  while (pos < s.size()) {
+    size_t nl = s.find('\n', pos);
+    std::string line = s.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? s.size() : nl + 1;
+    if (line.rfind("LINE ", 0) == 0) {
+      skip_caret = true;
+      continue;
+    }
+    if (skip_caret && line.find_first_not_of(" ^") == std::string::npos) {
+      skip_caret = false;
+      continue;
+    }
+    skip_caret = false;
+    if (!out.empty())
+      out += ' ';
+    out += line;
+  }
+  while (!out.empty() && (out.back() == ' ' || out.back() == '\n'))
+    out.pop_back();
+  // 2. Anything shaped like a verifier.
+  static const std::regex scram(R"(SCRAM-SHA-256\$[^\s']*)");
+  static const std::regex md5(R"(md5[0-9a-f]{32})");
+  out = std::regex_replace(out, scram, "<redacted>");
+  out = std::regex_replace(out, md5, "<redacted>");
+  // 3. Every known secret.
+  for (const auto& secret : secrets) {
+    if (secret.empty())
+      continue;
+    for (size_t at = out.find(secret); at != std::string::npos; at = out.find(secret, at))
+      out.replace(at, secret.size(), "<redacted>");
+  }
+  return out;
+}
+
+} // namespace dbuser::pg

@@ -1,0 +1,56 @@
+#pragma once
+
+// The error type of the pg/ layer. Every fallible function returns dbuser::expected<T, pg::error>;
+// no exception leaves pg/. An error carries the SQLSTATE when the server gave one, a message that
+// never holds a password or verifier (see redact()), and the context of what was being done
+// ("while granting SELECT on myapp_db.public to myapp").
+
+#include "common/expected.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dbuser::pg {
+
+enum class error_kind {
+  invalid,     // bad input or a statement the server rejects as wrong (22xxx, 42xxx, 3D000, ...)
+  conflict,    // the world is not as expected (duplicate object, dependent objects, ownership)
+  permission,  // 42501 insufficient privilege
+  auth,        // 28xxx: authentication failed or role may not log in
+  unavailable, // cannot reach the server, or it is going away (08xxx, 57P0x, broken connection)
+  transient,   // the server asks to retry (40001, 40P01, 53xxx, 57014 statement timeout)
+  internal,    // anything else: a bug or an unexpected library failure
+};
+
+[[nodiscard]] std::string_view to_string(error_kind k);
+
+struct error {
+  error_kind kind = error_kind::internal;
+  std::string sqlstate; // five characters, or empty
+  std::string message;  // redacted: never a password, verifier or query text
+  std::string context;  // "while granting SELECT on myapp_db.public to myapp"
+
+  // Retry with backoff (true) or stop and report (false).
+  [[nodiscard]] bool transient() const;
+  // "while ...: message (SQLSTATE 42501)"
+  [[nodiscard]] std::string to_string() const;
+};
+
+template <class T>
+using result = dbuser::expected<T, error>;
+
+// The kind a SQLSTATE belongs to (class 08 → unavailable, 42501 → permission, ...).
+[[nodiscard]] error_kind kind_of_sqlstate(std::string_view sqlstate);
+
+// A pg::error for `sqlstate` with `message` redacted against `secrets`.
+[[nodiscard]] error make_error(error_kind kind, std::string message, std::string context = {});
+[[nodiscard]] error sql_error(std::string_view sqlstate, std::string_view server_message,
+                              std::string context, const std::vector<std::string>& secrets = {});
+
+// Removes what must never reach a log or an Event from a server or library message: the
+// statement echo ("LINE 1: ALTER ROLE ... PASSWORD '...'" and its caret line, "Query was: ..."),
+// anything shaped like a SCRAM or MD5 verifier, and every string in `secrets`.
+[[nodiscard]] std::string redact(std::string_view text, const std::vector<std::string>& secrets = {});
+
+} // namespace dbuser::pg

@@ -1,0 +1,504 @@
+#include "pg/executor.hpp"
+
+#include "pg/sql.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <utility>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <pqxx/pqxx>
+#include <spdlog/spdlog.h>
+
+namespace dbuser::pg {
+
+namespace {
+
+// A value of a libpq keyword/value connection string.
+std::string conn_value(std::string_view v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+bool contains(std::string_view text, std::string_view what) {
+  return text.find(what) != std::string_view::npos;
+}
+
+std::string strip_severity(std::string s) {
+  for (const char* prefix : {"ERROR:  ", "FATAL:  "})
+    if (s.rfind(prefix, 0) == 0)
+      s.erase(0, std::char_traits<char>::length(prefix));
+  return s;
+}
+
+// A failed connection attempt: libpqxx 6 gives only the text, so classify by what libpq says.
+error connection_error(const std::string& what, std::string context,
+                       const std::vector<std::string>& secrets) {
+  error e;
+  e.message = redact(what, secrets);
+  e.context = std::move(context);
+  if (contains(what, "password authentication failed")) {
+    e.kind = error_kind::auth;
+    e.sqlstate = "28P01";
+  } else if (contains(what, "no pg_hba.conf entry") || contains(what, "not permitted to log in")
+             || (contains(what, "role \"") && contains(what, "does not exist"))) {
+    e.kind = error_kind::auth;
+    e.sqlstate = "28000";
+  } else if (contains(what, "database \"") && contains(what, "does not exist")) {
+    e.kind = error_kind::invalid;
+    e.sqlstate = "3D000";
+  } else if (contains(what, "certificate") || contains(what, "SSL") || contains(what, "ssl")) {
+    // TLS verification or configuration: retrying will not help until the config changes.
+    e.kind = error_kind::invalid;
+    e.message = "TLS: " + e.message;
+  } else if (contains(what, "too many connections") || contains(what, "remaining connection slots")) {
+    e.kind = error_kind::transient;
+    e.sqlstate = "53300";
+  } else {
+    e.kind = error_kind::unavailable;
+  }
+  return e;
+}
+
+// The edge of pg/: every libpqxx exception becomes a pg::error.
+error from_exception(const std::exception& ex, std::string context,
+                     const std::vector<std::string>& secrets) {
+  if (const auto* s = dynamic_cast<const pqxx::sql_error*>(&ex))
+    return sql_error(s->sqlstate(), strip_severity(s->what()), std::move(context), secrets);
+  if (const auto* b = dynamic_cast<const pqxx::broken_connection*>(&ex))
+    return connection_error(b->what(), std::move(context), secrets);
+  if (dynamic_cast<const pqxx::in_doubt_error*>(&ex) != nullptr)
+    return make_error(error_kind::unavailable,
+                      "connection lost during commit: " + redact(ex.what(), secrets),
+                      std::move(context));
+  if (dynamic_cast<const pqxx::deadlock_detected*>(&ex) != nullptr)
+    return error{error_kind::transient, "40P01", redact(ex.what(), secrets), std::move(context)};
+  if (dynamic_cast<const pqxx::serialization_failure*>(&ex) != nullptr)
+    return error{error_kind::transient, "40001", redact(ex.what(), secrets), std::move(context)};
+  return make_error(error_kind::internal, redact(ex.what(), secrets), std::move(context));
+}
+
+const std::set<std::string>& ssl_modes() {
+  static const std::set<std::string> modes = {"disable", "allow",     "prefer",
+                                              "require", "verify-ca", "verify-full"};
+  return modes;
+}
+
+constexpr const char* role_oid = "(SELECT oid FROM pg_roles WHERE rolname = $1)";
+
+} // namespace
+
+struct executor::impl {
+  target t;
+  std::string ca_path;   // the CA file handed to libpq
+  bool ca_owned = false; // written by us from ca_pem: removed on destruction
+  std::map<std::string, std::unique_ptr<pqxx::connection>> conns;
+
+  ~impl() {
+    conns.clear();
+    if (ca_owned)
+      ::unlink(ca_path.c_str());
+  }
+
+  std::string db_name(const std::string& db) const { return db.empty() ? t.maintenance_db : db; }
+
+  std::vector<std::string> secrets(std::vector<std::string> more = {}) const {
+    more.push_back(t.admin_password);
+    return more;
+  }
+
+  std::string conninfo(std::string_view user, std::string_view password,
+                       std::string_view db) const {
+    std::string ci = "host=" + conn_value(t.host) + " port=" + std::to_string(t.port)
+                     + " user=" + conn_value(user) + " password=" + conn_value(password)
+                     + " dbname=" + conn_value(db) + " sslmode=" + conn_value(t.ssl_mode)
+                     + " connect_timeout=" + std::to_string(t.connect_timeout.count())
+                     + " application_name='dbuser-operator'"
+                     + " options=" + conn_value("-c statement_timeout="
+                                                + std::to_string(t.statement_timeout.count())
+                                                + " -c standard_conforming_strings=on");
+    if (!ca_path.empty())
+      ci += " sslrootcert=" + conn_value(ca_path);
+    return ci;
+  }
+
+  // The admin connection to `db` (maintenance database when empty); throws like libpqxx.
+  pqxx::connection& conn(const std::string& db) {
+    const auto name = db_name(db);
+    auto i = conns.find(name);
+    if (i != conns.end() && i->second->is_open())
+      return *i->second;
+    auto c = std::make_unique<pqxx::connection>(conninfo(t.admin_user, t.admin_password, name));
+    auto& ref = *c;
+    conns[name] = std::move(c);
+    return ref;
+  }
+
+  // Turns an exception into an error; a broken connection is forgotten, never silently reused.
+  error fail(const std::exception& ex, const std::string& db, std::string context,
+             const std::vector<std::string>& extra = {}) {
+    auto e = from_exception(ex, std::move(context), secrets(extra));
+    if (e.kind == error_kind::unavailable || dynamic_cast<const pqxx::broken_connection*>(&ex))
+      conns.erase(db_name(db));
+    return e;
+  }
+
+  void observe_database(pqxx::connection& c, const std::string& db, const desired_role& d,
+                        std::vector<observed_schema>& out) {
+    pqxx::read_transaction tx(c);
+    std::map<std::string, observed_schema> schemas;
+    auto at = [&](const std::string& schema) -> observed_schema& {
+      auto& s = schemas[schema];
+      s.database = db;
+      s.schema = schema;
+      return s;
+    };
+    for (const auto& g : d.grants)
+      if (g.database == db)
+        at(g.schema);
+    for (const auto& row :
+         tx.exec_params(std::string("SELECT n.nspname FROM pg_namespace n, aclexplode(n.nspacl) a "
+                                    "WHERE a.grantee = ")
+                          + role_oid + " AND a.privilege_type = 'USAGE'",
+                        d.name))
+      at(row[0].as<std::string>()).usage = true;
+    const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f')";
+    const std::string not_owned = std::string("c.relowner <> ") + role_oid;
+    std::map<std::string, std::map<std::string, int>> held; // schema → privilege → tables
+    for (const auto& row : tx.exec_params(
+           "SELECT n.nspname, a.privilege_type, count(DISTINCT c.oid)::int FROM pg_class c "
+           "JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a WHERE "
+           "a.grantee = "
+             + std::string(role_oid) + " AND " + relkinds + " AND " + not_owned
+             + " GROUP BY 1, 2",
+           d.name)) {
+      held[row[0].as<std::string>()][row[1].as<std::string>()] = row[2].as<int>();
+      at(row[0].as<std::string>());
+    }
+    for (const auto& row : tx.exec_params(
+           "SELECT n.nspname, a.privilege_type FROM pg_default_acl da JOIN pg_namespace n ON "
+           "n.oid = da.defaclnamespace, aclexplode(da.defaclacl) a WHERE da.defaclobjtype = 'r' "
+           "AND da.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = $2) AND a.grantee = "
+             + std::string(role_oid),
+           d.name, t.admin_user)) {
+      privilege p{};
+      if (privilege_from_keyword(row[1].as<std::string>(), p))
+        at(row[0].as<std::string>()).defaults.insert(p);
+    }
+    std::map<std::string, int> tables;
+    for (const auto& row : tx.exec_params(
+           "SELECT n.nspname, count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = "
+           "c.relnamespace WHERE "
+             + relkinds + " AND " + not_owned + " GROUP BY 1",
+           d.name))
+      tables[row[0].as<std::string>()] = row[1].as<int>();
+    for (auto& [name, s] : schemas) {
+      s.tables = tables.count(name) != 0 ? tables[name] : 0;
+      s.on_every_table = s.tables == 0 ? privilege_set::all() : privilege_set{};
+      for (const auto& [keyword, count] : held[name]) {
+        privilege p{};
+        if (!privilege_from_keyword(keyword, p))
+          continue;
+        s.on_some_table.insert(p);
+        if (count >= s.tables)
+          s.on_every_table.insert(p);
+      }
+      out.push_back(s);
+    }
+  }
+};
+
+executor::executor(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+executor::executor(executor&&) noexcept = default;
+executor& executor::operator=(executor&&) noexcept = default;
+executor::~executor() = default;
+
+const target& executor::where() const { return impl_->t; }
+
+result<executor> executor::create(target t) {
+  if (ssl_modes().count(t.ssl_mode) == 0)
+    return make_unexpected(make_error(error_kind::invalid, "unknown sslMode \"" + t.ssl_mode
+                                                             + "\": use disable, allow, prefer, "
+                                                               "require, verify-ca or verify-full"));
+  if (t.port <= 0 || t.port > 65535)
+    return make_unexpected(
+      make_error(error_kind::invalid, "port " + std::to_string(t.port) + " is out of range"));
+  if (t.host.empty() || t.admin_user.empty())
+    return make_unexpected(make_error(error_kind::invalid, "host and admin user are required"));
+  auto p = std::make_unique<impl>();
+  if (!t.ca_pem.empty()) {
+    std::error_code ec;
+    auto dir = std::filesystem::temp_directory_path(ec);
+    std::string path = (ec ? std::string("/tmp") : dir.string()) + "/dbuser-pg-ca-XXXXXX";
+    int fd = ::mkstemp(path.data()); // created 0600
+    if (fd < 0)
+      return make_unexpected(
+        make_error(error_kind::internal, "cannot create a temporary file for the CA certificate"));
+    ::fchmod(fd, S_IRUSR | S_IWUSR);
+    const auto& pem = t.ca_pem;
+    size_t written = 0;
+    while (written < pem.size()) {
+      auto n = ::write(fd, pem.data() + written, pem.size() - written);
+      if (n <= 0)
+        break;
+      written += static_cast<size_t>(n);
+    }
+    ::close(fd);
+    if (written != pem.size()) {
+      ::unlink(path.c_str());
+      return make_unexpected(
+        make_error(error_kind::internal, "cannot write the CA certificate to a temporary file"));
+    }
+    p->ca_path = path;
+    p->ca_owned = true;
+  } else if (!t.ca_file.empty()) {
+    p->ca_path = t.ca_file;
+  }
+  p->t = std::move(t);
+  return executor(std::move(p));
+}
+
+void executor::close() { impl_->conns.clear(); }
+
+result<observed_state> executor::observe(const desired_role& desired) {
+  auto& self = *impl_;
+  observed_state o;
+  std::string db;
+  std::string context = "while observing role " + desired.name;
+  try {
+    std::set<std::string> inspect;
+    {
+      auto& c = self.conn("");
+      pqxx::read_transaction tx(c);
+      auto r = tx.exec_params(
+        "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, "
+        "rolconnlimit, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
+        desired.name);
+      if (!r.empty()) {
+        auto row = r[0];
+        o.role.exists = true;
+        o.role.login = row[0].as<bool>();
+        o.role.superuser = row[1].as<bool>();
+        o.role.createrole = row[2].as<bool>();
+        o.role.createdb = row[3].as<bool>();
+        o.role.replication = row[4].as<bool>();
+        o.role.bypassrls = row[5].as<bool>();
+        o.role.connection_limit = row[6].as<int>();
+        if (!row[7].is_null())
+          o.role.comment = row[7].as<std::string>();
+        for (const auto& m : tx.exec_params(
+               std::string("SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = "
+                           "m.roleid WHERE m.member = ")
+                 + role_oid + " ORDER BY 1",
+               desired.name))
+          o.role.member_of.push_back(m[0].as<std::string>());
+      }
+      std::set<std::string> with_connect;
+      for (const auto& row : tx.exec_params(
+             std::string("SELECT d.datname FROM pg_database d, aclexplode(d.datacl) a WHERE "
+                         "a.grantee = ")
+               + role_oid + " AND a.privilege_type = 'CONNECT'",
+             desired.name))
+        with_connect.insert(row[0].as<std::string>());
+      std::set<std::string> seen;
+      for (const auto& g : desired.grants) {
+        if (!seen.insert(g.database).second)
+          continue;
+        observed_database od;
+        od.name = g.database;
+        od.exists = tx.exec_params1("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+                                    g.database)[0]
+                      .as<bool>();
+        od.connect = with_connect.count(g.database) != 0;
+        if (od.exists && o.role.exists)
+          inspect.insert(g.database);
+        o.databases.push_back(od);
+      }
+      for (const auto& name : with_connect) {
+        inspect.insert(name);
+        if (seen.count(name) == 0)
+          o.databases.push_back(observed_database{name, true, true});
+      }
+      if (o.role.exists)
+        for (const auto& row : tx.exec_params(
+               std::string("SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON "
+                           "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
+                           "s.refobjid = ")
+                 + role_oid + " AND d.datallowconn",
+               desired.name))
+          inspect.insert(row[0].as<std::string>());
+    }
+    for (const auto& name : inspect) {
+      db = name;
+      context = "while observing the privileges of role " + desired.name + " in database " + name;
+      self.observe_database(self.conn(name), name, desired, o.schemas);
+    }
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, db, context));
+  }
+  return o;
+}
+
+result<std::vector<std::string>> executor::apply(const std::vector<action>& actions) {
+  auto& self = *impl_;
+  std::vector<std::string> done;
+  size_t i = 0;
+  while (i < actions.size()) {
+    const auto& first = actions[i];
+    size_t end = i + 1;
+    if (!first.outside_transaction)
+      while (end < actions.size() && !actions[end].outside_transaction
+             && actions[end].database == first.database)
+        ++end;
+    size_t current = i;
+    try {
+      auto& c = self.conn(first.database);
+      if (first.outside_transaction) {
+        pqxx::nontransaction tx(c);
+        try {
+          tx.exec(first.sql);
+        } catch (const pqxx::sql_error& e) {
+          if (e.sqlstate() != "42P04") // created concurrently: fine
+            throw;
+        }
+      } else {
+        pqxx::work tx(c);
+        for (; current < end; ++current)
+          tx.exec(actions[current].sql);
+        current = end - 1;
+        tx.commit();
+      }
+    } catch (const std::exception& ex) {
+      return make_unexpected(self.fail(ex, first.database, actions[current].context));
+    }
+    for (size_t k = i; k < end; ++k) {
+      spdlog::debug("pg: {}", actions[k].description);
+      done.push_back(actions[k].description);
+    }
+    i = end;
+  }
+  return done;
+}
+
+result<std::vector<std::string>> executor::converge(const desired_role& desired) {
+  auto observed = observe(desired);
+  if (!observed)
+    return make_unexpected(observed.error());
+  auto actions = plan(desired, *observed, impl_->t.admin_user);
+  if (!actions)
+    return make_unexpected(actions.error());
+  return apply(*actions);
+}
+
+result<bool> executor::database_exists(std::string_view database) {
+  auto& self = *impl_;
+  const std::string name(database);
+  try {
+    pqxx::read_transaction tx(self.conn(""));
+    return tx.exec_params1("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name)[0]
+      .as<bool>();
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, "", "while checking whether database " + name + " exists"));
+  }
+}
+
+result<bool> executor::ensure_database(std::string_view database) {
+  auto exists = database_exists(database);
+  if (!exists)
+    return make_unexpected(exists.error());
+  if (*exists)
+    return false;
+  const std::string name(database);
+  auto done = apply({action{"", sql::create_database(name), "created database " + name,
+                            "while creating database " + name, true, false}});
+  if (!done)
+    return make_unexpected(done.error());
+  return true;
+}
+
+result<void> executor::set_password(std::string_view role, std::string_view verifier) {
+  const std::string name(role);
+  auto stmt = sql::alter_role_password(role, verifier);
+  if (!stmt)
+    return make_unexpected(stmt.error());
+  auto done = apply({action{"", *stmt, "set the password of role " + name,
+                            "while setting the password of role " + name, false, true}});
+  if (!done)
+    return make_unexpected(done.error());
+  return {};
+}
+
+result<std::vector<std::string>> executor::drop_role(std::string_view role) {
+  auto& self = *impl_;
+  const std::string name(role);
+  std::vector<std::string> databases{self.t.maintenance_db}; // shared objects are handled here
+  try {
+    pqxx::read_transaction tx(self.conn(""));
+    if (tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", name).empty())
+      return std::vector<std::string>{};
+    for (const auto& row : tx.exec_params(
+           std::string("SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON "
+                       "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
+                       "s.refobjid = ")
+             + role_oid + " AND d.datallowconn ORDER BY 1",
+           name)) {
+      auto db = row[0].as<std::string>();
+      if (db != self.t.maintenance_db)
+        databases.push_back(db);
+    }
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, "", "while finding the databases of role " + name));
+  }
+  std::vector<action> actions;
+  for (const auto& db : databases) {
+    const std::string where = db == self.t.maintenance_db ? std::string() : db;
+    actions.push_back(action{where, sql::reassign_owned(name, self.t.admin_user),
+                             "reassigned the objects of role " + name + " in database " + db
+                               + " to " + self.t.admin_user,
+                             "while reassigning the objects of role " + name + " in database "
+                               + db + " to " + self.t.admin_user});
+    actions.push_back(action{where, sql::drop_owned(name),
+                             "dropped the privileges of role " + name + " in database " + db,
+                             "while dropping the privileges of role " + name + " in database "
+                               + db});
+  }
+  actions.push_back(
+    action{"", sql::drop_role(name), "dropped role " + name, "while dropping role " + name});
+  return apply(actions);
+}
+
+login_result executor::login_check(std::string_view role, std::string_view password,
+                                   std::string_view database) const {
+  const auto& self = *impl_;
+  login_result r;
+  const std::string context = "while logging in as " + std::string(role) + " to database "
+                              + std::string(database);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    pqxx::connection c(self.conninfo(role, password, database));
+    pqxx::nontransaction tx(c);
+    r.server_version = tx.exec("SELECT current_setting('server_version')")[0][0].as<std::string>();
+    r.latency_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    r.ok = true;
+  } catch (const std::exception& ex) {
+    r.latency_ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    r.failure = from_exception(ex, context, self.secrets({std::string(password)}));
+    r.message = r.failure->message;
+  }
+  return r;
+}
+
+} // namespace dbuser::pg

@@ -1,0 +1,90 @@
+#pragma once
+
+// The executor: the only place that talks to PostgreSQL (through libpqxx, kept out of this header).
+// One executor per PostgreSQL target and per thread of use: it owns its connections (one per
+// database, opened when first needed, dropped when broken) and is not thread-safe. It blocks:
+// call it from a detached actor only.
+//
+// Every connection sets application_name=dbuser-operator, the connect timeout, the statement
+// timeout and standard_conforming_strings=on (which sql::quote_literal relies on). Errors are
+// pg::error values with context; no password or verifier ever appears in them.
+
+#include "pg/error.hpp"
+#include "pg/plan.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dbuser::pg {
+
+struct target {
+  std::string host;
+  int port = 5432;
+  std::string admin_user;
+  std::string admin_password;
+  std::string maintenance_db = "postgres";  // where cluster-wide statements run
+  std::string ssl_mode = "prefer";          // disable|allow|prefer|require|verify-ca|verify-full
+  std::string ca_file;                      // PEM file of the CA that signed the server, or
+  std::string ca_pem;                       // the PEM bytes themselves (written to a 0600 file)
+  std::chrono::seconds connect_timeout{10};
+  std::chrono::milliseconds statement_timeout{30000};
+};
+
+// The outcome of logging in as a managed role. A failed login is a normal result, not an error.
+struct login_result {
+  bool ok = false;
+  double latency_ms = 0;        // connect + first query
+  std::string server_version;   // "15.5 (Debian 15.5-0+deb12u1)"
+  std::string message;          // why it failed (redacted), empty on success
+  std::optional<error> failure; // classified: auth, unavailable, invalid (TLS), ...
+};
+
+class executor {
+public:
+  // Checks the target (ssl_mode, port) and writes ca_pem to a private temp file when given.
+  [[nodiscard]] static result<executor> create(target t);
+
+  executor(executor&&) noexcept;
+  executor& operator=(executor&&) noexcept;
+  executor(const executor&) = delete;
+  executor& operator=(const executor&) = delete;
+  ~executor();
+
+  [[nodiscard]] const target& where() const;
+
+  // The role, and its privileges in every database/schema it is desired in or holds anything in.
+  [[nodiscard]] result<observed_state> observe(const desired_role& desired);
+  // Runs the actions in order; consecutive actions of one database share a transaction.
+  // Returns the descriptions of what was done (for Events).
+  [[nodiscard]] result<std::vector<std::string>> apply(const std::vector<action>& actions);
+  // observe → plan → apply. Converging an already converged role does nothing and returns {}.
+  [[nodiscard]] result<std::vector<std::string>> converge(const desired_role& desired);
+
+  [[nodiscard]] result<bool> database_exists(std::string_view database);
+  // CREATE DATABASE outside a transaction when missing; never drops one. True if created.
+  [[nodiscard]] result<bool> ensure_database(std::string_view database);
+  // ALTER ROLE ... PASSWORD '<verifier>' (the verifier from scram_verifier, never a plaintext).
+  [[nodiscard]] result<void> set_password(std::string_view role, std::string_view verifier);
+  // In every database where the role owns objects or holds privileges: REASSIGN OWNED BY role TO
+  // admin, DROP OWNED BY role; then DROP ROLE. Data is kept (owned by the admin). A missing role
+  // is not an error. Returns the descriptions of what was done.
+  [[nodiscard]] result<std::vector<std::string>> drop_role(std::string_view role);
+
+  // Connects as `role` with `password` over TCP with the target's sslmode/CA (a fresh connection,
+  // not cached) and runs one query.
+  [[nodiscard]] login_result login_check(std::string_view role, std::string_view password,
+                                         std::string_view database) const;
+
+  // Closes every cached connection (they are reopened on demand).
+  void close();
+
+private:
+  struct impl;
+  explicit executor(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace dbuser::pg

@@ -1,0 +1,237 @@
+#include "pg/plan.hpp"
+
+#include "pg/sql.hpp"
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <utility>
+
+namespace dbuser::pg {
+
+namespace {
+
+using scope_key = std::pair<std::string, std::string>; // database, schema
+
+std::string where(const scope_key& k) { return k.first + "." + k.second; }
+
+struct builder {
+  std::string role;
+  std::vector<action> out;
+
+  void add(std::string database, std::string sql, std::string description, std::string context,
+           bool outside_transaction = false, bool sensitive = false) {
+    if (sql.empty())
+      return;
+    out.push_back(action{std::move(database), std::move(sql), std::move(description),
+                         std::move(context), outside_transaction, sensitive});
+  }
+};
+
+const observed_database* find_database(const observed_state& o, const std::string& name) {
+  for (const auto& d : o.databases)
+    if (d.name == name)
+      return &d;
+  return nullptr;
+}
+
+const observed_schema* find_schema(const observed_state& o, const scope_key& k) {
+  for (const auto& s : o.schemas)
+    if (s.database == k.first && s.schema == k.second)
+      return &s;
+  return nullptr;
+}
+
+result<void> plan_role(builder& b, const desired_role& d, const observed_role& o) {
+  const auto& r = d.name;
+  if (!o.exists) {
+    if (d.verifier.empty())
+      return make_unexpected(make_error(error_kind::invalid,
+                                        "role " + r + " does not exist and no password was given",
+                                        "while creating role " + r));
+    auto create = sql::create_role(r, d.verifier, d.connection_limit);
+    if (!create)
+      return make_unexpected(create.error());
+    b.add("", *create, "created role " + r, "while creating role " + r, false, true);
+    auto comment = sql::comment_on_role(r, d.marker);
+    if (!comment)
+      return make_unexpected(comment.error());
+    b.add("", *comment, "marked role " + r + " as managed", "while marking role " + r);
+    return {};
+  }
+  if (!o.login)
+    b.add("", sql::alter_role_attribute(r, "LOGIN"), "enabled LOGIN for role " + r,
+          "while enabling LOGIN for role " + r);
+  const std::pair<bool, const char*> flags[] = {
+    {o.superuser, "SUPERUSER"},     {o.createdb, "CREATEDB"},   {o.createrole, "CREATEROLE"},
+    {o.replication, "REPLICATION"}, {o.bypassrls, "BYPASSRLS"},
+  };
+  for (const auto& [held, name] : flags)
+    if (held)
+      b.add("", sql::alter_role_attribute(r, std::string("NO") + name),
+            std::string("removed ") + name + " from role " + r,
+            std::string("while removing ") + name + " from role " + r);
+  if (o.connection_limit != d.connection_limit)
+    b.add("", sql::alter_role_connection_limit(r, d.connection_limit),
+          "set the connection limit of role " + r + " to " + std::to_string(d.connection_limit),
+          "while setting the connection limit of role " + r);
+  if (o.comment != d.marker) {
+    auto comment = sql::comment_on_role(r, d.marker);
+    if (!comment)
+      return make_unexpected(comment.error());
+    b.add("", *comment, "marked role " + r + " as managed", "while marking role " + r);
+  }
+  return {};
+}
+
+void plan_memberships(builder& b, const desired_role& d, const observed_role& o) {
+  const std::set<std::string> want(d.member_of.begin(), d.member_of.end());
+  const std::set<std::string> have = o.exists
+                                       ? std::set<std::string>(o.member_of.begin(), o.member_of.end())
+                                       : std::set<std::string>{};
+  for (const auto& g : want)
+    if (have.count(g) == 0)
+      b.add("", sql::grant_membership(g, d.name), "granted membership in " + g,
+            "while granting membership in " + g + " to " + d.name);
+  for (const auto& g : have)
+    if (want.count(g) == 0)
+      b.add("", sql::revoke_membership(g, d.name), "revoked membership in " + g,
+            "while revoking membership in " + g + " from " + d.name);
+}
+
+void plan_schema(builder& b, const scope_key& k, privilege_set want, const observed_schema* o,
+                 std::string_view admin) {
+  const auto& r = b.role;
+  const auto& [db, schema] = k;
+  const observed_schema none{};
+  const observed_schema& have = o != nullptr ? *o : none;
+  if (!have.usage)
+    b.add(db, sql::grant_usage(schema, r), "granted USAGE on schema " + where(k),
+          "while granting USAGE on schema " + where(k) + " to " + r);
+  const privilege_set every = o != nullptr ? have.on_every_table : privilege_set{};
+  const auto grant = want.minus(every);
+  b.add(db, sql::grant_on_all_tables(grant, schema, r),
+        "granted " + grant.to_string() + " on " + where(k),
+        "while granting " + grant.to_string() + " on " + where(k) + " to " + r);
+  const auto revoke = have.on_some_table.minus(want);
+  b.add(db, sql::revoke_on_all_tables(revoke, schema, r),
+        "revoked " + revoke.to_string() + " on " + where(k),
+        "while revoking " + revoke.to_string() + " on " + where(k) + " from " + r);
+  const auto def_grant = want.minus(have.defaults);
+  b.add(db, sql::grant_default_privileges(admin, def_grant, schema, r),
+        "granted " + def_grant.to_string() + " on future tables of " + where(k),
+        "while granting default privileges " + def_grant.to_string() + " on " + where(k) + " to "
+          + r);
+  const auto def_revoke = have.defaults.minus(want);
+  b.add(db, sql::revoke_default_privileges(admin, def_revoke, schema, r),
+        "revoked " + def_revoke.to_string() + " on future tables of " + where(k),
+        "while revoking default privileges " + def_revoke.to_string() + " on " + where(k)
+          + " from " + r);
+}
+
+void plan_unwanted_schema(builder& b, const observed_schema& o, std::string_view admin) {
+  const auto& r = b.role;
+  const scope_key k{o.database, o.schema};
+  b.add(o.database, sql::revoke_on_all_tables(o.on_some_table, o.schema, r),
+        "revoked " + o.on_some_table.to_string() + " on " + where(k),
+        "while revoking " + o.on_some_table.to_string() + " on " + where(k) + " from " + r);
+  b.add(o.database, sql::revoke_default_privileges(admin, o.defaults, o.schema, r),
+        "revoked " + o.defaults.to_string() + " on future tables of " + where(k),
+        "while revoking default privileges " + o.defaults.to_string() + " on " + where(k)
+          + " from " + r);
+  if (o.usage)
+    b.add(o.database, sql::revoke_usage(o.schema, r), "revoked USAGE on schema " + where(k),
+          "while revoking USAGE on schema " + where(k) + " from " + r);
+}
+
+} // namespace
+
+result<std::vector<action>> plan(const desired_role& desired, const observed_state& observed,
+                                 std::string_view admin_user) {
+  builder b{desired.name, {}};
+  // Desired scopes, merged by (database, schema) in first-seen order; databases likewise.
+  std::vector<std::pair<scope_key, privilege_set>> scopes;
+  std::vector<std::pair<std::string, bool>> databases; // name, may be created
+  for (const auto& g : desired.grants) {
+    scope_key k{g.database, g.schema};
+    auto s = std::find_if(scopes.begin(), scopes.end(), [&](auto& e) { return e.first == k; });
+    if (s == scopes.end())
+      scopes.emplace_back(k, g.privileges);
+    else
+      s->second = s->second.unite(g.privileges);
+    auto d = std::find_if(databases.begin(), databases.end(),
+                          [&](auto& e) { return e.first == g.database; });
+    if (d == databases.end())
+      databases.emplace_back(g.database, g.create_database);
+    else
+      d->second = d->second || g.create_database;
+  }
+
+  // 1. Databases.
+  for (const auto& [name, may_create] : databases) {
+    const auto* o = find_database(observed, name);
+    if (o != nullptr && o->exists)
+      continue;
+    if (!may_create)
+      return make_unexpected(make_error(error_kind::invalid, "database " + name + " does not exist",
+                                        "while granting on database " + name + " to "
+                                          + desired.name));
+    b.add("", sql::create_database(name), "created database " + name,
+          "while creating database " + name, true);
+  }
+  // 2. The role, 3. its memberships.
+  if (auto r = plan_role(b, desired, observed.role); !r)
+    return make_unexpected(r.error());
+  plan_memberships(b, desired, observed.role);
+  // 4. CONNECT, then per schema USAGE, table and default privileges.
+  for (const auto& [name, may_create] : databases) {
+    (void)may_create;
+    const auto* o = find_database(observed, name);
+    if (o == nullptr || !o->connect || !observed.role.exists)
+      b.add("", sql::grant_connect(name, desired.name), "granted CONNECT on database " + name,
+            "while granting CONNECT on database " + name + " to " + desired.name);
+  }
+  for (const auto& [k, want] : scopes)
+    plan_schema(b, k, want, observed.role.exists ? find_schema(observed, k) : nullptr, admin_user);
+  // 5. Whatever is held and no longer desired.
+  if (observed.role.exists) {
+    for (const auto& s : observed.schemas) {
+      const scope_key k{s.database, s.schema};
+      if (std::none_of(scopes.begin(), scopes.end(), [&](auto& e) { return e.first == k; }))
+        plan_unwanted_schema(b, s, admin_user);
+    }
+    for (const auto& d : observed.databases) {
+      if (!d.connect)
+        continue;
+      if (std::none_of(databases.begin(), databases.end(),
+                       [&](auto& e) { return e.first == d.name; }))
+        b.add("", sql::revoke_connect(d.name, desired.name),
+              "revoked CONNECT on database " + d.name,
+              "while revoking CONNECT on database " + d.name + " from " + desired.name);
+    }
+  }
+  return std::move(b.out);
+}
+
+std::string owner_marker(std::string_view owner) {
+  return std::string(marker_prefix) + std::string(owner);
+}
+
+std::optional<std::string> marker_owner(std::string_view comment) {
+  if (comment.substr(0, marker_prefix.size()) != marker_prefix)
+    return std::nullopt;
+  return std::string(comment.substr(marker_prefix.size()));
+}
+
+ownership_result ownership_of(const observed_role& observed, std::string_view expected_owner) {
+  if (!observed.exists)
+    return {ownership::absent, {}};
+  auto owner = observed.comment ? marker_owner(*observed.comment) : std::nullopt;
+  if (!owner)
+    return {ownership::unmanaged, {}};
+  if (*owner == expected_owner)
+    return {ownership::ours, *owner};
+  return {ownership::owned_by_other, *owner};
+}
+
+} // namespace dbuser::pg

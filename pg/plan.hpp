@@ -1,0 +1,111 @@
+#pragma once
+
+// The desired and observed state of one managed role, and the pure plan that turns the difference
+// into statements. The executor observes, plans and applies; converging is level-triggered: when
+// the world matches, plan() returns nothing.
+
+#include "pg/error.hpp"
+#include "pg/privileges.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dbuser::pg {
+
+// Table privileges on every table of `schema` in `database` (existing ones and, through default
+// privileges, those the admin creates later), with CONNECT on the database and USAGE on the schema.
+struct grant_scope {
+  std::string database;
+  std::string schema = "public";
+  privilege_set privileges;
+  bool create_database = false; // created (outside a transaction) when missing; never dropped
+};
+
+struct desired_role {
+  std::string name;
+  std::string marker;             // the role comment, owner_marker("namespace/name")
+  int connection_limit = -1;
+  std::vector<std::string> member_of; // existing roles to be a member of; others are revoked
+  std::vector<grant_scope> grants;    // the first is spec.database/public; others are `grants`
+  std::string verifier;           // SCRAM verifier; needed only to create the role
+};
+
+struct observed_role {
+  bool exists = false;
+  bool login = false;
+  bool superuser = false;
+  bool createrole = false;
+  bool createdb = false;
+  bool replication = false;
+  bool bypassrls = false;
+  int connection_limit = -1;
+  std::optional<std::string> comment;
+  std::vector<std::string> member_of; // sorted
+};
+
+struct observed_database {
+  std::string name;
+  bool exists = false;
+  bool connect = false; // the role holds an explicit CONNECT grant
+};
+
+// What the role holds in one schema. Tables the role owns itself are not counted.
+struct observed_schema {
+  std::string database;
+  std::string schema;
+  bool usage = false;
+  int tables = 0;                // tables, views, matviews, foreign and partitioned tables
+  privilege_set on_every_table;  // held on each of them (all privileges when there are none)
+  privilege_set on_some_table;   // held on at least one
+  privilege_set defaults;        // default privileges the admin grants it on new tables
+};
+
+struct observed_state {
+  observed_role role;
+  std::vector<observed_database> databases; // desired ones, and any where it holds CONNECT
+  std::vector<observed_schema> schemas;     // desired ones, and any where it holds something
+};
+
+struct action {
+  std::string database;     // where it runs; empty: the maintenance database
+  std::string sql;          // may hold a verifier: never log it (see `sensitive`)
+  std::string description;  // past tense, for Events: "granted SELECT on myapp_db.public"
+  std::string context;      // for errors: "while granting SELECT on myapp_db.public to myapp"
+  bool outside_transaction = false; // CREATE DATABASE
+  bool sensitive = false;           // sql holds a verifier
+};
+
+// The statements that take `observed` to `desired`, in order: databases, role, memberships,
+// CONNECT/USAGE/table/default privileges, then revocations of what is no longer desired. Statements
+// of one database that follow each other run in one transaction (CREATE ROLE and its marker
+// commit together). `invalid` when the role is missing and no verifier is given, or a database
+// is missing and may not be created.
+[[nodiscard]] result<std::vector<action>> plan(const desired_role& desired,
+                                               const observed_state& observed,
+                                               std::string_view admin_user);
+
+// Ownership marker: the role comment naming the owning resource.
+inline constexpr std::string_view marker_prefix = "dbuser-operator:owner=";
+// "dbuser-operator:owner=<namespace>/<name>" for owner "<namespace>/<name>".
+[[nodiscard]] std::string owner_marker(std::string_view owner);
+// The owner named by a role comment, if it is one of our markers.
+[[nodiscard]] std::optional<std::string> marker_owner(std::string_view comment);
+
+enum class ownership {
+  absent,         // no such role: creating it is fine
+  ours,           // our marker names expected_owner
+  unmanaged,      // the role exists without a marker: never adopt it
+  owned_by_other, // our marker names another resource
+};
+
+struct ownership_result {
+  ownership state = ownership::absent;
+  std::string owner; // for owned_by_other: who owns it
+};
+
+[[nodiscard]] ownership_result ownership_of(const observed_role& observed,
+                                            std::string_view expected_owner);
+
+} // namespace dbuser::pg

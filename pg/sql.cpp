@@ -1,0 +1,138 @@
+#include "pg/sql.hpp"
+
+namespace dbuser::pg::sql {
+
+std::string quote_ident(std::string_view name) {
+  std::string out;
+  out.reserve(name.size() + 2);
+  out += '"';
+  for (char c : name) {
+    if (c == '"')
+      out += '"';
+    out += c;
+  }
+  out += '"';
+  return out;
+}
+
+result<std::string> quote_literal(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '\'';
+  for (char c : text) {
+    if (c == '\0')
+      return make_unexpected(make_error(error_kind::invalid, "a literal may not contain a NUL byte"));
+    if (c == '\'')
+      out += '\'';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+result<std::string> create_role(std::string_view role, std::string_view verifier,
+                                int connection_limit) {
+  auto lit = quote_literal(verifier);
+  if (!lit)
+    return make_unexpected(lit.error());
+  return "CREATE ROLE " + quote_ident(role) + " LOGIN PASSWORD " + *lit + " CONNECTION LIMIT "
+         + std::to_string(connection_limit);
+}
+
+result<std::string> alter_role_password(std::string_view role, std::string_view verifier) {
+  auto lit = quote_literal(verifier);
+  if (!lit)
+    return make_unexpected(lit.error());
+  return "ALTER ROLE " + quote_ident(role) + " PASSWORD " + *lit;
+}
+
+result<std::string> comment_on_role(std::string_view role, std::string_view marker) {
+  auto lit = quote_literal(marker);
+  if (!lit)
+    return make_unexpected(lit.error());
+  return "COMMENT ON ROLE " + quote_ident(role) + " IS " + *lit;
+}
+
+std::string alter_role_connection_limit(std::string_view role, int limit) {
+  return "ALTER ROLE " + quote_ident(role) + " CONNECTION LIMIT " + std::to_string(limit);
+}
+
+std::string alter_role_attribute(std::string_view role, std::string_view attribute) {
+  for (const char* allowed :
+       {"LOGIN", "NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE", "NOREPLICATION", "NOBYPASSRLS"})
+    if (attribute == allowed)
+      return "ALTER ROLE " + quote_ident(role) + " " + allowed;
+  return {};
+}
+
+std::string grant_membership(std::string_view group, std::string_view role) {
+  return "GRANT " + quote_ident(group) + " TO " + quote_ident(role);
+}
+
+std::string revoke_membership(std::string_view group, std::string_view role) {
+  return "REVOKE " + quote_ident(group) + " FROM " + quote_ident(role);
+}
+
+std::string reassign_owned(std::string_view role, std::string_view new_owner) {
+  return "REASSIGN OWNED BY " + quote_ident(role) + " TO " + quote_ident(new_owner);
+}
+
+std::string drop_owned(std::string_view role) { return "DROP OWNED BY " + quote_ident(role); }
+
+std::string drop_role(std::string_view role) { return "DROP ROLE IF EXISTS " + quote_ident(role); }
+
+std::string create_database(std::string_view database) {
+  return "CREATE DATABASE " + quote_ident(database);
+}
+
+std::string grant_connect(std::string_view database, std::string_view role) {
+  return "GRANT CONNECT ON DATABASE " + quote_ident(database) + " TO " + quote_ident(role);
+}
+
+std::string revoke_connect(std::string_view database, std::string_view role) {
+  return "REVOKE CONNECT ON DATABASE " + quote_ident(database) + " FROM " + quote_ident(role);
+}
+
+std::string grant_usage(std::string_view schema, std::string_view role) {
+  return "GRANT USAGE ON SCHEMA " + quote_ident(schema) + " TO " + quote_ident(role);
+}
+
+std::string revoke_usage(std::string_view schema, std::string_view role) {
+  return "REVOKE USAGE ON SCHEMA " + quote_ident(schema) + " FROM " + quote_ident(role);
+}
+
+std::string grant_on_all_tables(privilege_set privileges, std::string_view schema,
+                                std::string_view role) {
+  if (privileges.empty())
+    return {};
+  return "GRANT " + privileges.to_string() + " ON ALL TABLES IN SCHEMA " + quote_ident(schema)
+         + " TO " + quote_ident(role);
+}
+
+std::string revoke_on_all_tables(privilege_set privileges, std::string_view schema,
+                                 std::string_view role) {
+  if (privileges.empty())
+    return {};
+  return "REVOKE " + privileges.to_string() + " ON ALL TABLES IN SCHEMA " + quote_ident(schema)
+         + " FROM " + quote_ident(role);
+}
+
+std::string grant_default_privileges(std::string_view creator, privilege_set privileges,
+                                     std::string_view schema, std::string_view role) {
+  if (privileges.empty())
+    return {};
+  return "ALTER DEFAULT PRIVILEGES FOR ROLE " + quote_ident(creator) + " IN SCHEMA "
+         + quote_ident(schema) + " GRANT " + privileges.to_string() + " ON TABLES TO "
+         + quote_ident(role);
+}
+
+std::string revoke_default_privileges(std::string_view creator, privilege_set privileges,
+                                      std::string_view schema, std::string_view role) {
+  if (privileges.empty())
+    return {};
+  return "ALTER DEFAULT PRIVILEGES FOR ROLE " + quote_ident(creator) + " IN SCHEMA "
+         + quote_ident(schema) + " REVOKE " + privileges.to_string() + " ON TABLES FROM "
+         + quote_ident(role);
+}
+
+} // namespace dbuser::pg::sql

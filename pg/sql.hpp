@@ -1,0 +1,72 @@
+#pragma once
+
+// Pure SQL builders. Every identifier goes through quote_ident (the same result as libpqxx's
+// quote_name / PQescapeIdentifier), every literal through quote_literal, privileges come from the
+// closed privilege_set. Utility statements (CREATE/ALTER ROLE, GRANT) take no bind parameters,
+// which is why quoting is done here; they are tested as exact strings.
+//
+// Literals assume standard_conforming_strings = on, which every connection of the executor sets.
+// Only SCRAM verifiers are ever put in a PASSWORD clause, never a plaintext password.
+
+#include "pg/error.hpp"
+#include "pg/privileges.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace dbuser::pg::sql {
+
+// "name" with inner double quotes doubled. Never fails: any byte string becomes one identifier.
+[[nodiscard]] std::string quote_ident(std::string_view name);
+// 'text' with inner single quotes doubled (never E'' syntax). A NUL byte is an `invalid` error.
+[[nodiscard]] result<std::string> quote_literal(std::string_view text);
+
+// Roles (cluster-wide).
+// CREATE ROLE "r" LOGIN PASSWORD '<verifier>' CONNECTION LIMIT n
+[[nodiscard]] result<std::string> create_role(std::string_view role, std::string_view verifier,
+                                              int connection_limit);
+// ALTER ROLE "r" PASSWORD '<verifier>'
+[[nodiscard]] result<std::string> alter_role_password(std::string_view role,
+                                                      std::string_view verifier);
+// COMMENT ON ROLE "r" IS '<marker>'
+[[nodiscard]] result<std::string> comment_on_role(std::string_view role, std::string_view marker);
+// ALTER ROLE "r" CONNECTION LIMIT n
+[[nodiscard]] std::string alter_role_connection_limit(std::string_view role, int limit);
+// ALTER ROLE "r" <attribute>, attribute one of LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+// NOREPLICATION NOBYPASSRLS (anything else yields an empty string).
+[[nodiscard]] std::string alter_role_attribute(std::string_view role, std::string_view attribute);
+// GRANT "group" TO "r" / REVOKE "group" FROM "r"
+[[nodiscard]] std::string grant_membership(std::string_view group, std::string_view role);
+[[nodiscard]] std::string revoke_membership(std::string_view group, std::string_view role);
+// REASSIGN OWNED BY "r" TO "admin" / DROP OWNED BY "r" / DROP ROLE IF EXISTS "r"
+[[nodiscard]] std::string reassign_owned(std::string_view role, std::string_view new_owner);
+[[nodiscard]] std::string drop_owned(std::string_view role);
+[[nodiscard]] std::string drop_role(std::string_view role);
+
+// Databases and schemas.
+// CREATE DATABASE "db" (must run outside a transaction)
+[[nodiscard]] std::string create_database(std::string_view database);
+// GRANT CONNECT ON DATABASE "db" TO "r" / REVOKE CONNECT ON DATABASE "db" FROM "r"
+[[nodiscard]] std::string grant_connect(std::string_view database, std::string_view role);
+[[nodiscard]] std::string revoke_connect(std::string_view database, std::string_view role);
+// GRANT USAGE ON SCHEMA "s" TO "r" / REVOKE USAGE ON SCHEMA "s" FROM "r"
+[[nodiscard]] std::string grant_usage(std::string_view schema, std::string_view role);
+[[nodiscard]] std::string revoke_usage(std::string_view schema, std::string_view role);
+
+// Tables. Empty sets yield an empty string (nothing to do).
+// GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA "s" TO "r"
+[[nodiscard]] std::string grant_on_all_tables(privilege_set privileges, std::string_view schema,
+                                              std::string_view role);
+// REVOKE SELECT ON ALL TABLES IN SCHEMA "s" FROM "r"
+[[nodiscard]] std::string revoke_on_all_tables(privilege_set privileges, std::string_view schema,
+                                               std::string_view role);
+// ALTER DEFAULT PRIVILEGES FOR ROLE "admin" IN SCHEMA "s" GRANT SELECT ON TABLES TO "r"
+[[nodiscard]] std::string grant_default_privileges(std::string_view creator, privilege_set privileges,
+                                                   std::string_view schema, std::string_view role);
+// ALTER DEFAULT PRIVILEGES FOR ROLE "admin" IN SCHEMA "s" REVOKE SELECT ON TABLES FROM "r"
+[[nodiscard]] std::string revoke_default_privileges(std::string_view creator,
+                                                    privilege_set privileges,
+                                                    std::string_view schema,
+                                                    std::string_view role);
+
+} // namespace dbuser::pg::sql

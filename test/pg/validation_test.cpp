@@ -1,0 +1,61 @@
+#include "pg/validation.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace dbuser::pg;
+
+namespace {
+std::string reason(const result<void>& r) { return r ? std::string() : r.error().message; }
+} // namespace
+
+TEST_CASE("ordinary role names are accepted") {
+  CHECK(validate_role_name("myapp", "admin"));
+  CHECK(validate_role_name("_svc_1", "admin"));
+  CHECK(validate_role_name(std::string(63, 'a'), "admin"));
+}
+
+TEST_CASE("a role name with a quote is rejected") {
+  auto r = validate_role_name("x\"; DROP ROLE postgres; --", "admin");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == error_kind::invalid);
+  CHECK_THAT(reason(r), Catch::Contains("must match ^[a-z_][a-z0-9_]*$"));
+  CHECK_FALSE(validate_role_name("Robert'); DROP TABLE t;--", "admin"));
+}
+
+TEST_CASE("a role name of 64 bytes is rejected instead of being truncated") {
+  auto r = validate_role_name(std::string(64, 'a'), "admin");
+  REQUIRE_FALSE(r);
+  CHECK_THAT(reason(r), Catch::Contains("64 bytes") && Catch::Contains("truncate"));
+}
+
+TEST_CASE("reserved role names are rejected with a reason") {
+  CHECK_THAT(reason(validate_role_name("pg_x", "admin")), Catch::Contains("pg_"));
+  CHECK_THAT(reason(validate_role_name("postgres", "admin")), Catch::Contains("superuser"));
+  CHECK_THAT(reason(validate_role_name("public", "admin")), Catch::Contains("PUBLIC"));
+  CHECK_THAT(reason(validate_role_name("admin", "admin")), Catch::Contains("admin user"));
+  CHECK_THAT(reason(validate_role_name("", "admin")), Catch::Contains("empty"));
+  CHECK_FALSE(validate_role_name("MyApp", "admin"));
+  CHECK_FALSE(validate_role_name("1app", "admin"));
+  CHECK_FALSE(validate_role_name("my-app", "admin"));
+  CHECK_FALSE(validate_role_name(std::string("a\0b", 3), "admin"));
+}
+
+TEST_CASE("database and schema names are checked") {
+  CHECK(validate_database_name("myapp_db"));
+  CHECK(validate_database_name("My-App"));
+  CHECK_FALSE(validate_database_name("db\"; DROP DATABASE x; --"));
+  CHECK_FALSE(validate_database_name(std::string(64, 'd')));
+  CHECK_FALSE(validate_database_name("template1"));
+  CHECK_FALSE(validate_database_name(""));
+  CHECK(validate_schema_name("public"));
+  CHECK_FALSE(validate_schema_name("pg_catalog"));
+  CHECK_FALSE(validate_schema_name("information_schema"));
+  CHECK_FALSE(validate_schema_name("a b"));
+}
+
+TEST_CASE("a hostile name is shown shortened and without control characters") {
+  auto r = validate_role_name(std::string("a\nb") + std::string(200, 'x'), "admin");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.find('\n') == std::string::npos);
+  CHECK(r.error().message.size() < 200);
+}
