@@ -71,11 +71,43 @@ error connection_error(const std::string& what, std::string context,
   return e;
 }
 
+// libpqxx 6.4 throws some sql_error subclasses without their SQLSTATE (insufficient_privilege
+// comes with an empty sqlstate()): recover it from the class.
+std::string sqlstate_of(const pqxx::sql_error& e) {
+  if (!e.sqlstate().empty())
+    return e.sqlstate();
+  if (dynamic_cast<const pqxx::insufficient_privilege*>(&e) != nullptr)
+    return "42501";
+  if (dynamic_cast<const pqxx::too_many_connections*>(&e) != nullptr)
+    return "53300";
+  if (dynamic_cast<const pqxx::out_of_memory*>(&e) != nullptr)
+    return "53200";
+  if (dynamic_cast<const pqxx::disk_full*>(&e) != nullptr)
+    return "53100";
+  if (dynamic_cast<const pqxx::insufficient_resources*>(&e) != nullptr)
+    return "53000";
+  if (dynamic_cast<const pqxx::undefined_table*>(&e) != nullptr)
+    return "42P01";
+  if (dynamic_cast<const pqxx::undefined_column*>(&e) != nullptr)
+    return "42703";
+  if (dynamic_cast<const pqxx::undefined_function*>(&e) != nullptr)
+    return "42883";
+  if (dynamic_cast<const pqxx::syntax_error*>(&e) != nullptr)
+    return "42601";
+  if (dynamic_cast<const pqxx::feature_not_supported*>(&e) != nullptr)
+    return "0A000";
+  if (dynamic_cast<const pqxx::data_exception*>(&e) != nullptr)
+    return "22000";
+  if (dynamic_cast<const pqxx::integrity_constraint_violation*>(&e) != nullptr)
+    return "23000";
+  return "";
+}
+
 // The edge of pg/: every libpqxx exception becomes a pg::error.
 error from_exception(const std::exception& ex, std::string context,
                      const std::vector<std::string>& secrets) {
   if (const auto* s = dynamic_cast<const pqxx::sql_error*>(&ex))
-    return sql_error(s->sqlstate(), strip_severity(s->what()), std::move(context), secrets);
+    return sql_error(sqlstate_of(*s), strip_severity(s->what()), std::move(context), secrets);
   if (const auto* b = dynamic_cast<const pqxx::broken_connection*>(&ex))
     return connection_error(b->what(), std::move(context), secrets);
   if (dynamic_cast<const pqxx::in_doubt_error*>(&ex) != nullptr)

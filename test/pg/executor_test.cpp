@@ -1,2 +1,557 @@
+// Acceptance tests of pg/ against the real PostgreSQL of the dev environment (hack/dev-up.sh).
+// The test itself uses libpqxx directly, as the admin and as the managed role, to look at the
+// state of the world independently of the executor.
+
+#include "pg/executor.hpp"
+#include "pg/password.hpp"
+#include "pg/sql.hpp"
+#include "pg/validation.hpp"
+#include "test/support/dev_env.hpp"
+#include "test/support/wait.hpp"
+
 #include <catch2/catch.hpp>
-TEST_CASE("placeholder") {}
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+using namespace dbuser::pg;
+using dbuser::test::dev_env;
+
+namespace {
+
+std::string name(const std::string& prefix) {
+  auto n = dbuser::test::unique_name(prefix);
+  std::replace(n.begin(), n.end(), '-', '_');
+  return n;
+}
+
+target admin_target() {
+  const auto& env = dev_env::get();
+  target t;
+  t.host = env.pg_host();
+  t.port = env.pg_port();
+  t.admin_user = env.pg_user();
+  t.admin_password = env.pg_password();
+  t.connect_timeout = std::chrono::seconds(5);
+  t.statement_timeout = std::chrono::milliseconds(10000);
+  return t;
+}
+
+executor make_executor(target t = admin_target()) {
+  auto e = executor::create(std::move(t));
+  REQUIRE(e);
+  return std::move(e).value();
+}
+
+std::string quote_conninfo(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+std::string role_conninfo(const std::string& role, const std::string& password,
+                          const std::string& db) {
+  const auto& env = dev_env::get();
+  return "host=" + env.pg_host() + " port=" + std::to_string(env.pg_port())
+         + " user=" + quote_conninfo(role) + " password=" + quote_conninfo(password)
+         + " dbname=" + quote_conninfo(db) + " sslmode=disable";
+}
+
+// Runs statements as the admin in `db`, outside a transaction.
+void admin_exec(const std::string& db, const std::vector<std::string>& statements) {
+  pqxx::connection c(dev_env::get().pg_admin_conninfo(db));
+  pqxx::nontransaction tx(c);
+  for (const auto& s : statements)
+    tx.exec(s);
+}
+
+std::string admin_value(const std::string& db, const std::string& query) {
+  pqxx::connection c(dev_env::get().pg_admin_conninfo(db));
+  pqxx::nontransaction tx(c);
+  auto r = tx.exec(query);
+  return r.empty() || r[0][0].is_null() ? std::string() : r[0][0].as<std::string>();
+}
+
+// "" on success, else the SQLSTATE.
+std::string try_exec(pqxx::connection& c, const std::string& statement) {
+  try {
+    pqxx::nontransaction tx(c);
+    tx.exec(statement);
+    return "";
+  } catch (const pqxx::insufficient_privilege&) {
+    return "42501"; // libpqxx 6.4 leaves sqlstate() empty for this one
+  } catch (const pqxx::sql_error& e) {
+    return e.sqlstate();
+  }
+}
+
+std::string password() {
+  auto p = generate_password();
+  REQUIRE(p);
+  return *p;
+}
+
+std::string verifier(const std::string& pw, const std::string& role) {
+  auto v = scram_verifier(pw, role);
+  REQUIRE(v);
+  return *v;
+}
+
+// Drops what a test created, whatever happened.
+struct cleanup {
+  std::vector<std::string> roles;
+  std::vector<std::string> databases;
+  std::vector<std::string> groups;
+  ~cleanup() {
+    try {
+      auto e = executor::create(admin_target());
+      if (e)
+        for (const auto& r : roles)
+          (void)e->drop_role(r);
+      if (e)
+        e->close();
+      for (const auto& d : databases)
+        admin_exec("postgres", {"DROP DATABASE IF EXISTS " + sql::quote_ident(d) + " WITH (FORCE)"});
+      for (const auto& g : groups)
+        admin_exec("postgres", {"DROP ROLE IF EXISTS " + sql::quote_ident(g)});
+    } catch (...) { // never throw from a destructor
+    }
+  }
+};
+
+desired_role desired(const std::string& role, const std::string& db, privilege_set privileges,
+                     const std::string& pw) {
+  desired_role d;
+  d.name = role;
+  d.marker = owner_marker("test/" + role);
+  d.grants.push_back(grant_scope{db, "public", privileges, true});
+  d.verifier = verifier(pw, role);
+  return d;
+}
+
+bool converged(executor& ex, const desired_role& d) {
+  auto o = ex.observe(d);
+  REQUIRE(o);
+  auto p = plan(d, *o, dev_env::get().pg_user());
+  REQUIRE(p);
+  for (const auto& a : *p)
+    UNSCOPED_INFO("still planned: " << a.description);
+  return p->empty();
+}
+
+} // namespace
+
+TEST_CASE("a created role logs in over TCP with scram and holds exactly the granted privileges") {
+  const auto role = name("app");
+  const auto db = name("appdb");
+  cleanup c{{role}, {db}, {}};
+  auto ex = make_executor();
+  REQUIRE(ex.ensure_database(db).value());
+  admin_exec(db, {"CREATE TABLE before_t (id int)", "INSERT INTO before_t VALUES (1)"});
+
+  const auto pw = password();
+  auto d = desired(role, db, *parse_privileges({"SELECT", "INSERT", "UPDATE", "DELETE"}), pw);
+  auto done = ex.converge(d);
+  REQUIRE(done);
+  CHECK(std::find(done->begin(), done->end(), "created role " + role) != done->end());
+  CHECK(std::find(done->begin(), done->end(),
+                  "granted SELECT, INSERT, UPDATE, DELETE on " + db + ".public")
+        != done->end());
+  admin_exec(db, {"CREATE TABLE after_t (id int)", "INSERT INTO after_t VALUES (1)"});
+
+  CHECK(admin_value("postgres", "SELECT rolpassword FROM pg_authid WHERE rolname = '" + role + "'")
+          .rfind("SCRAM-SHA-256$4096:", 0)
+        == 0);
+  auto login = ex.login_check(role, pw, db);
+  CHECK(login.ok);
+  CHECK(login.message.empty());
+  CHECK_THAT(login.server_version, Catch::StartsWith("15"));
+  CHECK(login.latency_ms > 0);
+
+  pqxx::connection as_role(role_conninfo(role, pw, db));
+  for (const std::string t : {"before_t", "after_t"}) {
+    INFO(t);
+    CHECK(try_exec(as_role, "SELECT * FROM " + t).empty());
+    CHECK(try_exec(as_role, "INSERT INTO " + t + " VALUES (2)").empty());
+    CHECK(try_exec(as_role, "UPDATE " + t + " SET id = 3 WHERE id = 2").empty());
+    CHECK(try_exec(as_role, "DELETE FROM " + t + " WHERE id = 3").empty());
+    CHECK(try_exec(as_role, "TRUNCATE " + t) == "42501");
+  }
+
+  SECTION("after the privilege list shrinks, the removed privileges are gone") {
+    d.grants[0].privileges = *parse_privileges({"SELECT"});
+    auto shrunk = ex.converge(d);
+    REQUIRE(shrunk);
+    CHECK(std::find(shrunk->begin(), shrunk->end(),
+                    "revoked INSERT, UPDATE, DELETE on " + db + ".public")
+          != shrunk->end());
+    admin_exec(db, {"CREATE TABLE later_t (id int)"});
+    for (const std::string t : {"before_t", "after_t", "later_t"}) {
+      INFO(t);
+      CHECK(try_exec(as_role, "SELECT * FROM " + t).empty());
+      CHECK(try_exec(as_role, "INSERT INTO " + t + " VALUES (2)") == "42501");
+      CHECK(try_exec(as_role, "DELETE FROM " + t) == "42501");
+    }
+    CHECK(converged(ex, d));
+  }
+
+  SECTION("a wrong password fails the login check with an auth error that does not echo it") {
+    const std::string wrong = "wrong-" + pw;
+    auto bad = ex.login_check(role, wrong, db);
+    CHECK_FALSE(bad.ok);
+    REQUIRE(bad.failure);
+    CHECK(bad.failure->kind == error_kind::auth);
+    CHECK_FALSE(bad.failure->transient());
+    CHECK_THAT(bad.message, Catch::Contains("password authentication failed"));
+    CHECK(bad.message.find(wrong) == std::string::npos);
+  }
+}
+
+TEST_CASE("injection names are rejected by validation and inert through the builders") {
+  const std::string admin = dev_env::get().pg_user();
+  for (const std::string& bad : {std::string("x\"; DROP ROLE postgres; --"),
+                                std::string("Robert'); DROP TABLE t;--"), std::string(64, 'a'),
+                                std::string("pg_x"), std::string("postgres")}) {
+    INFO(bad);
+    CHECK_FALSE(validate_role_name(bad, admin));
+  }
+
+  const auto db = name("injdb");
+  const std::string role1 = "x\"; DROP ROLE postgres; --";
+  const std::string role2 = "Robert'); DROP TABLE t;--";
+  cleanup c{{role1, role2}, {db}, {}};
+  auto ex = make_executor();
+  REQUIRE(ex.ensure_database(db).value());
+  admin_exec(db, {"CREATE TABLE t (id int)", "INSERT INTO t VALUES (42)"});
+
+  for (const auto& role : {role1, role2}) {
+    INFO(role);
+    const auto pw = password();
+    auto d = desired(role, db, privilege_set{privilege::select}, pw);
+    d.marker = owner_marker("ns/it's'; DROP TABLE t; --"); // a quote in a literal, too
+    d.member_of = {"x\"; DROP ROLE postgres; --y"};          // a group that does not exist
+    auto failed = ex.converge(d);
+    REQUIRE_FALSE(failed); // the hostile group name is just a missing role
+    CHECK(failed.error().sqlstate == "42704");
+    CHECK(failed.error().kind == error_kind::invalid);
+    d.member_of.clear();
+    REQUIRE(ex.converge(d));
+    CHECK(admin_value("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = "
+                                    + *sql::quote_literal(role))
+          == "1");
+    CHECK(ex.login_check(role, pw, db).ok);
+    CHECK(converged(ex, d));
+  }
+  CHECK(admin_value("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'postgres'") == "1");
+  CHECK(admin_value(db, "SELECT id FROM t") == "42");
+  for (const auto& role : {role1, role2}) {
+    REQUIRE(ex.drop_role(role));
+    CHECK(admin_value("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = "
+                                    + *sql::quote_literal(role))
+          == "0");
+  }
+  CHECK(admin_value("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = 'postgres'") == "1");
+  CHECK(admin_value(db, "SELECT id FROM t") == "42");
+}
+
+TEST_CASE("with log_statement all no plaintext password reaches the server log or pg_stat_activity") {
+  const auto& env = dev_env::get();
+  const auto log_path = env.at("DBUSER_PG_LOG");
+  const auto role = name("logged");
+  const auto db = name("logdb");
+  cleanup c{{role}, {db}, {}};
+  struct reset_logging {
+    ~reset_logging() {
+      try {
+        admin_exec("postgres", {"ALTER SYSTEM RESET log_statement", "SELECT pg_reload_conf()"});
+      } catch (...) {
+      }
+    }
+  } reset;
+  admin_exec("postgres", {"ALTER SYSTEM SET log_statement = 'all'", "SELECT pg_reload_conf()"});
+  REQUIRE(dbuser::test::wait_until(
+    [] { return admin_value("postgres", "SHOW log_statement") == "all"; },
+    std::chrono::seconds(10)));
+  const auto log_start = std::filesystem::file_size(log_path);
+
+  auto ex = make_executor();
+  const auto first = password();
+  auto d = desired(role, db, privilege_set{privilege::select}, first);
+  REQUIRE(ex.converge(d));
+  const auto second = password();
+  REQUIRE(ex.set_password(role, verifier(second, role)));
+  CHECK(ex.login_check(role, second, db).ok);
+  CHECK_FALSE(ex.login_check(role, first, db).ok);
+
+  // pg_stat_activity: read every query text and search here, so the search itself sends nothing.
+  {
+    pqxx::connection admin(env.pg_admin_conninfo("postgres"));
+    pqxx::nontransaction tx(admin);
+    for (const auto& row : tx.exec("SELECT coalesce(query, '') FROM pg_stat_activity")) {
+      const auto q = row[0].as<std::string>();
+      CHECK(q.find(first) == std::string::npos);
+      CHECK(q.find(second) == std::string::npos);
+    }
+  }
+  // The server log: wait until the ALTER ROLE is there (logging is on), then search.
+  auto log_since_start = [&] {
+    std::ifstream in(log_path);
+    in.seekg(static_cast<std::streamoff>(log_start));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  REQUIRE(dbuser::test::wait_until(
+    [&] { return log_since_start().find("ALTER ROLE \"" + role + "\" PASSWORD") != std::string::npos; },
+    std::chrono::seconds(10)));
+  const auto log = log_since_start();
+  CHECK(log.find("CREATE ROLE \"" + role + "\" LOGIN PASSWORD 'SCRAM-SHA-256$") != std::string::npos);
+  CHECK(log.find(first) == std::string::npos);
+  CHECK(log.find(second) == std::string::npos);
+}
+
+TEST_CASE("a role owning tables in two databases is dropped with its objects reassigned") {
+  const auto role = name("owner");
+  const auto db1 = name("owndb1");
+  const auto db2 = name("owndb2");
+  cleanup c{{role}, {db1, db2}, {}};
+  auto ex = make_executor();
+  auto d = desired(role, db1, privilege_set::all(), password());
+  d.grants.push_back(grant_scope{db2, "public", privilege_set{privilege::select}, true});
+  REQUIRE(ex.converge(d));
+  for (const auto& db : {db1, db2})
+    admin_exec(db, {"CREATE TABLE owned (id int)", "INSERT INTO owned VALUES (7)",
+                    "ALTER TABLE owned OWNER TO " + sql::quote_ident(role)});
+  CHECK(admin_value(db2, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'") == role);
+
+  auto dropped = ex.drop_role(role);
+  REQUIRE(dropped);
+  CHECK(dropped->back() == "dropped role " + role);
+  CHECK(admin_value("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = '" + role + "'")
+        == "0");
+  for (const auto& db : {db1, db2}) {
+    INFO(db);
+    CHECK(admin_value(db, "SELECT tableowner FROM pg_tables WHERE tablename = 'owned'")
+          == dev_env::get().pg_user());
+    CHECK(admin_value(db, "SELECT id FROM owned") == "7");
+  }
+  auto again = ex.drop_role(role); // idempotent
+  REQUIRE(again);
+  CHECK(again->empty());
+}
+
+TEST_CASE("converging twice changes nothing the second time") {
+  const auto role = name("twice");
+  const auto db = name("twicedb");
+  const auto db2 = name("twicedb2");
+  const auto group = name("grp");
+  cleanup c{{role}, {db, db2}, {group}};
+  admin_exec("postgres", {"CREATE ROLE " + sql::quote_ident(group) + " NOLOGIN"});
+  auto ex = make_executor();
+  auto d = desired(role, db, *parse_privileges({"SELECT", "UPDATE"}), password());
+  d.connection_limit = 3;
+  d.member_of = {group};
+  d.grants.push_back(grant_scope{db2, "public", privilege_set{privilege::trigger}, true});
+  REQUIRE(ex.ensure_database(db).value());
+  admin_exec(db, {"CREATE TABLE t1 (id int)", "CREATE VIEW v1 AS SELECT * FROM t1"});
+
+  auto first = ex.converge(d);
+  REQUIRE(first);
+  CHECK_FALSE(first->empty());
+  auto second = ex.converge(d);
+  REQUIRE(second);
+  CHECK(second->empty());
+  CHECK(converged(ex, d));
+
+  auto o = ex.observe(d);
+  REQUIRE(o);
+  CHECK(o->role.exists);
+  CHECK(o->role.login);
+  CHECK_FALSE(o->role.superuser);
+  CHECK(o->role.connection_limit == 3);
+  CHECK(o->role.comment == owner_marker("test/" + role));
+  CHECK(o->role.member_of == std::vector<std::string>{group});
+  CHECK(ownership_of(o->role, "test/" + role).state == ownership::ours);
+  CHECK(ownership_of(o->role, "test/other").state == ownership::owned_by_other);
+
+  SECTION("drift made by hand is repaired") {
+    admin_exec(db, {"REVOKE UPDATE ON t1 FROM " + sql::quote_ident(role),
+                    "ALTER ROLE " + sql::quote_ident(role) + " CREATEDB CONNECTION LIMIT 9"});
+    CHECK_FALSE(converged(ex, d));
+    REQUIRE(ex.converge(d));
+    CHECK(converged(ex, d));
+  }
+}
+
+TEST_CASE("a role without our marker is reported unmanaged") {
+  const auto role = name("handmade");
+  cleanup c{{role}, {}, {}};
+  admin_exec("postgres", {"CREATE ROLE " + sql::quote_ident(role) + " LOGIN SUPERUSER"});
+  auto ex = make_executor();
+  desired_role d;
+  d.name = role;
+  auto o = ex.observe(d);
+  REQUIRE(o);
+  CHECK(o->role.superuser);
+  CHECK(ownership_of(o->role, "test/" + role).state == ownership::unmanaged);
+}
+
+TEST_CASE("TLS verify-full connects with the right CA and fails clearly with a wrong one") {
+  const auto& env = dev_env::get();
+  const auto role = name("tls");
+  const auto db = name("tlsdb");
+  cleanup c{{role}, {db}, {}};
+
+  auto good = admin_target();
+  good.ssl_mode = "verify-full";
+  good.ca_file = env.at("DBUSER_PG_CA");
+  auto ex = make_executor(good);
+  const auto pw = password();
+  REQUIRE(ex.converge(desired(role, db, privilege_set{privilege::select}, pw)));
+  auto login = ex.login_check(role, pw, db);
+  CHECK(login.ok);
+  CHECK(login.message.empty());
+
+  SECTION("the CA given as bytes works the same") {
+    std::ifstream in(env.at("DBUSER_PG_CA"));
+    std::stringstream pem;
+    pem << in.rdbuf();
+    auto bytes = admin_target();
+    bytes.ssl_mode = "verify-full";
+    bytes.ca_pem = pem.str();
+    auto ex2 = make_executor(bytes);
+    CHECK(ex2.database_exists(db).value());
+    CHECK(ex2.login_check(role, pw, db).ok);
+  }
+
+  SECTION("a CA that did not sign the server certificate is refused") {
+    const auto dir = std::filesystem::temp_directory_path() / name("wrongca");
+    std::filesystem::create_directories(dir);
+    const auto ca = (dir / "ca.crt").string();
+    auto made = dbuser::test::run_command(
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=wrong-ca -keyout "
+      + (dir / "ca.key").string() + " -out " + ca + " 2>/dev/null");
+    REQUIRE(made.status == 0);
+    auto wrong = admin_target();
+    wrong.ssl_mode = "verify-full";
+    wrong.ca_file = ca;
+    auto ex3 = make_executor(wrong);
+    auto r = ex3.database_exists(db);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().kind == error_kind::invalid);
+    CHECK_FALSE(r.error().transient());
+    CHECK_THAT(r.error().message, Catch::Contains("certificate verify failed"));
+    auto bad_login = ex3.login_check(role, pw, db);
+    CHECK_FALSE(bad_login.ok);
+    CHECK_THAT(bad_login.message, Catch::Contains("certificate verify failed"));
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST_CASE("memberships and a second database's grants converge added and removed") {
+  const auto role = name("multi");
+  const auto db_a = name("multia");
+  const auto db_b = name("multib");
+  const auto g1 = name("g1");
+  const auto g2 = name("g2");
+  cleanup c{{role}, {db_a, db_b}, {g1, g2}};
+  admin_exec("postgres", {"CREATE ROLE " + sql::quote_ident(g1) + " NOLOGIN",
+                          "CREATE ROLE " + sql::quote_ident(g2) + " NOLOGIN"});
+  auto ex = make_executor();
+  REQUIRE(ex.ensure_database(db_b).value());
+  admin_exec(db_b, {"CREATE SCHEMA reports", "CREATE TABLE reports.r (id int)",
+                    "INSERT INTO reports.r VALUES (5)"});
+  const auto pw = password();
+  auto d = desired(role, db_a, privilege_set{privilege::select}, pw);
+  d.member_of = {g1};
+  d.grants.push_back(grant_scope{db_b, "reports", privilege_set{privilege::select}, false});
+  REQUIRE(ex.converge(d));
+  CHECK(converged(ex, d));
+
+  auto members = [&] {
+    return admin_value("postgres",
+                       "SELECT string_agg(g.rolname, ',' ORDER BY g.rolname) FROM pg_auth_members m "
+                       "JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles r ON r.oid = m.member "
+                       "WHERE r.rolname = '"
+                         + role + "'");
+  };
+  CHECK(members() == g1);
+  {
+    pqxx::connection as_role(role_conninfo(role, pw, db_b));
+    CHECK(try_exec(as_role, "SELECT * FROM reports.r").empty());
+  }
+
+  d.member_of = {g2};
+  d.grants.pop_back();
+  auto changed = ex.converge(d);
+  REQUIRE(changed);
+  CHECK(std::find(changed->begin(), changed->end(), "granted membership in " + g2) != changed->end());
+  CHECK(std::find(changed->begin(), changed->end(), "revoked membership in " + g1) != changed->end());
+  CHECK(std::find(changed->begin(), changed->end(), "revoked CONNECT on database " + db_b)
+        != changed->end());
+  CHECK(members() == g2);
+  CHECK(admin_value("postgres", "SELECT count(*) FROM pg_database d, aclexplode(d.datacl) a "
+                                "WHERE d.datname = '"
+                                  + db_b + "' AND a.grantee = '" + role + "'::regrole")
+        == "0");
+  {
+    pqxx::connection as_role(role_conninfo(role, pw, db_b)); // PUBLIC still has CONNECT
+    CHECK(try_exec(as_role, "SELECT * FROM reports.r") == "42501");
+  }
+  CHECK(converged(ex, d));
+  auto o = ex.observe(d);
+  REQUIRE(o);
+  CHECK(std::none_of(o->schemas.begin(), o->schemas.end(),
+                     [&](const observed_schema& s) { return s.database == db_b; }));
+}
+
+TEST_CASE("a failing statement reports its context and neither password nor verifier") {
+  auto ex = make_executor();
+  const auto role = name("missing");
+  const auto v = verifier(password(), role);
+  auto r = ex.set_password(role, v);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().sqlstate == "42704");
+  CHECK(r.error().context == "while setting the password of role " + role);
+  CHECK(r.error().to_string().find("SCRAM") == std::string::npos);
+  CHECK_FALSE(r.error().transient());
+}
+
+TEST_CASE("a statement the admin may not run is a permanent permission error") {
+  const auto role = name("weak");
+  const auto db = name("weakdb");
+  cleanup c{{role}, {db}, {}};
+  auto ex = make_executor();
+  const auto pw = password();
+  REQUIRE(ex.converge(desired(role, db, privilege_set{privilege::select}, pw)));
+  admin_exec(db, {"CREATE TABLE secret_t (id int)", "REVOKE ALL ON secret_t FROM " + sql::quote_ident(role)});
+  auto as_weak = admin_target();
+  as_weak.admin_user = role;
+  as_weak.admin_password = pw;
+  auto weak = make_executor(as_weak);
+  auto r = weak.apply({action{db, "TRUNCATE secret_t", "truncated", "while truncating secret_t"}});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == error_kind::permission);
+  CHECK(r.error().sqlstate == "42501");
+  CHECK(r.error().context == "while truncating secret_t");
+  CHECK_FALSE(r.error().transient());
+  weak.close();
+}
+
+TEST_CASE("an unreachable server is a transient error") {
+  auto t = admin_target();
+  t.port = 1; // nothing listens there
+  auto ex = make_executor(t);
+  auto r = ex.database_exists("postgres");
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == error_kind::unavailable);
+  CHECK(r.error().transient());
+  CHECK(r.error().message.find(t.admin_password) == std::string::npos);
+}
