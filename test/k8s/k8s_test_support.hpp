@@ -1,0 +1,54 @@
+#pragma once
+
+// Helpers for the k8s/ tests that run against the dev environment's real kube-apiserver.
+
+#include <memory>
+#include <string>
+
+#include <catch2/catch.hpp>
+
+#include "k8s/client.hpp"
+#include "test/support/dev_env.hpp"
+#include "test/support/wait.hpp"
+
+namespace dbuser::k8s::test {
+
+using nlohmann::json;
+
+// A client authenticated with the dev environment's admin client certificate.
+inline std::shared_ptr<client> admin_client(client_options opts = {}) {
+  auto cfg = load_kubeconfig(dbuser::test::dev_env::get().kubeconfig());
+  REQUIRE(cfg);
+  auto c = client::make(*cfg, opts);
+  REQUIRE(c);
+  return *c;
+}
+
+// Blocking call for tests: `sync<json>([&](auto cb) { c->get(ref, cb); })`.
+template <class T = json, class F>
+expected<T, error> sync(F&& start) {
+  return wait_for<T>(std::function<void(callback<T>)>(std::forward<F>(start)));
+}
+
+// A fresh namespace for one test (namespaces are never deleted: the dev control plane runs no
+// namespace controller, so they would stay Terminating anyway).
+inline std::string fresh_namespace(const std::shared_ptr<client>& c, const std::string& prefix) {
+  const std::string ns = dbuser::test::unique_name(prefix);
+  auto r = sync([&](auto cb) {
+    c->create(resource::namespaces(), "", json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}},
+              cb);
+  });
+  REQUIRE(r);
+  return ns;
+}
+
+inline json config_map(const std::string& name, json data = json::object(), json labels = json::object()) {
+  return json{{"apiVersion", "v1"},
+              {"kind", "ConfigMap"},
+              {"metadata", {{"name", name}, {"labels", labels}}},
+              {"data", data}};
+}
+
+inline std::string error_text(const expected<json, error>& r) { return r ? std::string("ok") : r.error().to_string(); }
+
+} // namespace dbuser::k8s::test
