@@ -1,0 +1,64 @@
+# dbuser-operator — the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+BUILD_DIR ?= build
+BUILD_TYPE ?= RelWithDebInfo
+CMAKE_FLAGS ?=
+ifeq ($(CI),true)
+  CMAKE_FLAGS += -DDBUSER_WERROR=ON
+endif
+CTEST_ARGS ?=
+JOBS ?= $(shell nproc)
+
+.PHONY: all deps control-plane configure build test test-unit dev-up dev-down dev-clean run demo \
+        lint format asan clean
+
+all: build
+
+deps:
+	@hack/install-deps.sh
+
+control-plane: deps
+	@hack/build-control-plane.sh >/dev/null
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+
+configure: $(BUILD_DIR)/build.ninja
+
+build: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+# Everything: packages, build, dev environment, every test. Exit code is ctest's.
+test: build dev-up
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 $(CTEST_ARGS)
+
+test-unit: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -L unit $(CTEST_ARGS)
+
+dev-up: deps
+	@hack/dev-up.sh
+
+dev-down:
+	@hack/dev-down.sh
+
+dev-clean: dev-down
+	rm -rf .dev
+
+run: build dev-up
+	@hack/run.sh
+
+demo: build dev-up
+	@hack/demo.sh
+
+# ASan/UBSan build of the tests, in its own build directory.
+asan:
+	$(MAKE) test BUILD_DIR=build-asan BUILD_TYPE=Debug CMAKE_FLAGS="$(CMAKE_FLAGS) -DDBUSER_SANITIZE=ON"
+
+lint: configure
+	hack/lint.sh $(BUILD_DIR)
+
+format:
+	hack/lint.sh --fix
+
+clean:
+	rm -rf $(BUILD_DIR)

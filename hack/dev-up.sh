@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Starts the dev environment (design.md §4): etcd + kube-apiserver built from pinned Go modules,
+# PostgreSQL 15, the CRDs, the `postgres-admin` Secret, and writes .dev/env. Idempotent: what runs
+# is left alone; a component that is down is started again on the ports it had before.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+mkdir -p "$dev_dir"
+chmod 755 "$dev_dir"
+bin_dir=$("$repo_root/hack/build-control-plane.sh" | tail -n 1)
+export PATH="$bin_dir:$PATH"
+
+# --- ports: chosen once, kept in .dev/ports so restarts reuse them -------------------------------
+if [ ! -s "$dev_dir/ports" ]; then
+  {
+    echo "etcd_port=$(free_port)"
+    echo "etcd_peer_port=$(free_port)"
+    echo "apiserver_port=$(free_port)"
+    echo "pg_port=$(free_port)"
+  } > "$dev_dir/ports"
+fi
+# shellcheck disable=SC1091
+source "$dev_dir/ports"
+
+# --- certificates --------------------------------------------------------------------------------
+pki=$dev_dir/pki
+if [ ! -s "$pki/admin.crt" ]; then
+  log "making certificates in $pki"
+  mkdir -p "$pki"
+  (
+    cd "$pki"
+    umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
+      -subj "/CN=dbuser-operator-dev-ca" 2>/dev/null
+    sign() { # name subject extensions
+      openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
+      openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+        -out "$1.crt" -extfile <(printf '%s\n' "$3") 2>/dev/null
+      rm -f "$1.csr"
+    }
+    sign apiserver "/CN=kube-apiserver" \
+      "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc
+extendedKeyUsage=serverAuth"
+    sign admin "/O=system:masters/CN=dev-admin" "extendedKeyUsage=clientAuth"
+    sign postgres "/CN=127.0.0.1" "subjectAltName=IP:127.0.0.1,DNS:localhost
+extendedKeyUsage=serverAuth"
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    chmod 644 ca.crt apiserver.crt admin.crt postgres.crt sa.pub
+  )
+fi
+
+# --- etcd ----------------------------------------------------------------------------------------
+etcd_url="http://127.0.0.1:$etcd_port"
+if ! pid_alive "$dev_dir/etcd.pid"; then
+  log "starting etcd on $etcd_url"
+  mkdir -p "$dev_dir/etcd"
+  nohup etcd --name dev --data-dir "$dev_dir/etcd/data" \
+    --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "dev=http://127.0.0.1:$etcd_peer_port" \
+    --unsafe-no-fsync=true --log-level=warn \
+    > "$dev_dir/etcd/etcd.log" 2>&1 < /dev/null &
+  echo $! > "$dev_dir/etcd.pid"
+fi
+wait_for "etcd" 60 curl -fsS "$etcd_url/health"
+
+# --- kube-apiserver ------------------------------------------------------------------------------
+api_url="https://127.0.0.1:$apiserver_port"
+curl_api() { curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$@"; }
+if ! pid_alive "$dev_dir/kube-apiserver.pid"; then
+  log "starting kube-apiserver on $api_url"
+  mkdir -p "$dev_dir/apiserver"
+  # controller-runtime envtest's flags, plus --advertise-address (no default route here).
+  nohup kube-apiserver \
+    --etcd-servers="$etcd_url" \
+    --cert-dir="$dev_dir/apiserver" \
+    --secure-port="$apiserver_port" --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
+    --service-cluster-ip-range=10.0.0.0/24 --allow-privileged=true \
+    --authorization-mode=RBAC --client-ca-file="$pki/ca.crt" \
+    --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
+    --service-account-issuer="$api_url" \
+    --service-account-key-file="$pki/sa.pub" \
+    --service-account-signing-key-file="$pki/sa.key" \
+    --disable-admission-plugins=ServiceAccount \
+    --enable-priority-and-fairness=false \
+    > "$dev_dir/apiserver/kube-apiserver.log" 2>&1 < /dev/null &
+  echo $! > "$dev_dir/kube-apiserver.pid"
+fi
+wait_for "kube-apiserver /readyz" 120 curl_api "$api_url/readyz"
+
+kubeconfig=$dev_dir/kubeconfig
+cat > "$kubeconfig" <<KCFG
+apiVersion: v1
+kind: Config
+clusters:
+- name: dev
+  cluster:
+    server: $api_url
+    certificate-authority: $pki/ca.crt
+users:
+- name: dev-admin
+  user:
+    client-certificate: $pki/admin.crt
+    client-key: $pki/admin.key
+contexts:
+- name: dev
+  context: {cluster: dev, user: dev-admin, namespace: default}
+current-context: dev
+KCFG
+chmod 600 "$kubeconfig"
+export KUBECONFIG=$kubeconfig
+
+# --- PostgreSQL 15 -------------------------------------------------------------------------------
+pg_bin=$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null) || die "PostgreSQL 15 is not installed"
+pg_root=$dev_dir/pg
+pg_data=$pg_root/data
+as_pg() { runuser -u postgres -- "$@"; }
+if [ ! -s "$pg_root/admin-password" ]; then
+  log "initialising PostgreSQL in $pg_data"
+  rm -rf "$pg_root"
+  mkdir -p "$pg_root/run"
+  (umask 077; openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32 > "$pg_root/admin-password")
+  printf postgres > "$pg_root/admin-username"
+  install -m 600 -o postgres "$pg_root/admin-password" "$pg_root/pwfile"
+  chown postgres "$pg_root" "$pg_root/run"
+  as_pg "$pg_bin/initdb" -D "$pg_data" -U postgres --pwfile="$pg_root/pwfile" \
+    --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+  rm -f "$pg_root/pwfile"
+  install -m 600 -o postgres "$pki/postgres.key" "$pg_data/server.key"
+  install -m 644 -o postgres "$pki/postgres.crt" "$pg_data/server.crt"
+  cat > "$pg_data/pg_hba.conf" <<HBA
+local all all                peer
+host  all all 127.0.0.1/32   scram-sha-256
+host  all all ::1/128        scram-sha-256
+HBA
+  cat >> "$pg_data/postgresql.conf" <<CONF
+# dbuser-operator dev environment
+listen_addresses = '127.0.0.1'
+port = $pg_port
+unix_socket_directories = '$pg_root/run'
+password_encryption = 'scram-sha-256'
+ssl = on
+max_connections = 300
+shared_buffers = 64MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_line_prefix = '%m [%p] %q%u@%d '
+CONF
+  install -m 644 -o postgres /dev/null "$pg_root/postgresql.log"
+fi
+if ! as_pg "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
+  log "starting PostgreSQL on 127.0.0.1:$pg_port"
+  as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_root/postgresql.log" -w -t 60 start >/dev/null
+fi
+admin_password=$(cat "$pg_root/admin-password")
+wait_for "PostgreSQL" 60 env PGPASSWORD="$admin_password" \
+  psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -Atqc 'select 1'
+
+# --- CRDs and the admin Secret -------------------------------------------------------------------
+kubectl apply --server-side --field-manager=dbuser-dev -f "$repo_root/deploy/crd/" >/dev/null
+kubectl wait --for=condition=Established --timeout=60s -f "$repo_root/deploy/crd/" >/dev/null
+kubectl create secret generic postgres-admin -n default \
+  --from-file=username="$pg_root/admin-username" --from-file=password="$pg_root/admin-password" \
+  --dry-run=client -o yaml | kubectl apply --server-side --force-conflicts \
+  --field-manager=dbuser-dev -f - >/dev/null
+
+# --- .dev/env ------------------------------------------------------------------------------------
+q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+umask 077
+cat > "$dev_dir/env" <<ENV
+# Written by hack/dev-up.sh. Source it: . .dev/env
+export KUBECONFIG=$(q "$kubeconfig")
+export PGHOST='127.0.0.1'
+export PGPORT='$pg_port'
+export PGUSER='postgres'
+export PGPASSWORD=$(q "$admin_password")
+export PGDATABASE='postgres'
+export DBUSER_APISERVER_URL=$(q "$api_url")
+export DBUSER_APISERVER_PID_FILE=$(q "$dev_dir/kube-apiserver.pid")
+export DBUSER_CA_FILE=$(q "$pki/ca.crt")
+export DBUSER_ETCD_URL=$(q "$etcd_url")
+export DBUSER_PG_DATA=$(q "$pg_data")
+export DBUSER_PG_LOG=$(q "$pg_root/postgresql.log")
+export DBUSER_PG_CA=$(q "$pki/ca.crt")
+export DBUSER_BIN_DIR=$(q "$bin_dir")
+ENV
+log "ready: kube-apiserver $api_url, PostgreSQL 127.0.0.1:$pg_port; use: . $dev_dir/env"

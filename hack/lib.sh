@@ -1,0 +1,35 @@
+# Shared helpers for the dev scripts (sourced, not run).
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dev_dir=${DBUSER_DEV_DIR:-$repo_root/.dev}
+
+log() { echo "[$(basename "$0")] $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# pid_alive FILE: the process recorded in FILE is running.
+pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# free_port: a TCP port on 127.0.0.1 that nobody listens on now.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# stop_pid FILE [TIMEOUT]: TERM the recorded process, KILL it after TIMEOUT seconds.
+stop_pid() {
+  local f=$1 t=${2:-10} pid
+  pid_alive "$f" || { rm -f "$f"; return 0; }
+  pid=$(cat "$f")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq $((t * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$f"
+}
+
+# wait_for DESCRIPTION TIMEOUT COMMAND...: polls COMMAND until it succeeds.
+wait_for() {
+  local what=$1 t=$2; shift 2
+  local end=$((SECONDS + t))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || die "timed out after ${t}s waiting for $what"
+    sleep 0.2
+  done
+}
