@@ -1,0 +1,116 @@
+#include "api/credentials.hpp"
+
+#include "common/base64.hpp"
+
+#include <cstdio>
+
+namespace dbuser::api {
+
+using json = nlohmann::json;
+
+namespace {
+
+// Host part of a URL: IPv6 literals go in brackets.
+std::string url_host(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+json owner_reference(const object_meta& owner) {
+  return json::array({{{"apiVersion", api_version},
+                       {"kind", kind},
+                       {"name", owner.name},
+                       {"uid", owner.uid},
+                       {"controller", true},
+                       {"blockOwnerDeletion", true}}});
+}
+
+json labels(const object_meta& owner) {
+  return {{managed_by_label, managed_by_value}, {owner_label, owner.name}};
+}
+
+json data(const postgres_user_spec& spec, const std::string& password,
+          const std::optional<std::string>& pending) {
+  json d = {{key_username, base64_encode(spec.username)},
+            {key_password, base64_encode(password)},
+            {"host", base64_encode(spec.host)},
+            {"port", base64_encode(std::to_string(spec.port))},
+            {"database", base64_encode(spec.database)},
+            {"uri", base64_encode(postgres_uri(spec, password))},
+            {"jdbc-url", base64_encode(jdbc_url(spec, password))}};
+  if (pending)
+    d[key_pending_password] = base64_encode(*pending);
+  return d;
+}
+
+} // namespace
+
+secret_owner owner_of_secret(const json* secret, const object_meta& owner) {
+  if (secret == nullptr || secret->is_null())
+    return secret_owner::absent;
+  const auto refs = secret->value("/metadata/ownerReferences"_json_pointer, json::array());
+  for (const auto& r : refs)
+    if (r.value("uid", "") == owner.uid && r.value("controller", false)
+        && r.value("kind", "") == kind)
+      return secret_owner::ours;
+  return secret_owner::other;
+}
+
+std::string percent_encode(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+std::string postgres_uri(const postgres_user_spec& spec, const std::string& password) {
+  return "postgresql://" + percent_encode(spec.username) + ":" + percent_encode(password) + "@"
+         + url_host(spec.host) + ":" + std::to_string(spec.port) + "/"
+         + percent_encode(spec.database) + "?sslmode=" + spec.ssl_mode;
+}
+
+std::string jdbc_url(const postgres_user_spec& spec, const std::string& password) {
+  return "jdbc:postgresql://" + url_host(spec.host) + ":" + std::to_string(spec.port) + "/"
+         + percent_encode(spec.database) + "?user=" + percent_encode(spec.username)
+         + "&password=" + percent_encode(password) + "&sslmode=" + spec.ssl_mode;
+}
+
+json credentials_secret(const postgres_user_spec& spec, const object_meta& owner,
+                        const std::string& password, const std::optional<std::string>& pending) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"type", "Opaque"},
+          {"metadata",
+           {{"name", spec.secret_name},
+            {"namespace", owner.ns},
+            {"labels", labels(owner)},
+            {"ownerReferences", owner_reference(owner)}}},
+          {"data", data(spec, password, pending)}};
+}
+
+json credentials_patch(const postgres_user_spec& spec, const object_meta& owner,
+                       const std::string& password, const std::optional<std::string>& pending) {
+  json d = data(spec, password, pending);
+  if (!pending)
+    d[key_pending_password] = nullptr; // merge patch: remove the key
+  return {{"metadata", {{"labels", labels(owner)}, {"ownerReferences", owner_reference(owner)}}},
+          {"data", d}};
+}
+
+std::optional<std::string> secret_value(const json& secret, const std::string& key) {
+  auto d = secret.find("data");
+  if (d == secret.end() || !d->is_object())
+    return std::nullopt;
+  auto v = d->find(key);
+  if (v == d->end() || !v->is_string())
+    return std::nullopt;
+  return base64_decode(v->get<std::string>());
+}
+
+} // namespace dbuser::api

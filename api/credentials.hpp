@@ -1,0 +1,54 @@
+#pragma once
+
+// The credentials Secret of a PostgresUser: what it holds, who owns it, and the internal key that
+// carries a pending password during rotation. Pure JSON shapes; the secret writer sends them.
+
+#include "api/postgres_user.hpp"
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace dbuser::api {
+
+// Keys of the Secret's data.
+inline constexpr const char* key_username = "username";
+inline constexpr const char* key_password = "password";
+// Internal: a password being rotated in, not yet proven to be the role's (see rotation.hpp).
+inline constexpr const char* key_pending_password = "dbuser-operator.internal/pending-password";
+
+// Who a Secret belongs to.
+enum class secret_owner {
+  absent, // no such Secret
+  ours,   // its controller ownerReference is this PostgresUser (by uid)
+  other,  // it exists and is not ours: never touch it
+};
+
+[[nodiscard]] secret_owner owner_of_secret(const nlohmann::json* secret, const object_meta& owner);
+
+// "postgresql://user:password@host:port/database?sslmode=..." with every part percent-encoded.
+[[nodiscard]] std::string postgres_uri(const postgres_user_spec& spec, const std::string& password);
+// "jdbc:postgresql://host:port/database?user=...&password=...&sslmode=..."
+[[nodiscard]] std::string jdbc_url(const postgres_user_spec& spec, const std::string& password);
+// RFC 3986 percent-encoding of everything but unreserved characters.
+[[nodiscard]] std::string percent_encode(const std::string& s);
+
+// The desired Secret (for create) holding `password`, and optionally a pending one; labels and a
+// controller ownerReference to `owner`. Values are base64-encoded as the API expects.
+[[nodiscard]] nlohmann::json credentials_secret(const postgres_user_spec& spec,
+                                                const object_meta& owner,
+                                                const std::string& password,
+                                                const std::optional<std::string>& pending = {});
+
+// A JSON merge patch that makes an existing Secret of ours hold exactly our keys (labels and
+// ownerReference included), leaving other people's labels and annotations alone.
+[[nodiscard]] nlohmann::json credentials_patch(const postgres_user_spec& spec,
+                                               const object_meta& owner,
+                                               const std::string& password,
+                                               const std::optional<std::string>& pending);
+
+// A Secret's data value, decoded; nullopt when absent or not valid base64.
+[[nodiscard]] std::optional<std::string> secret_value(const nlohmann::json& secret,
+                                                      const std::string& key);
+
+} // namespace dbuser::api

@@ -1,0 +1,312 @@
+#include "api/postgres_user.hpp"
+
+#include "pg/privileges.hpp"
+#include "pg/validation.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+namespace dbuser::api {
+
+namespace {
+
+using json = nlohmann::json;
+
+unexpected<spec_error> refuse(std::string message) {
+  return make_unexpected(spec_error{std::move(message)});
+}
+
+// Reads an optional string field; a present value of another type is an error.
+bool read_string(const json& obj, const char* field, std::string& out, std::string& err,
+                 const std::string& path) {
+  auto i = obj.find(field);
+  if (i == obj.end() || i->is_null())
+    return true;
+  if (!i->is_string()) {
+    err = path + field + " must be a string";
+    return false;
+  }
+  out = i->get<std::string>();
+  return true;
+}
+
+bool read_string_list(const json& obj, const char* field, std::vector<std::string>& out,
+                      std::string& err, const std::string& path) {
+  auto i = obj.find(field);
+  if (i == obj.end() || i->is_null())
+    return true;
+  if (!i->is_array()) {
+    err = path + field + " must be a list of strings";
+    return false;
+  }
+  for (const auto& v : *i) {
+    if (!v.is_string()) {
+      err = path + field + " must be a list of strings";
+      return false;
+    }
+    out.push_back(v.get<std::string>());
+  }
+  return true;
+}
+
+bool read_int(const json& obj, const char* field, int& out, std::string& err,
+              const std::string& path) {
+  auto i = obj.find(field);
+  if (i == obj.end() || i->is_null())
+    return true;
+  if (!i->is_number_integer()) {
+    err = path + field + " must be an integer";
+    return false;
+  }
+  auto v = i->get<std::int64_t>();
+  if (v < -1 || v > 1000000) {
+    err = path + field + " is out of range";
+    return false;
+  }
+  out = static_cast<int>(v);
+  return true;
+}
+
+// Validation through the pg/ rules, with the field named in the message.
+template <class Result>
+bool check(const Result& r, const std::string& field, std::string& err) {
+  if (r)
+    return true;
+  err = field + ": " + r.error().message;
+  return false;
+}
+
+bool is_ssl_mode(const std::string& m) {
+  static const std::set<std::string> modes = {"disable", "allow",     "prefer",
+                                              "require", "verify-ca", "verify-full"};
+  return modes.count(m) != 0;
+}
+
+// A DNS-1123 subdomain: what Kubernetes accepts as a Secret name.
+bool is_dns_subdomain(const std::string& s) {
+  if (s.empty() || s.size() > 253)
+    return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(s.front()) || !alnum(s.back()))
+    return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (alnum(c) || c == '-')
+      continue;
+    if (c == '.' && alnum(s[i - 1]) && alnum(s[i + 1]))
+      continue;
+    return false;
+  }
+  return true;
+}
+
+// A host name or IP address: letters, digits, dots, colons (IPv6) and dashes only.
+bool is_host(const std::string& h) {
+  if (h.empty() || h.size() > 253)
+    return false;
+  return std::all_of(h.begin(), h.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '.' || c == '-' || c == ':';
+  });
+}
+
+} // namespace
+
+bool object_meta::has_finalizer(const std::string& f) const {
+  return std::find(finalizers.begin(), finalizers.end(), f) != finalizers.end();
+}
+
+std::string object_meta::annotation(const std::string& k) const {
+  auto i = annotations.find(k);
+  return i == annotations.end() ? std::string() : i->second;
+}
+
+object_meta parse_meta(const json& object) {
+  object_meta m;
+  auto md = object.find("metadata");
+  if (md == object.end() || !md->is_object())
+    return m;
+  m.ns = md->value("namespace", "");
+  m.name = md->value("name", "");
+  m.uid = md->value("uid", "");
+  m.resource_version = md->value("resourceVersion", "");
+  m.generation = md->value("generation", std::int64_t{0});
+  m.deleting = md->contains("deletionTimestamp") && !(*md)["deletionTimestamp"].is_null();
+  if (auto f = md->find("finalizers"); f != md->end() && f->is_array())
+    for (const auto& v : *f)
+      if (v.is_string())
+        m.finalizers.push_back(v.get<std::string>());
+  if (auto a = md->find("annotations"); a != md->end() && a->is_object())
+    for (const auto& [k, v] : a->items())
+      if (v.is_string())
+        m.annotations[k] = v.get<std::string>();
+  return m;
+}
+
+std::optional<std::chrono::seconds> parse_duration(const std::string& text) {
+  if (text.empty())
+    return std::nullopt;
+  double total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t start = i;
+    while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) != 0
+                               || text[i] == '.'))
+      ++i;
+    if (start == i || i == text.size())
+      return std::nullopt;
+    double value = 0;
+    try {
+      size_t used = 0;
+      value = std::stod(text.substr(start, i - start), &used);
+      if (used != i - start)
+        return std::nullopt;
+    } catch (const std::exception&) {
+      return std::nullopt;
+    }
+    switch (text[i++]) {
+      case 'h': total += value * 3600; break;
+      case 'm': total += value * 60; break;
+      case 's': total += value; break;
+      default: return std::nullopt;
+    }
+  }
+  if (total > 10.0 * 365 * 24 * 3600)
+    return std::nullopt;
+  return std::chrono::seconds(static_cast<std::int64_t>(std::llround(total)));
+}
+
+expected<postgres_user_spec, spec_error> parse_spec(const json& object) {
+  auto s = object.find("spec");
+  if (s == object.end() || !s->is_object())
+    return refuse("spec is missing");
+  postgres_user_spec spec;
+  std::string err;
+  const std::string p = "spec.";
+  bool ok = read_string(*s, "username", spec.username, err, p)
+            && read_string(*s, "database", spec.database, err, p)
+            && read_string(*s, "host", spec.host, err, p)
+            && read_string(*s, "sslMode", spec.ssl_mode, err, p)
+            && read_string(*s, "secretName", spec.secret_name, err, p)
+            && read_string_list(*s, "privileges", spec.privileges, err, p)
+            && read_string_list(*s, "memberOf", spec.member_of, err, p)
+            && read_int(*s, "port", spec.port, err, p)
+            && read_int(*s, "connectionLimit", spec.connection_limit, err, p);
+  if (!ok)
+    return refuse(err);
+
+  if (auto a = s->find("adminSecretRef"); a != s->end() && a->is_object()) {
+    const std::string ap = "spec.adminSecretRef.";
+    if (!read_string(*a, "name", spec.admin.name, err, ap)
+        || !read_string(*a, "usernameKey", spec.admin.username_key, err, ap)
+        || !read_string(*a, "passwordKey", spec.admin.password_key, err, ap))
+      return refuse(err);
+  }
+  if (spec.admin.name.empty())
+    return refuse("spec.adminSecretRef.name is required");
+  if (auto c = s->find("caSecretRef"); c != s->end() && c->is_object()) {
+    secret_key_ref ref;
+    const std::string cp = "spec.caSecretRef.";
+    if (!read_string(*c, "name", ref.name, err, cp) || !read_string(*c, "key", ref.key, err, cp))
+      return refuse(err);
+    if (ref.name.empty())
+      return refuse("spec.caSecretRef.name is required");
+    spec.ca_secret_ref = ref;
+  }
+  if (auto g = s->find("grants"); g != s->end() && g->is_array()) {
+    std::set<std::pair<std::string, std::string>> seen;
+    for (size_t i = 0; i < g->size(); ++i) {
+      const auto& item = (*g)[i];
+      const std::string gp = "spec.grants[" + std::to_string(i) + "].";
+      if (!item.is_object())
+        return refuse(gp + " must be an object");
+      grant gr;
+      if (!read_string(item, "database", gr.database, err, gp)
+          || !read_string(item, "schema", gr.schema, err, gp)
+          || !read_string_list(item, "privileges", gr.privileges, err, gp))
+        return refuse(err);
+      if (!check(pg::validate_database_name(gr.database), gp + "database", err)
+          || !check(pg::validate_schema_name(gr.schema), gp + "schema", err)
+          || !check(pg::parse_privileges(gr.privileges), gp + "privileges", err))
+        return refuse(err);
+      if (!seen.insert({gr.database, gr.schema}).second)
+        return refuse(gp + "database: " + gr.database + "." + gr.schema + " is listed twice");
+      if (gr.database == spec.database && gr.schema == "public")
+        return refuse(gp + "database: " + gr.database
+                      + ".public is already covered by spec.database and spec.privileges");
+      spec.grants.push_back(std::move(gr));
+    }
+  }
+  if (auto r = s->find("passwordRotation"); r != s->end() && r->is_object()) {
+    std::string interval;
+    if (!read_string(*r, "interval", interval, err, "spec.passwordRotation."))
+      return refuse(err);
+    if (!interval.empty()) {
+      auto d = parse_duration(interval);
+      if (!d)
+        return refuse("spec.passwordRotation.interval: \"" + interval
+                      + "\" is not a duration such as 720h or 90m");
+      if (*d < min_rotation_interval)
+        return refuse("spec.passwordRotation.interval: must be at least "
+                      + std::to_string(min_rotation_interval.count()) + "s");
+      spec.rotation_interval = d;
+    }
+  }
+  std::string policy = "Delete";
+  if (!read_string(*s, "deletionPolicy", policy, err, p))
+    return refuse(err);
+  if (policy == "Retain")
+    spec.deletion = deletion_policy::retain;
+  else if (policy != "Delete")
+    return refuse("spec.deletionPolicy: must be Delete or Retain, not \"" + policy + "\"");
+
+  if (!check(pg::validate_role_name(spec.username, ""), "spec.username", err)
+      || !check(pg::validate_database_name(spec.database), "spec.database", err)
+      || !check(pg::parse_privileges(spec.privileges), "spec.privileges", err))
+    return refuse(err);
+  for (const auto& m : spec.member_of)
+    if (!check(pg::validate_role_name(m, ""), "spec.memberOf", err))
+      return refuse(err);
+  if (std::find(spec.member_of.begin(), spec.member_of.end(), spec.username)
+      != spec.member_of.end())
+    return refuse("spec.memberOf: a role cannot be a member of itself");
+  if (!is_host(spec.host))
+    return refuse("spec.host: \"" + spec.host + "\" is not a host name or IP address");
+  if (spec.port < 1 || spec.port > 65535)
+    return refuse("spec.port: must be between 1 and 65535");
+  if (!is_ssl_mode(spec.ssl_mode))
+    return refuse("spec.sslMode: \"" + spec.ssl_mode + "\" is not a libpq sslmode");
+  if ((spec.ssl_mode == "verify-ca" || spec.ssl_mode == "verify-full") && !spec.ca_secret_ref)
+    return refuse("spec.caSecretRef is required with sslMode " + spec.ssl_mode);
+  if (!is_dns_subdomain(spec.secret_name))
+    return refuse("spec.secretName: \"" + spec.secret_name
+                  + "\" is not a valid Secret name (a lowercase DNS subdomain)");
+  return spec;
+}
+
+pg::desired_role desired_role(const postgres_user_spec& spec, const std::string& owner_key) {
+  pg::desired_role d;
+  d.name = spec.username;
+  d.marker = pg::owner_marker(owner_key);
+  d.connection_limit = spec.connection_limit;
+  d.member_of = spec.member_of;
+  std::sort(d.member_of.begin(), d.member_of.end());
+  d.member_of.erase(std::unique(d.member_of.begin(), d.member_of.end()), d.member_of.end());
+  pg::grant_scope main;
+  main.database = spec.database;
+  main.privileges = pg::parse_privileges(spec.privileges).value();
+  main.create_database = true;
+  d.grants.push_back(std::move(main));
+  for (const auto& g : spec.grants) {
+    pg::grant_scope extra;
+    extra.database = g.database;
+    extra.schema = g.schema;
+    extra.privileges = pg::parse_privileges(g.privileges).value();
+    extra.create_database = true;
+    d.grants.push_back(std::move(extra));
+  }
+  return d;
+}
+
+} // namespace dbuser::api

@@ -1,0 +1,105 @@
+#pragma once
+
+// The PostgresUser API (database.example.com/v1alpha1) as C++ values: the constants of the
+// contract, the spec parsed from the object's JSON and validated, and the desired PostgreSQL role
+// it asks for. Pure: no I/O. The CRD schema (deploy/crd/) rejects most bad input at `kubectl
+// apply`; parse() re-checks everything, because the operator must never trust its input.
+
+#include "common/expected.hpp"
+#include "pg/plan.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dbuser::api {
+
+inline constexpr const char* group = "database.example.com";
+inline constexpr const char* version = "v1alpha1";
+inline constexpr const char* api_version = "database.example.com/v1alpha1";
+inline constexpr const char* kind = "PostgresUser";
+inline constexpr const char* plural = "postgresusers";
+inline constexpr const char* finalizer = "database.example.com/finalizer";
+inline constexpr const char* rotate_annotation = "database.example.com/rotate";
+inline constexpr const char* owner_label = "database.example.com/postgresuser";
+inline constexpr const char* managed_by_label = "app.kubernetes.io/managed-by";
+inline constexpr const char* managed_by_value = "dbuser-operator";
+inline constexpr const char* field_manager = "dbuser-operator";
+// The shortest rotation interval accepted.
+inline constexpr std::chrono::seconds min_rotation_interval{10};
+
+enum class deletion_policy { remove, retain };
+
+struct admin_secret_ref {
+  std::string name;
+  std::string username_key = "username";
+  std::string password_key = "password";
+};
+
+struct secret_key_ref {
+  std::string name;
+  std::string key = "ca.crt";
+};
+
+struct grant {
+  std::string database;
+  std::string schema = "public";
+  std::vector<std::string> privileges;
+};
+
+struct postgres_user_spec {
+  std::string username;
+  std::string database;
+  std::string host;
+  int port = 5432;
+  std::string ssl_mode = "prefer";
+  std::optional<secret_key_ref> ca_secret_ref;
+  admin_secret_ref admin;
+  std::vector<std::string> privileges;
+  std::vector<std::string> member_of;
+  std::vector<grant> grants;
+  int connection_limit = -1;
+  std::optional<std::chrono::seconds> rotation_interval;
+  deletion_policy deletion = deletion_policy::remove;
+  std::string secret_name;
+};
+
+struct object_meta {
+  std::string ns;
+  std::string name;
+  std::string uid;
+  std::string resource_version;
+  std::int64_t generation = 0;
+  bool deleting = false; // metadata.deletionTimestamp is set
+  std::vector<std::string> finalizers;
+  std::map<std::string, std::string> annotations;
+
+  [[nodiscard]] std::string key() const { return ns + "/" + name; }
+  [[nodiscard]] bool has_finalizer(const std::string& f) const;
+  [[nodiscard]] std::string annotation(const std::string& k) const;
+};
+
+// Reads the metadata every object has. Missing fields stay empty.
+[[nodiscard]] object_meta parse_meta(const nlohmann::json& object);
+
+// Why a spec is refused: a message naming the field, for the InvalidSpec condition.
+struct spec_error {
+  std::string message;
+};
+
+// The spec, structurally checked and validated (names, privileges, durations, ranges).
+[[nodiscard]] expected<postgres_user_spec, spec_error> parse_spec(const nlohmann::json& object);
+
+// A Go-style duration ("720h", "1h30m", "90s", "1.5h") in whole seconds.
+[[nodiscard]] std::optional<std::chrono::seconds> parse_duration(const std::string& text);
+
+// The role the spec asks for, owned by `owner_key` ("namespace/name"): the main database first
+// (created when missing), then each extra grant. The verifier is left empty for the caller.
+[[nodiscard]] pg::desired_role desired_role(const postgres_user_spec& spec,
+                                            const std::string& owner_key);
+
+} // namespace dbuser::api

@@ -1,0 +1,84 @@
+#include "api/status.hpp"
+
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
+namespace dbuser::api {
+
+using json = nlohmann::json;
+
+std::string rfc3339(std::chrono::system_clock::time_point t) {
+  std::time_t tt = std::chrono::system_clock::to_time_t(t);
+  std::tm tm{};
+  gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::string& text) {
+  std::tm tm{};
+  std::istringstream in(text);
+  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
+  if (in.fail())
+    return std::nullopt;
+  std::time_t tt = timegm(&tm);
+  if (tt == static_cast<std::time_t>(-1))
+    return std::nullopt;
+  return std::chrono::system_clock::from_time_t(tt);
+}
+
+json next_status(const json& current, const status_report& r, const std::string& now) {
+  json s = current.is_object() ? current : json::object();
+  const std::string status = r.ready ? "True" : "False";
+  json ready = {{"type", "Ready"},
+                {"status", status},
+                {"reason", r.reason},
+                {"message", r.message},
+                {"observedGeneration", r.observed_generation},
+                {"lastTransitionTime", now}};
+  json conditions = json::array();
+  bool found = false;
+  for (const auto& c : s.value("conditions", json::array())) {
+    if (c.value("type", "") != "Ready") {
+      conditions.push_back(c);
+      continue;
+    }
+    found = true;
+    if (c.value("status", "") == status && c.contains("lastTransitionTime"))
+      ready["lastTransitionTime"] = c["lastTransitionTime"];
+    conditions.push_back(ready);
+  }
+  if (!found)
+    conditions.push_back(ready);
+  s["conditions"] = conditions;
+  s["ready"] = r.ready;
+  s["message"] = r.message;
+  s["observedGeneration"] = r.observed_generation;
+  if (r.connection) {
+    const auto& c = *r.connection;
+    s["connection"] = {{"verified", c.verified},
+                       {"lastCheckTime", c.last_check_time},
+                       {"latencyMs", c.latency_ms},
+                       {"serverVersion", c.server_version},
+                       {"message", c.message}};
+  }
+  if (r.password_updated_at)
+    s["passwordUpdatedAt"] = *r.password_updated_at;
+  return s;
+}
+
+bool same_status(const json& current, const json& next) {
+  if (!current.is_object())
+    return false;
+  // The connection's check time moves on every check: compare without it.
+  auto strip = [](json j) {
+    if (j.contains("connection") && j["connection"].is_object())
+      j["connection"].erase("lastCheckTime");
+    return j;
+  };
+  return strip(current) == strip(next);
+}
+
+} // namespace dbuser::api

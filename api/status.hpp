@@ -1,0 +1,66 @@
+#pragma once
+
+// The status a PostgresUser reports: the Ready condition (metav1.Condition shape, keyed by type),
+// ready/message as in the original API, observedGeneration, the login check and when the password
+// last changed. Pure: the caller passes the time.
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+namespace dbuser::api {
+
+// Reasons of the Ready condition (one CamelCase word each).
+namespace reason {
+inline constexpr const char* reconciled = "Reconciled";
+inline constexpr const char* reconciling = "Reconciling";
+inline constexpr const char* invalid_spec = "InvalidSpec";
+inline constexpr const char* admin_secret_not_found = "AdminSecretNotFound";
+inline constexpr const char* admin_secret_invalid = "AdminSecretInvalid";
+inline constexpr const char* ca_secret_not_found = "CASecretNotFound";
+inline constexpr const char* database_unreachable = "DatabaseUnreachable";
+inline constexpr const char* database_error = "DatabaseError";
+inline constexpr const char* permission_denied = "PermissionDenied";
+inline constexpr const char* role_conflict = "RoleConflict";
+inline constexpr const char* secret_conflict = "SecretConflict";
+inline constexpr const char* login_failed = "LoginFailed";
+inline constexpr const char* kubernetes_error = "KubernetesError";
+inline constexpr const char* deleting = "Deleting";
+inline constexpr const char* rotating = "RotatingPassword";
+} // namespace reason
+
+// The result of logging in with the generated credentials.
+struct connection_check {
+  bool verified = false;
+  std::string last_check_time; // RFC 3339
+  std::int64_t latency_ms = 0;
+  std::string server_version;
+  std::string message;
+};
+
+struct status_report {
+  bool ready = false;
+  std::string reason;
+  std::string message;
+  std::int64_t observed_generation = 0;
+  std::optional<connection_check> connection;   // absent: keep what the status has
+  std::optional<std::string> password_updated_at; // absent: keep what the status has
+};
+
+// RFC 3339 UTC with second precision, as metav1.Time serialises: "2026-11-26T04:00:00Z".
+[[nodiscard]] std::string rfc3339(std::chrono::system_clock::time_point t);
+// Parses what rfc3339() writes (and fractional seconds); nullopt when malformed.
+[[nodiscard]] std::optional<std::chrono::system_clock::time_point>
+parse_rfc3339(const std::string& text);
+
+// The new `status` object from the current one and a report. The Ready condition's
+// lastTransitionTime changes only when its status changes; other condition types are kept.
+[[nodiscard]] nlohmann::json next_status(const nlohmann::json& current, const status_report& r,
+                                         const std::string& now);
+
+// True when `next` says nothing `current` does not already say (no patch needed).
+[[nodiscard]] bool same_status(const nlohmann::json& current, const nlohmann::json& next);
+
+} // namespace dbuser::api

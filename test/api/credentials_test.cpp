@@ -1,0 +1,79 @@
+#include "api/credentials.hpp"
+#include "common/base64.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace dbuser;
+using nlohmann::json;
+
+namespace {
+
+api::postgres_user_spec spec() {
+  api::postgres_user_spec s;
+  s.username = "myapp";
+  s.database = "my db";
+  s.host = "127.0.0.1";
+  s.port = 5433;
+  s.secret_name = "myapp-db-credentials";
+  return s;
+}
+
+api::object_meta owner() {
+  api::object_meta m;
+  m.ns = "team-a";
+  m.name = "app-user";
+  m.uid = "uid-1";
+  return m;
+}
+
+} // namespace
+
+TEST_CASE("base64 round-trips every length and rejects foreign characters") {
+  for (std::string s : {"", "a", "ab", "abc", "abcd", "\x01\xff\x80 binary"}) {
+    CHECK(base64_decode(base64_encode(s)) == s);
+  }
+  CHECK(base64_encode("abcd") == "YWJjZA==");
+  CHECK_FALSE(base64_decode("YW*j"));
+}
+
+TEST_CASE("the uri and jdbc-url percent-encode what could break them") {
+  auto s = spec();
+  const std::string pw = "p@ss/w:rd?&#";
+  CHECK(api::postgres_uri(s, pw)
+        == "postgresql://myapp:p%40ss%2Fw%3Ard%3F%26%23@127.0.0.1:5433/my%20db?sslmode=prefer");
+  CHECK(api::jdbc_url(s, pw)
+        == "jdbc:postgresql://127.0.0.1:5433/my%20db?user=myapp&password=p%40ss%2Fw%3Ard%3F%26%23"
+           "&sslmode=prefer");
+  s.host = "::1";
+  CHECK(api::postgres_uri(s, "x").find("@[::1]:5433/") != std::string::npos);
+}
+
+TEST_CASE("the credentials Secret holds every key, our labels and a controller reference") {
+  auto secret = api::credentials_secret(spec(), owner(), "pw");
+  CHECK(secret["metadata"]["namespace"] == "team-a");
+  CHECK(secret["metadata"]["labels"][api::managed_by_label] == "dbuser-operator");
+  CHECK(secret["metadata"]["labels"][api::owner_label] == "app-user");
+  for (const char* k : {"username", "password", "host", "port", "database", "uri", "jdbc-url"})
+    CHECK(api::secret_value(secret, k));
+  CHECK(api::secret_value(secret, "port") == std::optional<std::string>("5433"));
+  CHECK_FALSE(api::secret_value(secret, api::key_pending_password));
+  CHECK(api::owner_of_secret(&secret, owner()) == api::secret_owner::ours);
+}
+
+TEST_CASE("a Secret without our controller reference is someone else's") {
+  json foreign = {{"metadata", {{"name", "myapp-db-credentials"}}}};
+  CHECK(api::owner_of_secret(&foreign, owner()) == api::secret_owner::other);
+  auto other_uid = api::credentials_secret(spec(), owner(), "pw");
+  other_uid["metadata"]["ownerReferences"][0]["uid"] = "uid-2";
+  CHECK(api::owner_of_secret(&other_uid, owner()) == api::secret_owner::other);
+  CHECK(api::owner_of_secret(nullptr, owner()) == api::secret_owner::absent);
+}
+
+TEST_CASE("the patch sets our keys and removes a settled pending password") {
+  auto p = api::credentials_patch(spec(), owner(), "pw", std::nullopt);
+  CHECK(p["data"][api::key_pending_password].is_null());
+  CHECK(p["data"].contains(api::key_pending_password));
+  CHECK_FALSE(p["metadata"].contains("annotations"));
+  auto q = api::credentials_patch(spec(), owner(), "pw", std::string("next"));
+  CHECK(api::secret_value(q, api::key_pending_password) == std::optional<std::string>("next"));
+}

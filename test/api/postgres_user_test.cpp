@@ -1,0 +1,127 @@
+#include "api/postgres_user.hpp"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+using namespace dbuser;
+using nlohmann::json;
+
+namespace {
+
+json quick_start() {
+  return json::parse(R"({
+    "apiVersion": "database.example.com/v1alpha1", "kind": "PostgresUser",
+    "metadata": {"name": "app-user", "namespace": "default", "uid": "u-1", "generation": 3,
+                 "resourceVersion": "17", "finalizers": ["database.example.com/finalizer"],
+                 "annotations": {"database.example.com/rotate": "now"}},
+    "spec": {"username": "myapp", "database": "myapp_db", "host": "127.0.0.1",
+             "adminSecretRef": {"name": "postgres-admin"},
+             "privileges": ["SELECT", "INSERT", "UPDATE", "DELETE"],
+             "secretName": "myapp-db-credentials"}})");
+}
+
+std::string refusal(const json& obj) {
+  auto r = api::parse_spec(obj);
+  REQUIRE_FALSE(r);
+  return r.error().message;
+}
+
+} // namespace
+
+TEST_CASE("the original quick start parses with the documented defaults") {
+  auto r = api::parse_spec(quick_start());
+  REQUIRE(r);
+  CHECK(r->username == "myapp");
+  CHECK(r->port == 5432);
+  CHECK(r->ssl_mode == "prefer");
+  CHECK(r->admin.username_key == "username");
+  CHECK(r->admin.password_key == "password");
+  CHECK(r->connection_limit == -1);
+  CHECK(r->deletion == api::deletion_policy::remove);
+  CHECK_FALSE(r->rotation_interval);
+}
+
+TEST_CASE("metadata is read: key, generation, finalizers, annotations, deletion") {
+  auto obj = quick_start();
+  auto m = api::parse_meta(obj);
+  CHECK(m.key() == "default/app-user");
+  CHECK(m.generation == 3);
+  CHECK(m.has_finalizer(api::finalizer));
+  CHECK(m.annotation(api::rotate_annotation) == "now");
+  CHECK_FALSE(m.deleting);
+  obj["metadata"]["deletionTimestamp"] = "2026-11-26T00:00:00Z";
+  CHECK(api::parse_meta(obj).deleting);
+}
+
+TEST_CASE("a spec with a dangerous or reserved username is refused with the field named") {
+  for (const char* bad : {"x\"; DROP ROLE postgres; --", "postgres", "pg_monitor", "public",
+                          "Robert'); DROP TABLE t;--", "UPPER"}) {
+    auto obj = quick_start();
+    obj["spec"]["username"] = bad;
+    CHECK(refusal(obj).rfind("spec.username", 0) == 0);
+  }
+  auto obj = quick_start();
+  obj["spec"]["username"] = std::string(64, 'a');
+  CHECK(refusal(obj).rfind("spec.username", 0) == 0);
+}
+
+TEST_CASE("privileges outside the allowlist and SQL in privileges are refused") {
+  auto obj = quick_start();
+  obj["spec"]["privileges"] = {"SELECT", "SELECT ON pg_authid TO public; --"};
+  CHECK(refusal(obj).rfind("spec.privileges", 0) == 0);
+}
+
+TEST_CASE("sslMode verify-full without a CA secret is refused") {
+  auto obj = quick_start();
+  obj["spec"]["sslMode"] = "verify-full";
+  CHECK(refusal(obj).find("caSecretRef") != std::string::npos);
+  obj["spec"]["caSecretRef"] = {{"name", "pg-ca"}};
+  auto r = api::parse_spec(obj);
+  REQUIRE(r);
+  CHECK(r->ca_secret_ref->key == "ca.crt");
+}
+
+TEST_CASE("a secretName that is not a DNS subdomain is refused") {
+  auto obj = quick_start();
+  obj["spec"]["secretName"] = "Bad_Name";
+  CHECK(refusal(obj).rfind("spec.secretName", 0) == 0);
+}
+
+TEST_CASE("grants naming one database twice are refused") {
+  auto obj = quick_start();
+  obj["spec"]["grants"] = json::parse(R"([{"database": "other", "privileges": ["SELECT"]},
+                                          {"database": "other", "privileges": ["INSERT"]}])");
+  CHECK(refusal(obj).find("listed twice") != std::string::npos);
+}
+
+TEST_CASE("durations are read like Go's and a rotation below the minimum is refused") {
+  CHECK(api::parse_duration("720h") == std::chrono::hours(720));
+  CHECK(api::parse_duration("1h30m") == std::chrono::minutes(90));
+  CHECK(api::parse_duration("1.5h") == std::chrono::minutes(90));
+  CHECK(api::parse_duration("45s") == std::chrono::seconds(45));
+  CHECK_FALSE(api::parse_duration("10"));
+  CHECK_FALSE(api::parse_duration("h"));
+  CHECK_FALSE(api::parse_duration("5d"));
+  auto obj = quick_start();
+  obj["spec"]["passwordRotation"] = {{"interval", "1s"}};
+  CHECK(refusal(obj).find("at least") != std::string::npos);
+  obj["spec"]["passwordRotation"] = {{"interval", "720h"}};
+  REQUIRE(api::parse_spec(obj));
+  CHECK(*api::parse_spec(obj)->rotation_interval == std::chrono::hours(720));
+}
+
+TEST_CASE("the desired role carries the owner marker, the main database first, then grants") {
+  auto obj = quick_start();
+  obj["spec"]["grants"] = json::parse(R"([{"database": "reports", "privileges": ["SELECT"]}])");
+  obj["spec"]["memberOf"] = {"readers", "readers", "auditors"};
+  auto spec = api::parse_spec(obj);
+  REQUIRE(spec);
+  auto d = api::desired_role(*spec, "default/app-user");
+  CHECK(d.name == "myapp");
+  CHECK(pg::marker_owner(d.marker) == std::optional<std::string>("default/app-user"));
+  REQUIRE(d.grants.size() == 2);
+  CHECK(d.grants[0].database == "myapp_db");
+  CHECK(d.grants[0].schema == "public");
+  CHECK(d.grants[1].database == "reports");
+  CHECK(d.member_of == std::vector<std::string>{"auditors", "readers"});
+}

@@ -1,0 +1,42 @@
+#include "api/status.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace dbuser;
+using nlohmann::json;
+
+TEST_CASE("rfc3339 times round-trip") {
+  auto t = api::parse_rfc3339("2026-11-26T04:05:06Z");
+  REQUIRE(t);
+  CHECK(api::rfc3339(*t) == "2026-11-26T04:05:06Z");
+  CHECK_FALSE(api::parse_rfc3339("yesterday"));
+}
+
+TEST_CASE("the Ready condition keeps its transition time while its status holds") {
+  api::status_report r{true, api::reason::reconciled, "role myapp is ready", 2, {}, {}};
+  auto first = api::next_status(json(), r, "2026-01-01T00:00:00Z");
+  CHECK(first["ready"] == true);
+  CHECK(first["observedGeneration"] == 2);
+  CHECK(first["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z");
+
+  auto same = api::next_status(first, r, "2026-01-02T00:00:00Z");
+  CHECK(same["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z");
+  CHECK(api::same_status(first, same));
+
+  api::status_report bad{false, api::reason::database_unreachable, "connection refused", 2, {}, {}};
+  auto failed = api::next_status(same, bad, "2026-01-03T00:00:00Z");
+  CHECK(failed["conditions"].size() == 1);
+  CHECK(failed["conditions"][0]["status"] == "False");
+  CHECK(failed["conditions"][0]["reason"] == "DatabaseUnreachable");
+  CHECK(failed["conditions"][0]["lastTransitionTime"] == "2026-01-03T00:00:00Z");
+  CHECK_FALSE(api::same_status(same, failed));
+}
+
+TEST_CASE("other condition types and the previous connection check are kept") {
+  json current = {{"conditions", {{{"type", "Other"}, {"status", "True"}}}},
+                  {"connection", {{"verified", true}}}};
+  api::status_report r{true, api::reason::reconciled, "ok", 1, {}, {}};
+  auto next = api::next_status(current, r, "2026-01-01T00:00:00Z");
+  CHECK(next["conditions"].size() == 2);
+  CHECK(next["connection"]["verified"] == true);
+}
