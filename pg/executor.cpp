@@ -3,7 +3,6 @@
 #include "pg/sql.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -127,6 +126,30 @@ const std::set<std::string>& ssl_modes() {
   return modes;
 }
 
+// Server notices and warnings ("no privileges could be revoked", ...) go to the debug log,
+// redacted, instead of libpqxx's default of stderr.
+class notice_logger final : public pqxx::errorhandler {
+public:
+  notice_logger(pqxx::connection_base& c, std::vector<std::string> secrets)
+      : pqxx::errorhandler(c), secrets_(std::move(secrets)) {}
+  bool operator()(const char msg[]) noexcept override {
+    try {
+      spdlog::debug("pg notice: {}", redact(msg, secrets_));
+    } catch (...) { // a log failure must not become an error of the statement
+    }
+    return false;
+  }
+
+private:
+  std::vector<std::string> secrets_;
+};
+
+// A connection and its notice handler (declared after it: unregistered first).
+struct session {
+  std::unique_ptr<pqxx::connection> conn;
+  std::unique_ptr<notice_logger> notices;
+};
+
 constexpr const char* role_oid = "(SELECT oid FROM pg_roles WHERE rolname = $1)";
 
 } // namespace
@@ -135,7 +158,7 @@ struct executor::impl {
   target t;
   std::string ca_path;   // the CA file handed to libpq
   bool ca_owned = false; // written by us from ca_pem: removed on destruction
-  std::map<std::string, std::unique_ptr<pqxx::connection>> conns;
+  std::map<std::string, session> conns;
 
   ~impl() {
     conns.clear();
@@ -169,11 +192,14 @@ struct executor::impl {
   pqxx::connection& conn(const std::string& db) {
     const auto name = db_name(db);
     auto i = conns.find(name);
-    if (i != conns.end() && i->second->is_open())
-      return *i->second;
-    auto c = std::make_unique<pqxx::connection>(conninfo(t.admin_user, t.admin_password, name));
-    auto& ref = *c;
-    conns[name] = std::move(c);
+    if (i != conns.end() && i->second.conn->is_open())
+      return *i->second.conn;
+    conns.erase(name);
+    session s;
+    s.conn = std::make_unique<pqxx::connection>(conninfo(t.admin_user, t.admin_password, name));
+    s.notices = std::make_unique<notice_logger>(*s.conn, secrets());
+    auto& ref = *s.conn;
+    conns.emplace(name, std::move(s));
     return ref;
   }
 
@@ -519,6 +545,7 @@ login_result executor::login_check(std::string_view role, std::string_view passw
   const auto start = std::chrono::steady_clock::now();
   try {
     pqxx::connection c(self.conninfo(role, password, database));
+    notice_logger notices(c, self.secrets({std::string(password)}));
     pqxx::nontransaction tx(c);
     r.server_version = tx.exec("SELECT current_setting('server_version')")[0][0].as<std::string>();
     r.latency_ms =
