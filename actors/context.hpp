@@ -1,0 +1,62 @@
+#pragma once
+
+// What every supervisor is given at spawn time: the handles it talks to, the caches it reads, the
+// settings and a clock. Built once by the operator; immutable afterwards (the clients and caches
+// it points to are thread-safe).
+
+#include "actors/backoff.hpp"
+#include "k8s/client.hpp"
+#include "k8s/informer.hpp"
+#include "pg/password.hpp"
+
+#include <caf/actor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace dbuser::actors {
+
+struct operator_settings {
+  std::chrono::milliseconds resync_period{std::chrono::minutes(5)};
+  std::chrono::milliseconds login_check_period{std::chrono::minutes(30)};
+  backoff_policy backoff;
+  std::size_t password_length = 40;
+  std::chrono::seconds connect_timeout{10};
+  bool fault_injection = false; // honour the fault-injection annotation (tests only)
+  std::string instance;         // reportingInstance of Events (host name)
+};
+
+// What a supervisor reports about itself after each step (for /debug/actors and /metrics).
+struct supervisor_report {
+  std::string key;
+  std::string phase; // Idle, Reconciling, Backoff, Deleting, Stopped
+  int attempts = 0;
+  int restarts = 0;
+  std::string last_error;
+  std::string last_result; // success, retry, refused
+  std::int64_t next_wakeup_ms = 0;           // from now
+  std::int64_t last_success_unix = 0;        // seconds
+  double last_duration_seconds = 0;
+  bool ready = false;
+  bool deleted = false; // the supervisor is gone for good
+};
+
+struct operator_context {
+  std::shared_ptr<k8s::client> kube;
+  std::shared_ptr<k8s::informer> users;   // PostgresUsers
+  std::shared_ptr<k8s::informer> secrets; // Secrets labelled managed-by=dbuser-operator
+  caf::actor pools;                       // (pool_atom, db_target) → pool
+  caf::actor secret_writer;
+  operator_settings settings;
+  std::function<std::chrono::system_clock::time_point()> now = [] {
+    return std::chrono::system_clock::now();
+  };
+  std::function<void(const supervisor_report&)> report; // may be empty
+};
+
+// Annotation that makes a supervisor throw once (only with settings.fault_injection).
+inline constexpr const char* fault_injection_annotation = "database.example.com/fault-injection";
+
+} // namespace dbuser::actors

@@ -1,0 +1,117 @@
+#include "actors/user_manager.hpp"
+
+#include "actors/user_supervisor.hpp"
+#include "messages/reconcile.hpp"
+
+#include <caf/all.hpp>
+#include <map>
+#include <random>
+#include <spdlog/spdlog.h>
+
+namespace dbuser::actors {
+
+namespace {
+
+struct entry {
+  caf::actor supervisor; // invalid while waiting to be restarted
+  int restarts = 0;
+};
+
+struct manager_state {
+  std::shared_ptr<const operator_context> ctx;
+  std::map<std::string, entry> users;
+  bool paused = false;
+  bool stopping = false;
+  std::mt19937_64 rng{std::random_device{}()};
+  static inline const char* name = "user_manager";
+};
+
+using manager = caf::stateful_actor<manager_state>;
+
+void start(manager* self, const std::string& key, entry& e) {
+  e.supervisor = spawn_user_supervisor(self, key, self->state.ctx, e.restarts);
+  self->send(e.supervisor, msg::reconcile_atom::value);
+}
+
+caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context> ctx,
+                           bool start_paused) {
+  self->state.ctx = std::move(ctx);
+  self->state.paused = start_paused;
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& users = self->state.users;
+    auto i = std::find_if(users.begin(), users.end(), [&](const auto& kv) {
+      return kv.second.supervisor.address() == dm.source;
+    });
+    if (i == users.end())
+      return;
+    if (self->state.stopping || self->state.paused
+        || dm.reason == caf::exit_reason::user_shutdown) {
+      users.erase(i);
+      return;
+    }
+    if (!dm.reason) { // it stopped because its resource is gone
+      const std::string key = i->first;
+      users.erase(i);
+      if (self->state.ctx->users->get(key)) // ... and a new one by that name appeared since
+        self->send(self, msg::reconcile_atom::value, key);
+      return;
+    }
+    auto& e = i->second;
+    e.supervisor = caf::actor();
+    ++e.restarts;
+    std::uniform_real_distribution<double> draw(0.0, 1.0);
+    auto delay = backoff_delay(self->state.ctx->settings.backoff, e.restarts, draw(self->state.rng));
+    spdlog::error("{}: supervisor died ({}); restart #{} in {} ms", i->first,
+                  self->system().render(dm.reason), e.restarts, delay.count());
+    self->delayed_send(self, delay, msg::respawn_atom::value, i->first);
+  });
+  return {
+    [self](msg::reconcile_atom, const std::string& key) {
+      if (self->state.paused || self->state.stopping)
+        return;
+      auto [i, fresh] = self->state.users.try_emplace(key);
+      if (fresh)
+        start(self, key, i->second);
+      else if (i->second.supervisor)
+        self->send(i->second.supervisor, msg::reconcile_atom::value);
+      // else: it is waiting to be restarted; the restart reconciles.
+    },
+    [self](msg::respawn_atom, const std::string& key) {
+      auto i = self->state.users.find(key);
+      if (i == self->state.users.end() || i->second.supervisor || self->state.stopping)
+        return;
+      if (self->state.paused) {
+        self->state.users.erase(i);
+        return;
+      }
+      start(self, key, i->second);
+    },
+    [self](msg::pause_atom, bool paused) {
+      if (paused == self->state.paused)
+        return;
+      self->state.paused = paused;
+      spdlog::info("reconciling {}", paused ? "paused" : "resumed");
+      if (paused)
+        for (auto& [key, e] : self->state.users)
+          if (e.supervisor)
+            self->send_exit(e.supervisor, caf::exit_reason::user_shutdown);
+    },
+    [self](msg::shutdown_atom) {
+      self->state.stopping = true;
+      for (auto& [key, e] : self->state.users)
+        if (e.supervisor)
+          self->send_exit(e.supervisor, caf::exit_reason::user_shutdown);
+      self->quit();
+    },
+    [self](msg::supervisors_atom) -> std::size_t { return self->state.users.size(); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_user_manager(caf::actor_system& sys, std::shared_ptr<const operator_context> ctx,
+                              bool start_paused) {
+  return sys.spawn(user_manager, std::move(ctx), start_paused);
+}
+
+} // namespace dbuser::actors

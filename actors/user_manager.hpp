@@ -1,0 +1,22 @@
+#pragma once
+
+// The user manager: one user_supervisor per PostgresUser key. It spawns a supervisor on the
+// first reconcile of a key, routes later ones to it, reaps it when it stops normally (its
+// resource is gone) and restarts it with backoff when it dies (an exception, a crash): no other
+// resource notices. While paused (not the leader), reconciles are dropped: the informer replays
+// every object when reconciling resumes.
+
+#include "actors/context.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <memory>
+
+namespace dbuser::actors {
+
+// (reconcile_atom, std::string key), (pause_atom, bool), (shutdown_atom)
+[[nodiscard]] caf::actor spawn_user_manager(caf::actor_system& sys,
+                                            std::shared_ptr<const operator_context> ctx,
+                                            bool start_paused);
+
+} // namespace dbuser::actors

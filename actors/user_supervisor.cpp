@@ -1,0 +1,653 @@
+#include "actors/user_supervisor.hpp"
+
+#include "actors/continuation.hpp"
+#include "api/credentials.hpp"
+#include "api/postgres_user.hpp"
+#include "api/status.hpp"
+#include "k8s/events.hpp"
+#include "messages/db.hpp"
+#include "messages/secrets.hpp"
+#include "pg/validation.hpp"
+
+#include <caf/all.hpp>
+#include <random>
+#include <spdlog/spdlog.h>
+
+namespace dbuser::actors {
+
+using namespace std::chrono;
+using nlohmann::json;
+
+namespace {
+
+// How one reconcile ended.
+struct outcome {
+  enum class kind { success, retry, refused } what = kind::success;
+  std::string reason;
+  std::string message;
+};
+
+outcome success(std::string message) {
+  return {outcome::kind::success, api::reason::reconciled, std::move(message)};
+}
+outcome retry(std::string reason, std::string message) {
+  return {outcome::kind::retry, std::move(reason), std::move(message)};
+}
+outcome refused(std::string reason, std::string message) {
+  return {outcome::kind::refused, std::move(reason), std::move(message)};
+}
+
+// The reconcile in progress.
+struct reconcile_ctx {
+  json object;
+  api::object_meta meta;
+  api::postgres_user_spec spec;
+  bool spec_valid = false;
+  std::string spec_error;
+  pg::target target;
+  caf::actor pool;
+  bool secret_exists = false;
+  std::string password;
+  bool new_password = false;
+  std::optional<api::connection_check> connection;
+  std::optional<std::string> password_updated_at;
+  std::vector<std::string> changes;
+  steady_clock::time_point started;
+};
+
+struct supervisor_state {
+  std::string key;
+  std::shared_ptr<const operator_context> ctx;
+  int restarts = 0;
+  bool running = false;
+  bool pending = false;
+  std::uint64_t epoch = 0;
+  int attempts = 0;
+  std::uint64_t reconciles = 0;
+  std::string last_error;
+  std::string last_result;
+  std::int64_t last_success_unix = 0;
+  steady_clock::time_point last_login_check{};
+  std::mt19937_64 rng{std::random_device{}()};
+  std::unique_ptr<reconcile_ctx> rc;
+  static inline const char* name = "user_supervisor";
+};
+
+using supervisor = caf::stateful_actor<supervisor_state>;
+
+void finish(supervisor* self, outcome o);
+void step_fetch(supervisor* self);
+
+caf::actor handle(supervisor* self) {
+  return caf::actor_cast<caf::actor>(self);
+}
+
+const operator_context& ctx(supervisor* self) {
+  return *self->state.ctx;
+}
+
+std::string now_text(supervisor* self) {
+  return api::rfc3339(ctx(self).now());
+}
+
+void report(supervisor* self, const std::string& phase, milliseconds next = milliseconds(0),
+            bool ready = false, double duration = 0, bool deleted = false) {
+  auto& st = self->state;
+  if (!ctx(self).report)
+    return;
+  supervisor_report r;
+  r.key = st.key;
+  r.phase = phase;
+  r.attempts = st.attempts;
+  r.restarts = st.restarts;
+  r.last_error = st.last_error;
+  r.last_result = st.last_result;
+  r.next_wakeup_ms = next.count();
+  r.last_success_unix = st.last_success_unix;
+  r.last_duration_seconds = duration;
+  r.ready = ready;
+  r.deleted = deleted;
+  ctx(self).report(r);
+}
+
+void event(supervisor* self, const char* type, const std::string& reason,
+           const std::string& message) {
+  auto& rc = *self->state.rc;
+  k8s::event_info info;
+  info.type = type;
+  info.reason = reason;
+  info.message = message;
+  info.instance = ctx(self).settings.instance;
+  k8s::record_event(ctx(self).kube, rc.object, info);
+}
+
+k8s::object_ref user_ref(const api::object_meta& m, std::string subresource = "") {
+  return k8s::object_ref{k8s::resource::postgres_users(), m.ns, m.name, std::move(subresource)};
+}
+
+// An error from Kubernetes: retry when the API says so, else stop and report.
+outcome from_k8s(const k8s::error& e, const std::string& while_) {
+  auto msg = while_ + ": " + e.to_string();
+  if (e.retryable())
+    return retry(api::reason::kubernetes_error, msg);
+  return refused(api::reason::kubernetes_error, msg);
+}
+
+// An error from PostgreSQL, classified by the one policy of pg::error.
+outcome from_pg(const pg::error& e) {
+  const char* reason = api::reason::database_error;
+  if (e.kind == pg::error_kind::unavailable)
+    reason = api::reason::database_unreachable;
+  else if (e.kind == pg::error_kind::permission)
+    reason = api::reason::permission_denied;
+  if (e.transient())
+    return retry(reason, e.to_string());
+  return refused(reason, e.to_string());
+}
+
+template <class T>
+k8s::callback<T> then(supervisor* self, std::function<void(expected<T, k8s::error>)> fn) {
+  return resume_in<T>(handle(self), std::move(fn));
+}
+
+// --- 9/10: status, events, next wake-up ---------------------------------------------------
+
+// "created role myapp; granted SELECT on myapp_db.public; ..." bounded for an Event message.
+std::string summary(const std::vector<std::string>& changes) {
+  std::string s;
+  for (const auto& c : changes) {
+    if (s.size() + c.size() > 900) {
+      s += "; and " + std::to_string(changes.size()) + " changes in all";
+      break;
+    }
+    s += (s.empty() ? "" : "; ") + c;
+  }
+  return s;
+}
+
+void schedule(supervisor* self, milliseconds delay) {
+  self->delayed_send(self, delay, msg::tick_atom::value, ++self->state.epoch);
+}
+
+void done_running(supervisor* self) {
+  auto& st = self->state;
+  st.running = false;
+  st.rc.reset();
+  if (st.pending) {
+    st.pending = false;
+    step_fetch(self);
+  }
+}
+
+void finish(supervisor* self, outcome o) {
+  auto& st = self->state;
+  auto& rc = *st.rc;
+  const bool ok = o.what == outcome::kind::success;
+  std::uniform_real_distribution<double> draw(0.0, 1.0);
+  milliseconds next = spread(ctx(self).settings.resync_period, draw(st.rng));
+  if (o.what == outcome::kind::retry) {
+    ++st.attempts;
+    next = backoff_delay(ctx(self).settings.backoff, st.attempts, draw(st.rng));
+  } else if (ok) {
+    st.attempts = 0;
+    st.last_success_unix = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+  }
+  st.last_error = ok ? "" : o.reason + ": " + o.message;
+  st.last_result = ok ? "success" : (o.what == outcome::kind::retry ? "retry" : "refused");
+  const double took = duration<double>(steady_clock::now() - rc.started).count();
+  if (ok)
+    spdlog::info("{}: reconciled in {:.0f} ms{}", st.key, took * 1000,
+                 rc.changes.empty() ? "" : " (" + std::to_string(rc.changes.size()) + " changes)");
+  else
+    spdlog::warn("{}: {} ({}), next attempt in {} ms", st.key, o.message, o.reason,
+                 next.count());
+  if (!ok)
+    event(self, "Warning", o.reason, o.message);
+  else if (!rc.changes.empty())
+    event(self, "Normal", "Reconciled", summary(rc.changes));
+  schedule(self, next);
+  report(self, ok ? "Idle" : (o.what == outcome::kind::retry ? "Backoff" : "Refused"), next, ok,
+         took);
+
+  api::status_report r;
+  r.ready = ok;
+  r.reason = o.reason;
+  r.message = o.message;
+  r.observed_generation = rc.meta.generation;
+  r.connection = rc.connection;
+  r.password_updated_at = rc.password_updated_at;
+  const json current = rc.object.value("status", json::object());
+  json next_status = api::next_status(current, r, now_text(self));
+  if (api::same_status(current, next_status)) {
+    done_running(self);
+    return;
+  }
+  ctx(self).kube->patch(user_ref(rc.meta, "status"), k8s::patch_type::merge,
+                        json{{"status", next_status}},
+                        then<json>(self, [self](expected<json, k8s::error> r2) {
+                          if (!r2 && r2.error().code != k8s::error::kind::not_found)
+                            spdlog::warn("{}: status update failed: {}", self->state.key,
+                                         r2.error().to_string());
+                          done_running(self);
+                        }));
+}
+
+// --- 8: the credentials Secret -----------------------------------------------------------
+
+msg::secret_write secret_request(const reconcile_ctx& rc) {
+  msg::secret_write w;
+  w.ns = rc.meta.ns;
+  w.name = rc.spec.secret_name;
+  w.owner_uid = rc.meta.uid;
+  w.create = api::credentials_secret(rc.spec, rc.meta, rc.password);
+  w.patch = api::credentials_patch(rc.spec, rc.meta, rc.password, std::nullopt);
+  return w;
+}
+
+void step_write_secret(supervisor* self) {
+  auto& rc = *self->state.rc;
+  self->request(ctx(self).secret_writer, seconds(60), msg::write_atom::value, secret_request(rc))
+    .then(
+      [self](msg::secret_outcome& o) {
+        auto& r = *self->state.rc;
+        switch (o.status) {
+          case msg::secret_status::written:
+            r.changes.push_back("wrote Secret " + r.spec.secret_name);
+            [[fallthrough]];
+          case msg::secret_status::unchanged:
+            finish(self, success("role " + r.spec.username + " is ready; Secret "
+                                 + r.spec.secret_name + " holds working credentials"));
+            return;
+          case msg::secret_status::foreign:
+            finish(self, refused(api::reason::secret_conflict, o.message));
+            return;
+          default:
+            finish(self, o.transient ? retry(api::reason::kubernetes_error, o.message)
+                                     : refused(api::reason::kubernetes_error, o.message));
+        }
+      },
+      [self](caf::error& err) {
+        finish(self, retry(api::reason::kubernetes_error,
+                           "secret writer: " + self->system().render(err)));
+      });
+}
+
+// --- 7: the database ------------------------------------------------------------------------
+
+std::string claim_message(const msg::db_result& r, const std::string& role) {
+  if (r.claim == msg::role_claim::unmanaged)
+    return "role " + role
+           + " already exists and is not managed by dbuser-operator; refusing to adopt it";
+  return "role " + role + " is owned by PostgresUser " + r.claimed_by;
+}
+
+void on_converged(supervisor* self, msg::db_result& r) {
+  auto& st = self->state;
+  auto& rc = *st.rc;
+  if (r.claim == msg::role_claim::unmanaged || r.claim == msg::role_claim::other_owner) {
+    finish(self, refused(api::reason::role_conflict, claim_message(r, rc.spec.username)));
+    return;
+  }
+  for (auto& d : r.done)
+    rc.changes.push_back(std::move(d));
+  if (r.password_set || rc.new_password)
+    rc.password_updated_at = now_text(self);
+  if (r.login) {
+    st.last_login_check = steady_clock::now();
+    api::connection_check c;
+    c.verified = r.login->ok;
+    c.last_check_time = now_text(self);
+    c.latency_ms = static_cast<std::int64_t>(r.login->latency_ms);
+    c.server_version = r.login->server_version;
+    c.message = r.login->ok ? "logged in as " + rc.spec.username : r.login->message;
+    rc.connection = c;
+  }
+  if (r.failure) {
+    finish(self, from_pg(*r.failure));
+    return;
+  }
+  if (r.login && !r.login->ok) {
+    // The role converged but its credentials do not log in: report it, retry with backoff.
+    step_write_secret(self); // keep the Secret in step with the role even so
+    return;
+  }
+  step_write_secret(self);
+}
+
+void step_database(supervisor* self) {
+  auto& st = self->state;
+  auto& rc = *st.rc;
+  msg::db_job job;
+  job.kind = msg::db_job_kind::converge;
+  job.owner = rc.meta.key();
+  job.desired = api::desired_role(rc.spec, rc.meta.key());
+  job.password = rc.password;
+  job.login_database = rc.spec.database;
+  job.force_login_check = rc.new_password || st.last_login_check == steady_clock::time_point{}
+                          || steady_clock::now() - st.last_login_check
+                               > ctx(self).settings.login_check_period;
+  self->request(rc.pool, seconds(180), msg::job_atom::value, std::move(job))
+    .then([self](msg::db_result& r) { on_converged(self, r); },
+          [self](caf::error& err) {
+            finish(self, retry(api::reason::database_unreachable,
+                               "database pool: " + self->system().render(err)));
+          });
+}
+
+// Resolves the pool for the target, then runs `next`.
+void with_pool(supervisor* self, std::function<void()> next) {
+  auto& rc = *self->state.rc;
+  self->request(ctx(self).pools, seconds(30), msg::pool_atom::value, msg::db_target{rc.target})
+    .then(
+      [self, next](caf::actor& pool) {
+        self->state.rc->pool = std::move(pool);
+        next();
+      },
+      [self](caf::error& err) {
+        finish(self, retry(api::reason::database_unreachable,
+                           "database pools: " + self->system().render(err)));
+      });
+}
+
+// --- 6: the credentials Secret's password -------------------------------------------------
+
+void use_secret(supervisor* self, const json* secret) {
+  auto& rc = *self->state.rc;
+  if (secret != nullptr && api::owner_of_secret(secret, rc.meta) == api::secret_owner::other) {
+    finish(self, refused(api::reason::secret_conflict,
+                         "Secret " + rc.spec.secret_name
+                           + " exists and is not owned by this PostgresUser; refusing to overwrite it"));
+    return;
+  }
+  rc.secret_exists = secret != nullptr;
+  std::optional<std::string> password;
+  if (secret != nullptr)
+    password = api::secret_value(*secret, api::key_password);
+  if (password && !password->empty()) {
+    rc.password = *password;
+  } else {
+    pg::password_options opts;
+    opts.length = ctx(self).settings.password_length;
+    auto generated = pg::generate_password(opts);
+    if (!generated) {
+      finish(self, retry(api::reason::database_error, generated.error().to_string()));
+      return;
+    }
+    rc.password = std::move(*generated);
+    rc.new_password = true;
+  }
+  with_pool(self, [self] { step_database(self); });
+}
+
+void step_credentials(supervisor* self) {
+  auto& rc = *self->state.rc;
+  const std::string secret_key = rc.meta.ns + "/" + rc.spec.secret_name;
+  if (auto cached = ctx(self).secrets->get(secret_key)) {
+    use_secret(self, &*cached);
+    return;
+  }
+  // Not among our labelled Secrets: absent, or someone else's. Ask the API server.
+  ctx(self).kube->get(
+    k8s::object_ref{k8s::resource::secrets(), rc.meta.ns, rc.spec.secret_name, ""},
+    then<json>(self, [self](expected<json, k8s::error> r) {
+      if (r)
+        use_secret(self, &*r);
+      else if (r.error().code == k8s::error::kind::not_found)
+        use_secret(self, nullptr);
+      else
+        finish(self, from_k8s(r.error(), "while reading the credentials Secret"));
+    }));
+}
+
+// --- 5: admin and CA Secrets ----------------------------------------------------------------
+
+void read_secret(supervisor* self, const std::string& name,
+                 std::function<void(const json&)> found, const char* missing_reason) {
+  auto& rc = *self->state.rc;
+  ctx(self).kube->get(
+    k8s::object_ref{k8s::resource::secrets(), rc.meta.ns, name, ""},
+    then<json>(self, [self, name, found, missing_reason](expected<json, k8s::error> r) {
+      if (r)
+        found(*r);
+      else if (r.error().code == k8s::error::kind::not_found)
+        finish(self, retry(missing_reason, "Secret " + self->state.rc->meta.ns + "/" + name
+                                             + " not found"));
+      else
+        finish(self, from_k8s(r.error(), "while reading Secret " + name));
+    }));
+}
+
+void step_admin(supervisor* self, std::function<void()> next) {
+  auto& rc = *self->state.rc;
+  read_secret(
+    self, rc.spec.admin.name,
+    [self, next](const json& secret) {
+      auto& r = *self->state.rc;
+      auto user = api::secret_value(secret, r.spec.admin.username_key);
+      auto password = api::secret_value(secret, r.spec.admin.password_key);
+      if (!user || user->empty() || !password || password->empty()) {
+        finish(self, retry(api::reason::admin_secret_invalid,
+                           "Secret " + r.spec.admin.name + " lacks the keys "
+                             + r.spec.admin.username_key + " and " + r.spec.admin.password_key));
+        return;
+      }
+      if (auto v = pg::validate_role_name(r.spec.username, *user); !v) {
+        finish(self, refused(api::reason::invalid_spec, "spec.username: " + v.error().message));
+        return;
+      }
+      r.target.host = r.spec.host;
+      r.target.port = r.spec.port;
+      r.target.admin_user = *user;
+      r.target.admin_password = *password;
+      r.target.ssl_mode = r.spec.ssl_mode;
+      r.target.connect_timeout = ctx(self).settings.connect_timeout;
+      if (!r.spec.ca_secret_ref) {
+        next();
+        return;
+      }
+      read_secret(
+        self, r.spec.ca_secret_ref->name,
+        [self, next](const json& ca) {
+          auto& r2 = *self->state.rc;
+          auto pem = api::secret_value(ca, r2.spec.ca_secret_ref->key);
+          if (!pem || pem->empty()) {
+            finish(self, retry(api::reason::ca_secret_not_found,
+                               "Secret " + r2.spec.ca_secret_ref->name + " has no key "
+                                 + r2.spec.ca_secret_ref->key));
+            return;
+          }
+          r2.target.ca_pem = *pem;
+          next();
+        },
+        api::reason::ca_secret_not_found);
+    },
+    api::reason::admin_secret_not_found);
+}
+
+// --- 3: deletion ----------------------------------------------------------------------------
+
+void remove_finalizer(supervisor* self) {
+  auto& rc = *self->state.rc;
+  const auto& f = rc.meta.finalizers;
+  auto i = std::find(f.begin(), f.end(), api::finalizer);
+  if (i == f.end()) {
+    done_running(self);
+    return;
+  }
+  const std::string path = "/metadata/finalizers/" + std::to_string(i - f.begin());
+  json patch = json::array({{{"op", "test"}, {"path", path}, {"value", api::finalizer}},
+                            {{"op", "remove"}, {"path", path}}});
+  ctx(self).kube->patch(user_ref(rc.meta), k8s::patch_type::json, patch,
+                        then<json>(self, [self](expected<json, k8s::error> r) {
+                          if (!r && r.error().code != k8s::error::kind::not_found) {
+                            finish(self, from_k8s(r.error(), "while removing the finalizer"));
+                            return;
+                          }
+                          spdlog::info("{}: finalized", self->state.key);
+                          report(self, "Deleted", milliseconds(0), false, 0, false);
+                          done_running(self); // the delete event ends this supervisor
+                        }));
+}
+
+void delete_secret(supervisor* self) {
+  auto& rc = *self->state.rc;
+  if (!rc.spec_valid || rc.spec.secret_name.empty()) {
+    remove_finalizer(self);
+    return;
+  }
+  self->request(ctx(self).secret_writer, seconds(60), msg::erase_atom::value, secret_request(rc))
+    .then(
+      [self](msg::secret_outcome& o) {
+        if (o.status == msg::secret_status::failed) {
+          finish(self, o.transient ? retry(api::reason::deleting, o.message)
+                                   : refused(api::reason::deleting, o.message));
+          return;
+        }
+        remove_finalizer(self);
+      },
+      [self](caf::error& err) {
+        finish(self, retry(api::reason::deleting, "secret writer: " + self->system().render(err)));
+      });
+}
+
+void step_delete(supervisor* self) {
+  auto& rc = *self->state.rc;
+  report(self, "Deleting");
+  if (!rc.spec_valid || rc.spec.deletion == api::deletion_policy::retain) {
+    delete_secret(self);
+    return;
+  }
+  step_admin(self, [self] {
+    with_pool(self, [self] {
+      auto& r = *self->state.rc;
+      msg::db_job job;
+      job.kind = msg::db_job_kind::remove;
+      job.owner = r.meta.key();
+      job.desired = api::desired_role(r.spec, r.meta.key());
+      self->request(r.pool, seconds(180), msg::job_atom::value, std::move(job))
+        .then(
+          [self](msg::db_result& res) {
+            if (res.failure) {
+              auto o = from_pg(*res.failure);
+              o.reason = api::reason::deleting;
+              finish(self, o);
+              return;
+            }
+            auto& r2 = *self->state.rc;
+            if (res.claim == msg::role_claim::ours)
+              event(self, "Normal", "RoleDropped", "dropped role " + r2.spec.username);
+            else if (res.claim != msg::role_claim::absent)
+              event(self, "Warning", api::reason::role_conflict,
+                    claim_message(res, r2.spec.username) + "; not dropping it");
+            delete_secret(self);
+          },
+          [self](caf::error& err) {
+            finish(self, retry(api::reason::deleting,
+                               "database pool: " + self->system().render(err)));
+          });
+    });
+  });
+}
+
+// --- 1-4: fetch, validate, finalizer -------------------------------------------------------
+
+void step_finalizer(supervisor* self) {
+  auto& rc = *self->state.rc;
+  if (rc.meta.has_finalizer(api::finalizer)) {
+    step_admin(self, [self] { step_credentials(self); });
+    return;
+  }
+  json patch = json::array();
+  patch.push_back({{"op", "test"}, {"path", "/metadata/resourceVersion"},
+                   {"value", rc.meta.resource_version}});
+  if (rc.object.contains("/metadata/finalizers"_json_pointer))
+    patch.push_back({{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", api::finalizer}});
+  else
+    patch.push_back({{"op", "add"}, {"path", "/metadata/finalizers"},
+                     {"value", json::array({api::finalizer})}});
+  ctx(self).kube->patch(user_ref(rc.meta), k8s::patch_type::json, patch,
+                        then<json>(self, [self](expected<json, k8s::error> r) {
+                          if (!r) {
+                            finish(self, from_k8s(r.error(), "while adding the finalizer"));
+                            return;
+                          }
+                          auto& r2 = *self->state.rc;
+                          r2.object = std::move(*r);
+                          r2.meta = api::parse_meta(r2.object);
+                          step_admin(self, [self] { step_credentials(self); });
+                        }));
+}
+
+void step_fetch(supervisor* self) {
+  auto& st = self->state;
+  auto object = ctx(self).users->get(st.key);
+  if (!object) {
+    // Gone (deleted and finalized): nothing left to do for this resource.
+    report(self, "Stopped", milliseconds(0), false, 0, true);
+    self->quit();
+    return;
+  }
+  st.running = true;
+  ++st.reconciles;
+  st.rc = std::make_unique<reconcile_ctx>();
+  auto& rc = *st.rc;
+  rc.started = steady_clock::now();
+  rc.object = std::move(*object);
+  rc.meta = api::parse_meta(rc.object);
+  if (ctx(self).settings.fault_injection && st.restarts == 0
+      && rc.meta.annotation(fault_injection_annotation) == "throw")
+    throw std::runtime_error("fault injection: supervisor of " + st.key + " throws");
+  report(self, "Reconciling");
+  auto spec = api::parse_spec(rc.object);
+  rc.spec_valid = static_cast<bool>(spec);
+  if (spec)
+    rc.spec = std::move(*spec);
+  else
+    rc.spec_error = spec.error().message;
+  if (rc.meta.deleting) {
+    if (!rc.meta.has_finalizer(api::finalizer)) {
+      done_running(self);
+      return;
+    }
+    step_delete(self);
+    return;
+  }
+  if (!rc.spec_valid) {
+    finish(self, refused(api::reason::invalid_spec, rc.spec_error));
+    return;
+  }
+  step_finalizer(self);
+}
+
+caf::behavior user_supervisor(supervisor* self, std::string key,
+                              std::shared_ptr<const operator_context> context, int restarts) {
+  self->state.key = std::move(key);
+  self->state.ctx = std::move(context);
+  self->state.restarts = restarts;
+  return {
+    [self](msg::reconcile_atom) {
+      if (self->state.running)
+        self->state.pending = true;
+      else
+        step_fetch(self);
+    },
+    [self](msg::tick_atom, std::uint64_t epoch) {
+      if (epoch != self->state.epoch)
+        return; // superseded by a later schedule
+      if (self->state.running)
+        self->state.pending = true;
+      else
+        step_fetch(self);
+    },
+    [](msg::resume_atom, continuation& c) { c.run(); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_user_supervisor(caf::local_actor* parent, std::string key,
+                                 std::shared_ptr<const operator_context> ctx, int restarts) {
+  return parent->spawn<caf::monitored>(user_supervisor, std::move(key), std::move(ctx), restarts);
+}
+
+} // namespace dbuser::actors

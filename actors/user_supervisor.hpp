@@ -1,0 +1,45 @@
+#pragma once
+
+// One user_supervisor per PostgresUser: it owns the resource's lifecycle, its backoff and its
+// timers. It is asked to reconcile by key only and re-reads the world every time.
+//
+// Expected flow (one reconcile; every step is idempotent)
+//   1. Read the PostgresUser from the informer cache. Gone: the supervisor stops (normal exit).
+//   2. Parse and validate the spec. Invalid: Ready=False InvalidSpec (deletion still proceeds).
+//   3. Being deleted (finalizer present): per deletionPolicy, drop the role if it is ours
+//      (REASSIGN OWNED / DROP OWNED / DROP ROLE), delete the Secret if it is ours, remove the
+//      finalizer. Done.
+//   4. Add the finalizer if missing.
+//   5. Read the admin Secret (and the CA Secret for verify-*) from the resource's own namespace.
+//   6. Read the credentials Secret: not ours → SecretConflict, nothing changed. Its password is
+//      the source of truth; a new one is generated only when it has none.
+//   7. Ask the target's pool to converge the role: ownership is checked first (unmanaged or
+//      owned by another PostgresUser → RoleConflict, nothing changed); then database, role,
+//      memberships, grants and default privileges; then the login check (after changes, and every
+//      login_check_period), resetting the role's password to the Secret's if the login fails.
+//   8. Write the credentials Secret (created or patched; other people's labels survive).
+//   9. Patch the status (Ready condition, observedGeneration, connection) and record Events.
+//  10. Schedule the next wake-up: resync (spread) after success, backoff after a transient
+//      failure, resync after a refusal (the cause may be fixed outside Kubernetes).
+//
+// Guarantees
+//   - At most one reconcile of a resource at a time: a reconcile asked for while one runs is
+//     remembered and runs right after.
+//   - Refusals (invalid spec, foreign role or Secret, reserved names) change nothing.
+//   - Transient failures back off exponentially with jitter (100 ms → 5 min), reset on success.
+
+#include "actors/context.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_system.hpp>
+#include <memory>
+#include <string>
+
+namespace dbuser::actors {
+
+// `restarts`: how many times this resource's supervisor died before (0 on first spawn).
+[[nodiscard]] caf::actor spawn_user_supervisor(caf::local_actor* parent, std::string key,
+                                               std::shared_ptr<const operator_context> ctx,
+                                               int restarts);
+
+} // namespace dbuser::actors

@@ -1,0 +1,67 @@
+#pragma once
+
+// The database protocol: supervisors ask a pool (one per PostgreSQL target) for work on one role;
+// the pool hands it to one of its connection actors, which run libpqxx in detached threads.
+//
+// Jobs carry a plaintext password (the Secret's, to check the login and to derive a verifier).
+// They are allowed as "unsafe" message types on purpose: they have no inspect(), so CAF can never
+// serialise or print them, and no log line can show the password.
+
+#include "pg/executor.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace dbuser::msg {
+
+// (pool_atom, db_target) → caf::actor: the pool for a target, spawned on first use.
+using pool_atom = caf::atom_constant<caf::atom("pool")>;
+// (job_atom, db_job) → db_result
+using job_atom = caf::atom_constant<caf::atom("job")>;
+// (idle_atom): a pool's periodic check for idle connections.
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+
+// Where a pool connects and as whom. Pools are keyed by every field (a changed admin password
+// makes a new pool; the old one closes when idle).
+struct db_target {
+  pg::target target;
+  [[nodiscard]] std::string key() const;   // host:port/user + a digest of the rest
+  [[nodiscard]] std::string label() const; // host:port/user, for logs and /debug/actors
+};
+
+enum class db_job_kind : std::uint8_t {
+  converge, // observe, check ownership, converge the role and grants, check the login
+  remove,   // observe, check ownership, reassign + drop owned, drop the role
+  rotate,   // check ownership, set the password to `password` (a verifier), check the login
+};
+
+struct db_job {
+  db_job_kind kind = db_job_kind::converge;
+  std::string owner;       // "namespace/name" of the PostgresUser
+  pg::desired_role desired; // verifier left empty: the connection actor derives it
+  std::string password;    // the password the Secret holds (or is about to hold)
+  std::string login_database;
+  bool force_login_check = false;
+};
+
+enum class role_claim : std::uint8_t { ours, absent, unmanaged, other_owner };
+
+struct db_result {
+  role_claim claim = role_claim::ours;
+  std::string claimed_by;              // for other_owner
+  std::vector<std::string> done;       // descriptions of the changes made (for Events)
+  bool created = false;                // the role did not exist before
+  bool password_set = false;           // the role's password was (re)set to the job's
+  std::optional<pg::login_result> login;
+  std::optional<pg::error> failure;    // the job stopped here
+};
+
+} // namespace dbuser::msg
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dbuser::msg::db_target)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dbuser::msg::db_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dbuser::msg::db_result)

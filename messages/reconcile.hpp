@@ -1,0 +1,33 @@
+#pragma once
+
+// The reconcile protocol between the informer, the user manager and the user supervisors.
+// A reconcile carries only the resource key ("namespace/name"): the supervisor re-reads the world.
+
+#include <caf/atom.hpp>
+#include <cstdint>
+#include <string>
+
+namespace dbuser::msg {
+
+// (reconcile_atom, key): look at this resource again. Idempotent; bursts coalesce.
+using reconcile_atom = caf::atom_constant<caf::atom("reconcile")>;
+// (tick_atom, epoch): a supervisor's own timer (retry or resync); stale epochs are ignored.
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+// (respawn_atom, key): the manager restarts a supervisor that died, after its backoff.
+using respawn_atom = caf::atom_constant<caf::atom("respawn")>;
+// (synced_atom): the informer caches hold a full list.
+using synced_atom = caf::atom_constant<caf::atom("synced")>;
+// (resume_atom, continuation): a Kubernetes callback hands its result back to the actor that
+// asked (see actors/continuation.hpp).
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
+// (shutdown_atom): stop taking new work, finish or abandon in-flight work, then quit.
+using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
+// (pause_atom, bool): leader election says stop (true) or go on (false) reconciling.
+using pause_atom = caf::atom_constant<caf::atom("pause")>;
+
+} // namespace dbuser::msg
+
+namespace dbuser::msg {
+// (supervisors_atom) → std::size_t: how many resources the manager is looking after.
+using supervisors_atom = caf::atom_constant<caf::atom("sups")>;
+} // namespace dbuser::msg
