@@ -54,6 +54,7 @@ struct operator_context {
     return std::chrono::system_clock::now();
   };
   std::function<void(const supervisor_report&)> report; // may be empty
+  std::function<void()> on_rotation;                     // may be empty: counts rotations
 };
 
 // Annotation that makes a supervisor throw once (only with settings.fault_injection).

@@ -284,6 +284,12 @@ caf::behavior db_pool(pool_actor* self, msg::db_target target, pool_options opts
     }
     dispatch(self);
   });
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    // Shutdown: the connection actors go with the pool (they are monitored, not linked).
+    for (auto& sl : self->state.slots)
+      self->send_exit(sl.conn, em.reason);
+    self->quit(em.reason);
+  });
   self->delayed_send(self, seconds(10), msg::idle_atom::value);
   return {
     [=](msg::job_atom, db_job& job) -> caf::result<db_result> {
@@ -312,6 +318,11 @@ struct registry_state {
 
 caf::behavior pool_registry(caf::stateful_actor<registry_state>* self, pool_options opts,
                             pool_stats_sink sink) {
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    for (auto& [key, pool] : self->state.pools)
+      self->send_exit(pool, em.reason);
+    self->quit(em.reason);
+  });
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& pools = self->state.pools;
     for (auto i = pools.begin(); i != pools.end(); ++i)

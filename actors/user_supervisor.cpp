@@ -1,9 +1,6 @@
 #include "actors/user_supervisor.hpp"
 
-#include "actors/continuation.hpp"
-#include "api/credentials.hpp"
-#include "api/postgres_user.hpp"
-#include "api/status.hpp"
+#include "actors/supervisor_internal.hpp"
 #include "k8s/events.hpp"
 #include "messages/db.hpp"
 #include "messages/secrets.hpp"
@@ -13,78 +10,9 @@
 #include <random>
 #include <spdlog/spdlog.h>
 
-namespace dbuser::actors {
+namespace dbuser::actors::supervision {
 
-using namespace std::chrono;
-using nlohmann::json;
-
-namespace {
-
-// How one reconcile ended.
-struct outcome {
-  enum class kind { success, retry, refused } what = kind::success;
-  std::string reason;
-  std::string message;
-};
-
-outcome success(std::string message) {
-  return {outcome::kind::success, api::reason::reconciled, std::move(message)};
-}
-outcome retry(std::string reason, std::string message) {
-  return {outcome::kind::retry, std::move(reason), std::move(message)};
-}
-outcome refused(std::string reason, std::string message) {
-  return {outcome::kind::refused, std::move(reason), std::move(message)};
-}
-
-// The reconcile in progress.
-struct reconcile_ctx {
-  json object;
-  api::object_meta meta;
-  api::postgres_user_spec spec;
-  bool spec_valid = false;
-  std::string spec_error;
-  pg::target target;
-  caf::actor pool;
-  bool secret_exists = false;
-  std::string password;
-  bool new_password = false;
-  std::optional<api::connection_check> connection;
-  std::optional<std::string> password_updated_at;
-  std::vector<std::string> changes;
-  steady_clock::time_point started;
-};
-
-struct supervisor_state {
-  std::string key;
-  std::shared_ptr<const operator_context> ctx;
-  int restarts = 0;
-  bool running = false;
-  bool pending = false;
-  std::uint64_t epoch = 0;
-  int attempts = 0;
-  std::uint64_t reconciles = 0;
-  std::string last_error;
-  std::string last_result;
-  std::int64_t last_success_unix = 0;
-  steady_clock::time_point last_login_check{};
-  std::mt19937_64 rng{std::random_device{}()};
-  std::unique_ptr<reconcile_ctx> rc;
-  static inline const char* name = "user_supervisor";
-};
-
-using supervisor = caf::stateful_actor<supervisor_state>;
-
-void finish(supervisor* self, outcome o);
 void step_fetch(supervisor* self);
-
-caf::actor handle(supervisor* self) {
-  return caf::actor_cast<caf::actor>(self);
-}
-
-const operator_context& ctx(supervisor* self) {
-  return *self->state.ctx;
-}
 
 std::string now_text(supervisor* self) {
   return api::rfc3339(ctx(self).now());
@@ -145,11 +73,6 @@ outcome from_pg(const pg::error& e) {
   return refused(reason, e.to_string());
 }
 
-template <class T>
-k8s::callback<T> then(supervisor* self, std::function<void(expected<T, k8s::error>)> fn) {
-  return resume_in<T>(handle(self), std::move(fn));
-}
-
 // --- 9/10: status, events, next wake-up ---------------------------------------------------
 
 // "created role myapp; granted SELECT on myapp_db.public; ..." bounded for an Event message.
@@ -179,6 +102,20 @@ void done_running(supervisor* self) {
   }
 }
 
+// Time until the next periodic rotation, if the spec has an interval.
+std::optional<milliseconds> rotation_due_in(supervisor* self) {
+  auto& rc = *self->state.rc;
+  if (!rc.spec_valid || !rc.spec.rotation_interval)
+    return std::nullopt;
+  api::rotation_state s;
+  s.updated_at = api::parse_rfc3339(rc.creds.updated_at);
+  auto at = api::next_rotation(rc.spec, s);
+  if (!at)
+    return std::nullopt;
+  auto left = duration_cast<milliseconds>(*at - ctx(self).now());
+  return std::max(left, milliseconds(100));
+}
+
 void finish(supervisor* self, outcome o) {
   auto& st = self->state;
   auto& rc = *st.rc;
@@ -189,6 +126,8 @@ void finish(supervisor* self, outcome o) {
     ++st.attempts;
     next = backoff_delay(ctx(self).settings.backoff, st.attempts, draw(st.rng));
   } else if (ok) {
+    if (auto due = rotation_due_in(self); due && *due < next)
+      next = *due;
     st.attempts = 0;
     st.last_success_unix = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
   }
@@ -239,24 +178,22 @@ msg::secret_write secret_request(const reconcile_ctx& rc) {
   w.ns = rc.meta.ns;
   w.name = rc.spec.secret_name;
   w.owner_uid = rc.meta.uid;
-  w.create = api::credentials_secret(rc.spec, rc.meta, rc.password);
-  w.patch = api::credentials_patch(rc.spec, rc.meta, rc.password, std::nullopt);
+  w.create = api::credentials_secret(rc.spec, rc.meta, rc.creds);
+  w.patch = api::credentials_patch(rc.spec, rc.meta, rc.creds);
   return w;
 }
 
-void step_write_secret(supervisor* self) {
+void write_secret(supervisor* self, std::function<void(bool written)> next) {
   auto& rc = *self->state.rc;
   self->request(ctx(self).secret_writer, seconds(60), msg::write_atom::value, secret_request(rc))
     .then(
-      [self](msg::secret_outcome& o) {
+      [self, next](msg::secret_outcome& o) {
         auto& r = *self->state.rc;
         switch (o.status) {
           case msg::secret_status::written:
-            r.changes.push_back("wrote Secret " + r.spec.secret_name);
-            [[fallthrough]];
           case msg::secret_status::unchanged:
-            finish(self, success("role " + r.spec.username + " is ready; Secret "
-                                 + r.spec.secret_name + " holds working credentials"));
+            r.secret_exists = true;
+            next(o.status == msg::secret_status::written);
             return;
           case msg::secret_status::foreign:
             finish(self, refused(api::reason::secret_conflict, o.message));
@@ -270,6 +207,21 @@ void step_write_secret(supervisor* self) {
         finish(self, retry(api::reason::kubernetes_error,
                            "secret writer: " + self->system().render(err)));
       });
+}
+
+void step_write_secret(supervisor* self) {
+  write_secret(self, [self](bool written) {
+    auto& r = *self->state.rc;
+    if (written)
+      r.changes.push_back("wrote Secret " + r.spec.secret_name);
+    if (r.connection && !r.connection->verified) {
+      finish(self, retry(api::reason::login_failed,
+                         "the generated credentials do not log in: " + r.connection->message));
+      return;
+    }
+    rotate_if_due(self, success("role " + r.spec.username + " is ready; Secret "
+                                + r.spec.secret_name + " holds working credentials"));
+  });
 }
 
 // --- 7: the database ------------------------------------------------------------------------
@@ -291,7 +243,7 @@ void on_converged(supervisor* self, msg::db_result& r) {
   for (auto& d : r.done)
     rc.changes.push_back(std::move(d));
   if (r.password_set || rc.new_password)
-    rc.password_updated_at = now_text(self);
+    rc.password_updated_at = rc.creds.updated_at;
   if (r.login) {
     st.last_login_check = steady_clock::now();
     api::connection_check c;
@@ -306,11 +258,8 @@ void on_converged(supervisor* self, msg::db_result& r) {
     finish(self, from_pg(*r.failure));
     return;
   }
-  if (r.login && !r.login->ok) {
-    // The role converged but its credentials do not log in: report it, retry with backoff.
-    step_write_secret(self); // keep the Secret in step with the role even so
-    return;
-  }
+  if (r.password_set && !rc.new_password) // drift repaired: the role had another password
+    rc.creds.updated_at = now_text(self), rc.password_updated_at = rc.creds.updated_at;
   step_write_secret(self);
 }
 
@@ -321,7 +270,7 @@ void step_database(supervisor* self) {
   job.kind = msg::db_job_kind::converge;
   job.owner = rc.meta.key();
   job.desired = api::desired_role(rc.spec, rc.meta.key());
-  job.password = rc.password;
+  job.password = rc.creds.password;
   job.login_database = rc.spec.database;
   job.force_login_check = rc.new_password || st.last_login_check == steady_clock::time_point{}
                           || steady_clock::now() - st.last_login_check
@@ -361,10 +310,17 @@ void use_secret(supervisor* self, const json* secret) {
   }
   rc.secret_exists = secret != nullptr;
   std::optional<std::string> password;
-  if (secret != nullptr)
+  if (secret != nullptr) {
     password = api::secret_value(*secret, api::key_password);
+    rc.rotation = api::rotation_state_of(*secret);
+    rc.creds.rotated_for = rc.rotation.rotated_for;
+    rc.creds.pending = rc.rotation.pending;
+    // Unknown age (a Secret written before this was recorded): count from now.
+    rc.creds.updated_at = rc.rotation.updated_at ? api::rfc3339(*rc.rotation.updated_at)
+                                                 : now_text(self);
+  }
   if (password && !password->empty()) {
-    rc.password = *password;
+    rc.creds.password = *password;
   } else {
     pg::password_options opts;
     opts.length = ctx(self).settings.password_length;
@@ -373,10 +329,19 @@ void use_secret(supervisor* self, const json* secret) {
       finish(self, retry(api::reason::database_error, generated.error().to_string()));
       return;
     }
-    rc.password = std::move(*generated);
+    rc.creds.password = std::move(*generated);
+    rc.creds.pending.reset();
+    rc.creds.updated_at = now_text(self);
+    // A rotate annotation present when the password is first made needs no rotation.
+    rc.creds.rotated_for = rc.meta.annotation(api::rotate_annotation);
     rc.new_password = true;
   }
-  with_pool(self, [self] { step_database(self); });
+  with_pool(self, [self] {
+    if (self->state.rc->creds.pending)
+      resume_rotation(self, [self] { step_database(self); });
+    else
+      step_database(self);
+  });
 }
 
 void step_credentials(supervisor* self) {
@@ -643,11 +608,14 @@ caf::behavior user_supervisor(supervisor* self, std::string key,
   };
 }
 
-} // namespace
+} // namespace dbuser::actors::supervision
+
+namespace dbuser::actors {
 
 caf::actor spawn_user_supervisor(caf::local_actor* parent, std::string key,
                                  std::shared_ptr<const operator_context> ctx, int restarts) {
-  return parent->spawn<caf::monitored>(user_supervisor, std::move(key), std::move(ctx), restarts);
+  return parent->spawn<caf::monitored>(supervision::user_supervisor, std::move(key),
+                                       std::move(ctx), restarts);
 }
 
 } // namespace dbuser::actors

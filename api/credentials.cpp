@@ -1,5 +1,6 @@
 #include "api/credentials.hpp"
 
+#include "api/rotation.hpp"
 #include "common/base64.hpp"
 
 #include <cstdio>
@@ -26,6 +27,10 @@ json owner_reference(const object_meta& owner) {
 
 json labels(const object_meta& owner) {
   return {{managed_by_label, managed_by_value}, {owner_label, owner.name}};
+}
+
+json annotations(const credentials& c) {
+  return {{rotated_for_annotation, c.rotated_for}, {password_updated_annotation, c.updated_at}};
 }
 
 json data(const postgres_user_spec& spec, const std::string& password,
@@ -82,7 +87,7 @@ std::string jdbc_url(const postgres_user_spec& spec, const std::string& password
 }
 
 json credentials_secret(const postgres_user_spec& spec, const object_meta& owner,
-                        const std::string& password, const std::optional<std::string>& pending) {
+                        const credentials& c) {
   return {{"apiVersion", "v1"},
           {"kind", "Secret"},
           {"type", "Opaque"},
@@ -90,16 +95,20 @@ json credentials_secret(const postgres_user_spec& spec, const object_meta& owner
            {{"name", spec.secret_name},
             {"namespace", owner.ns},
             {"labels", labels(owner)},
+            {"annotations", annotations(c)},
             {"ownerReferences", owner_reference(owner)}}},
-          {"data", data(spec, password, pending)}};
+          {"data", data(spec, c.password, c.pending)}};
 }
 
 json credentials_patch(const postgres_user_spec& spec, const object_meta& owner,
-                       const std::string& password, const std::optional<std::string>& pending) {
-  json d = data(spec, password, pending);
-  if (!pending)
+                       const credentials& c) {
+  json d = data(spec, c.password, c.pending);
+  if (!c.pending)
     d[key_pending_password] = nullptr; // merge patch: remove the key
-  return {{"metadata", {{"labels", labels(owner)}, {"ownerReferences", owner_reference(owner)}}},
+  return {{"metadata",
+           {{"labels", labels(owner)},
+            {"annotations", annotations(c)},
+            {"ownerReferences", owner_reference(owner)}}},
           {"data", d}};
 }
 

@@ -15,7 +15,7 @@ namespace dbuser::api {
 inline constexpr const char* key_username = "username";
 inline constexpr const char* key_password = "password";
 // Internal: a password being rotated in, not yet proven to be the role's (see rotation.hpp).
-inline constexpr const char* key_pending_password = "dbuser-operator.internal/pending-password";
+inline constexpr const char* key_pending_password = "dbuser-operator.internal.pending-password";
 
 // Who a Secret belongs to.
 enum class secret_owner {
@@ -33,19 +33,23 @@ enum class secret_owner {
 // RFC 3986 percent-encoding of everything but unreserved characters.
 [[nodiscard]] std::string percent_encode(const std::string& s);
 
-// The desired Secret (for create) holding `password`, and optionally a pending one; labels and a
-// controller ownerReference to `owner`. Values are base64-encoded as the API expects.
-[[nodiscard]] nlohmann::json credentials_secret(const postgres_user_spec& spec,
-                                                const object_meta& owner,
-                                                const std::string& password,
-                                                const std::optional<std::string>& pending = {});
+// What the Secret says about the password (see rotation.hpp for the protocol).
+struct credentials {
+  std::string password;                // the one applications use
+  std::optional<std::string> pending;  // a rotation in progress
+  std::string rotated_for;             // the rotate annotation value last handled
+  std::string updated_at;              // RFC 3339: when `password` last changed
+};
 
-// A JSON merge patch that makes an existing Secret of ours hold exactly our keys (labels and
-// ownerReference included), leaving other people's labels and annotations alone.
+// The desired Secret (for create): labels, a controller ownerReference to `owner`, our
+// annotations, and the data (base64-encoded as the API expects).
+[[nodiscard]] nlohmann::json credentials_secret(const postgres_user_spec& spec,
+                                                const object_meta& owner, const credentials& c);
+
+// A JSON merge patch that makes an existing Secret of ours hold exactly our keys (labels,
+// annotations and ownerReference included), leaving other people's labels and annotations alone.
 [[nodiscard]] nlohmann::json credentials_patch(const postgres_user_spec& spec,
-                                               const object_meta& owner,
-                                               const std::string& password,
-                                               const std::optional<std::string>& pending);
+                                               const object_meta& owner, const credentials& c);
 
 // A Secret's data value, decoded; nullopt when absent or not valid base64.
 [[nodiscard]] std::optional<std::string> secret_value(const nlohmann::json& secret,

@@ -49,7 +49,7 @@ TEST_CASE("the uri and jdbc-url percent-encode what could break them") {
 }
 
 TEST_CASE("the credentials Secret holds every key, our labels and a controller reference") {
-  auto secret = api::credentials_secret(spec(), owner(), "pw");
+  auto secret = api::credentials_secret(spec(), owner(), {"pw", {}, "", ""});
   CHECK(secret["metadata"]["namespace"] == "team-a");
   CHECK(secret["metadata"]["labels"][api::managed_by_label] == "dbuser-operator");
   CHECK(secret["metadata"]["labels"][api::owner_label] == "app-user");
@@ -63,17 +63,17 @@ TEST_CASE("the credentials Secret holds every key, our labels and a controller r
 TEST_CASE("a Secret without our controller reference is someone else's") {
   json foreign = {{"metadata", {{"name", "myapp-db-credentials"}}}};
   CHECK(api::owner_of_secret(&foreign, owner()) == api::secret_owner::other);
-  auto other_uid = api::credentials_secret(spec(), owner(), "pw");
+  auto other_uid = api::credentials_secret(spec(), owner(), {"pw", {}, "", ""});
   other_uid["metadata"]["ownerReferences"][0]["uid"] = "uid-2";
   CHECK(api::owner_of_secret(&other_uid, owner()) == api::secret_owner::other);
   CHECK(api::owner_of_secret(nullptr, owner()) == api::secret_owner::absent);
 }
 
 TEST_CASE("the patch sets our keys and removes a settled pending password") {
-  auto p = api::credentials_patch(spec(), owner(), "pw", std::nullopt);
+  auto p = api::credentials_patch(spec(), owner(), {"pw", std::nullopt, "v1", "2026-01-01T00:00:00Z"});
   CHECK(p["data"][api::key_pending_password].is_null());
   CHECK(p["data"].contains(api::key_pending_password));
-  CHECK_FALSE(p["metadata"].contains("annotations"));
-  auto q = api::credentials_patch(spec(), owner(), "pw", std::string("next"));
+  CHECK(p["metadata"]["annotations"]["database.example.com/rotated-for"] == "v1");
+  auto q = api::credentials_patch(spec(), owner(), {"pw", std::string("next"), "", ""});
   CHECK(api::secret_value(q, api::key_pending_password) == std::optional<std::string>("next"));
 }

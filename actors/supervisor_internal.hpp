@@ -1,0 +1,111 @@
+#pragma once
+
+// Internals of the user supervisor, shared by its translation units (user_supervisor.cpp: the
+// reconcile skeleton; supervisor_rotation.cpp: the rotation protocol). Not a public interface.
+
+#include "actors/context.hpp"
+#include "actors/continuation.hpp"
+#include "api/credentials.hpp"
+#include "api/postgres_user.hpp"
+#include "api/rotation.hpp"
+#include "api/status.hpp"
+#include "messages/db.hpp"
+
+#include <caf/all.hpp>
+#include <chrono>
+#include <memory>
+#include <random>
+
+namespace dbuser::actors::supervision {
+
+using namespace std::chrono;
+using nlohmann::json;
+
+// How one reconcile ended.
+struct outcome {
+  enum class kind { success, retry, refused } what = kind::success;
+  std::string reason;
+  std::string message;
+};
+
+inline outcome success(std::string message) {
+  return {outcome::kind::success, api::reason::reconciled, std::move(message)};
+}
+inline outcome retry(std::string reason, std::string message) {
+  return {outcome::kind::retry, std::move(reason), std::move(message)};
+}
+inline outcome refused(std::string reason, std::string message) {
+  return {outcome::kind::refused, std::move(reason), std::move(message)};
+}
+
+// The reconcile in progress.
+struct reconcile_ctx {
+  json object;
+  api::object_meta meta;
+  api::postgres_user_spec spec;
+  bool spec_valid = false;
+  std::string spec_error;
+  pg::target target;
+  caf::actor pool;
+  bool secret_exists = false;
+  api::credentials creds;         // what the Secret holds (or is about to)
+  api::rotation_state rotation;   // what the Secret said when read
+  bool new_password = false;
+  std::optional<api::connection_check> connection;
+  std::optional<std::string> password_updated_at;
+  std::vector<std::string> changes;
+  steady_clock::time_point started;
+};
+
+struct supervisor_state {
+  std::string key;
+  std::shared_ptr<const operator_context> ctx;
+  int restarts = 0;
+  bool running = false;
+  bool pending = false;
+  std::uint64_t epoch = 0;
+  int attempts = 0;
+  std::uint64_t reconciles = 0;
+  std::string last_error;
+  std::string last_result;
+  std::int64_t last_success_unix = 0;
+  steady_clock::time_point last_login_check{};
+  std::mt19937_64 rng{std::random_device{}()};
+  std::unique_ptr<reconcile_ctx> rc;
+  static inline const char* name = "user_supervisor";
+};
+
+using supervisor = caf::stateful_actor<supervisor_state>;
+
+
+inline const operator_context& ctx(supervisor* self) {
+  return *self->state.ctx;
+}
+
+inline caf::actor handle(supervisor* self) {
+  return caf::actor_cast<caf::actor>(self);
+}
+
+template <class T>
+k8s::callback<T> then(supervisor* self, std::function<void(expected<T, k8s::error>)> fn) {
+  return resume_in<T>(handle(self), std::move(fn));
+}
+
+// Ends the reconcile: status, Events, next wake-up.
+void finish(supervisor* self, outcome o);
+// A Normal or Warning Event about the resource being reconciled.
+void event(supervisor* self, const char* type, const std::string& reason,
+           const std::string& message);
+std::string now_text(supervisor* self);
+outcome from_pg(const pg::error& e);
+outcome from_k8s(const k8s::error& e, const std::string& while_);
+// Writes the Secret to hold rc.creds, then runs `next` (or finishes with the failure).
+void write_secret(supervisor* self, std::function<void(bool written)> next);
+// Step 7 (converge) and its rotation counterparts (supervisor_rotation.cpp).
+void step_database(supervisor* self);
+// Recovery (flow step 5): finish a rotation whose pending password the Secret holds, then `next`.
+void resume_rotation(supervisor* self, std::function<void()> next);
+// Flow steps 1-4 after a successful converge: rotate if due, then finish.
+void rotate_if_due(supervisor* self, outcome success_outcome);
+
+} // namespace dbuser::actors::supervision
