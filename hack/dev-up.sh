@@ -160,8 +160,10 @@ wait_for "PostgreSQL" 60 env PGPASSWORD="$admin_password" \
   psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -Atqc 'select 1'
 
 # --- CRDs and the admin Secret -------------------------------------------------------------------
-kubectl apply --server-side --field-manager=dbuser-dev -f "$repo_root/deploy/crd/" >/dev/null
-kubectl wait --for=condition=Established --timeout=60s -f "$repo_root/deploy/crd/" >/dev/null
+kubectl apply --server-side --force-conflicts --field-manager=dbuser-dev -k "$repo_root/deploy/crd" \
+  >/dev/null
+kubectl wait --for=condition=Established --timeout=60s crd/postgresusers.database.example.com \
+  >/dev/null
 kubectl create secret generic postgres-admin -n default \
   --from-file=username="$pg_root/admin-username" --from-file=password="$pg_root/admin-password" \
   --dry-run=client -o yaml | kubectl apply --server-side --force-conflicts \
