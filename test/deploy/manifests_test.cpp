@@ -81,7 +81,7 @@ TEST_CASE("every sample is accepted by the CRD schema") {
   REQUIRE(run_command(kubectl("create namespace " + ns + " >/dev/null")).status == 0);
   for (const char* sample : {"quickstart", "member-of", "grants", "rotation", "retain", "tls"}) {
     auto r = run_command(kubectl("create --dry-run=server -n " + ns + " -f ")
-                                 + DBUSER_SOURCE_DIR + "/deploy/samples/" + sample + ".yaml 2>&1"));
+                                 + DBUSER_SOURCE_DIR + "/deploy/samples/" + sample + ".yaml 2>&1");
     INFO(sample << ": " << r.out);
     CHECK(r.status == 0);
   }
