@@ -86,6 +86,17 @@ db_result converge(pg::executor& ex, const db_job& job) {
   r.claimed_by = own.owner;
   if (r.claim == msg::role_claim::unmanaged || r.claim == msg::role_claim::other_owner)
     return r; // refused: nothing changed
+  if (!job.desired.member_of.empty()) {
+    auto privileged = ex.privileged_roles(job.desired.member_of);
+    if (!privileged)
+      return fail(r, privileged.error());
+    if (!privileged->empty()) {
+      r.refusal = "spec.memberOf: role " + privileged->front()
+                  + " has SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS; membership would let "
+                    "this role take on its power";
+      return r;
+    }
+  }
   pg::desired_role desired = job.desired;
   if (r.claim == msg::role_claim::absent) {
     auto verifier = pg::scram_verifier(job.password, desired.name);

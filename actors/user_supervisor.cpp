@@ -240,6 +240,10 @@ void on_converged(supervisor* self, msg::db_result& r) {
     finish(self, refused(api::reason::role_conflict, claim_message(r, rc.spec.username)));
     return;
   }
+  if (r.refusal) {
+    finish(self, refused(api::reason::invalid_spec, *r.refusal));
+    return;
+  }
   for (auto& d : r.done)
     rc.changes.push_back(std::move(d));
   if (r.password_set || rc.new_password)
@@ -400,6 +404,11 @@ void step_admin(supervisor* self, std::function<void()> next) {
         finish(self, refused(api::reason::invalid_spec, "spec.username: " + v.error().message));
         return;
       }
+      for (const auto& m : r.spec.member_of)
+        if (auto v = pg::validate_role_name(m, *user); !v) {
+          finish(self, refused(api::reason::invalid_spec, "spec.memberOf: " + v.error().message));
+          return;
+        }
       r.target.host = r.spec.host;
       r.target.port = r.spec.port;
       r.target.admin_user = *user;

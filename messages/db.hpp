@@ -57,6 +57,7 @@ struct db_result {
   bool created = false;                // the role did not exist before
   bool password_set = false;           // the role's password was (re)set to the job's
   std::optional<pg::login_result> login;
+  std::optional<std::string> refusal;  // the spec asks for something unsafe: nothing was changed
   std::optional<pg::error> failure;    // the job stopped here
 };
 

@@ -471,6 +471,24 @@ result<bool> executor::database_exists(std::string_view database) {
   }
 }
 
+result<std::vector<std::string>> executor::privileged_roles(const std::vector<std::string>& roles) {
+  auto& self = *impl_;
+  std::vector<std::string> out;
+  try {
+    pqxx::read_transaction tx(self.conn(""));
+    for (const auto& r : roles) {
+      auto row = tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1 AND (rolsuper OR "
+                                "rolcreaterole OR rolreplication OR rolbypassrls)",
+                                r);
+      if (!row.empty())
+        out.push_back(r);
+    }
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, "", "while checking the roles of memberOf"));
+  }
+  return out;
+}
+
 result<bool> executor::ensure_database(std::string_view database) {
   auto exists = database_exists(database);
   if (!exists)

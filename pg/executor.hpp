@@ -65,6 +65,10 @@ public:
   [[nodiscard]] result<std::vector<std::string>> converge(const desired_role& desired);
 
   [[nodiscard]] result<bool> database_exists(std::string_view database);
+  // Those of `roles` that hold SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS: membership in
+  // them would let a member SET ROLE to power it was never given.
+  [[nodiscard]] result<std::vector<std::string>>
+  privileged_roles(const std::vector<std::string>& roles);
   // CREATE DATABASE outside a transaction when missing; never drops one. True if created.
   [[nodiscard]] result<bool> ensure_database(std::string_view database);
   // ALTER ROLE ... PASSWORD '<verifier>' (the verifier from scram_verifier, never a plaintext).

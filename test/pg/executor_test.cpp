@@ -555,3 +555,14 @@ TEST_CASE("an unreachable server is a transient error") {
   CHECK(r.error().transient());
   CHECK(r.error().message.find(t.admin_password) == std::string::npos);
 }
+
+TEST_CASE("roles with superuser, createrole, replication or bypassrls are reported as privileged") {
+  const std::string plain = name("plain"), creator = name("creator"), super = name("super");
+  admin_exec("postgres", {"CREATE ROLE " + plain, "CREATE ROLE " + creator + " CREATEROLE",
+                          "CREATE ROLE " + super + " SUPERUSER"});
+  auto ex = make_executor();
+  auto privileged = ex.privileged_roles({plain, creator, super, "no_such_role_here"});
+  REQUIRE(privileged);
+  CHECK(*privileged == std::vector<std::string>{creator, super});
+  admin_exec("postgres", {"DROP ROLE " + plain, "DROP ROLE " + creator, "DROP ROLE " + super});
+}
