@@ -19,6 +19,9 @@ if [ ! -s "$dev_dir/ports" ]; then
     echo "pg_port=$(free_port)"
   } > "$dev_dir/ports"
 fi
+if ! grep -q '^mysql_port=' "$dev_dir/ports"; then
+  echo "mysql_port=$(free_port)" >> "$dev_dir/ports"
+fi
 # shellcheck disable=SC1091
 source "$dev_dir/ports"
 
@@ -159,6 +162,45 @@ admin_password=$(cat "$pg_root/admin-password")
 wait_for "PostgreSQL" 60 env PGPASSWORD="$admin_password" \
   psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -Atqc 'select 1'
 
+# --- MariaDB ------------------------------------------------------------------------------------
+my_root=$dev_dir/mysql
+if [ ! -s "$my_root/admin-password" ]; then
+  log "initialising MariaDB in $my_root/data"
+  rm -rf "$my_root"
+  mkdir -p "$my_root/data" "$my_root/run"
+  (umask 077; openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32 > "$my_root/admin-password.new")
+  printf root > "$my_root/admin-username"
+  chown -R mysql:mysql "$my_root/data" "$my_root/run"
+  mariadb-install-db --no-defaults --user=mysql --datadir="$my_root/data" \
+    --auth-root-authentication-method=normal --skip-test-db > "$my_root/install.log" 2>&1
+fi
+if ! pid_alive "$my_root/mariadbd.pid"; then
+  log "starting MariaDB on 127.0.0.1:$mysql_port"
+  install -m 644 -o mysql /dev/null "$my_root/mariadb.log" 2>/dev/null || true
+  nohup mariadbd --no-defaults --user=mysql --datadir="$my_root/data" --port="$mysql_port" \
+    --bind-address=127.0.0.1 --socket="$my_root/run/mysqld.sock" --skip-name-resolve \
+    --pid-file="$my_root/run/mariadbd.pid" --log-error="$my_root/mariadb.log" \
+    --innodb-buffer-pool-size=32M --innodb-flush-log-at-trx-commit=0 \
+    --general-log-file="$my_root/general.log" > /dev/null 2>&1 < /dev/null &
+  echo $! > "$my_root/mariadbd.pid"
+fi
+wait_for "MariaDB" 60 env MYSQL_PWD="$(cat "$my_root/admin-password" 2>/dev/null)" \
+  mariadb-admin --no-defaults --socket="$my_root/run/mysqld.sock" -uroot ping
+if [ -s "$my_root/admin-password.new" ]; then
+  # First start: the TCP admin (root@127.0.0.1) and root@localhost get the generated password.
+  my_pw=$(cat "$my_root/admin-password.new")
+  mariadb --no-defaults --socket="$my_root/run/mysqld.sock" -uroot <<SQL
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '$my_pw';
+ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '$my_pw';
+GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+DROP USER IF EXISTS 'root'@'::1', 'root'@'$(hostname)', ''@'localhost', ''@'$(hostname)';
+ALTER USER 'root'@'localhost' IDENTIFIED BY '$my_pw';
+FLUSH PRIVILEGES;
+SQL
+  mv "$my_root/admin-password.new" "$my_root/admin-password"
+fi
+mysql_password=$(cat "$my_root/admin-password")
+
 # --- CRDs and the admin Secret -------------------------------------------------------------------
 kubectl apply --server-side --force-conflicts --field-manager=dbuser-dev -k "$repo_root/deploy/crd" \
   >/dev/null
@@ -166,6 +208,10 @@ kubectl wait --for=condition=Established --timeout=60s crd/postgresusers.databas
   >/dev/null
 kubectl create secret generic postgres-admin -n default \
   --from-file=username="$pg_root/admin-username" --from-file=password="$pg_root/admin-password" \
+  --dry-run=client -o yaml | kubectl apply --server-side --force-conflicts \
+  --field-manager=dbuser-dev -f - >/dev/null
+kubectl create secret generic mysql-admin -n default \
+  --from-file=username="$my_root/admin-username" --from-file=password="$my_root/admin-password" \
   --dry-run=client -o yaml | kubectl apply --server-side --force-conflicts \
   --field-manager=dbuser-dev -f - >/dev/null
 
@@ -188,5 +234,11 @@ export DBUSER_PG_DATA=$(q "$pg_data")
 export DBUSER_PG_LOG=$(q "$pg_root/postgresql.log")
 export DBUSER_PG_CA=$(q "$pki/ca.crt")
 export DBUSER_BIN_DIR=$(q "$bin_dir")
+export MYSQL_HOST='127.0.0.1'
+export MYSQL_PORT='$mysql_port'
+export MYSQL_USER='root'
+export MYSQL_PASSWORD=$(q "$mysql_password")
+export DBUSER_MYSQL_SOCKET=$(q "$my_root/run/mysqld.sock")
+export DBUSER_MYSQL_GENERAL_LOG=$(q "$my_root/general.log")
 ENV
-log "ready: kube-apiserver $api_url, PostgreSQL 127.0.0.1:$pg_port; use: . $dev_dir/env"
+log "ready: kube-apiserver $api_url, PostgreSQL 127.0.0.1:$pg_port, MariaDB 127.0.0.1:$mysql_port; use: . $dev_dir/env"

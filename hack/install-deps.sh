@@ -9,6 +9,7 @@ packages=(
   libcaf-dev libpqxx-dev libpq-dev libcpprest-dev libboost-system-dev
   nlohmann-json3-dev libspdlog-dev libfmt-dev catch2 libyaml-cpp-dev libssl-dev
   postgresql-15 postgresql-client-15
+  mariadb-server mariadb-client libmariadb-dev
   openssl curl ca-certificates procps psmisc python3
 )
 # Go builds the control plane (kube-apiserver, etcd); install Debian's only when none is present.
@@ -31,5 +32,14 @@ echo "install-deps: installing ${missing[*]}"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
 export DEBIAN_FRONTEND=noninteractive
+# Database servers are started by the dev scripts, never as system services: keep package
+# scripts from starting them (policy-rc.d exit 101 = action forbidden).
+restore_policy=""
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod +x /usr/sbin/policy-rc.d
+  restore_policy=1
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ -n "$restore_policy" ]; then $SUDO rm -f /usr/sbin/policy-rc.d; fi
