@@ -75,29 +75,37 @@ std::map<std::string, std::string> cache_state(const informer& inf) {
   return out;
 }
 
-// Whether pid is a running process (a zombie whose parent has not reaped it yet is not).
-bool alive(pid_t pid) {
-  if (::kill(pid, 0) != 0) return false;
+enum class proc_state { running, zombie, gone };
+
+proc_state state_of(pid_t pid) {
+  if (::kill(pid, 0) != 0) return proc_state::gone;
   std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
   std::string pid_field, comm, state;
   stat >> pid_field >> comm >> state;
-  return state != "Z";
+  return state == "Z" ? proc_state::zombie : proc_state::running;
 }
 
 // Kills kube-apiserver (etcd stays), waits until the informer noticed, then brings it back on the
 // same port with hack/dev-up.sh.
 void restart_apiserver(callbacks& seen) {
   const auto& env = dbuser::test::dev_env::get();
-  std::ifstream pid_file(env.at("DBUSER_APISERVER_PID_FILE"));
+  const std::string pid_path = env.at("DBUSER_APISERVER_PID_FILE");
   pid_t pid = 0;
-  pid_file >> pid;
+  std::ifstream(pid_path) >> pid;
   REQUIRE(pid > 0);
   const int errors_before = seen.error_count();
   REQUIRE(::kill(pid, SIGKILL) == 0);
-  REQUIRE(wait_until([&] { return !alive(pid); }, std::chrono::seconds(30), std::chrono::milliseconds(100)));
+  REQUIRE(wait_until([&] { return state_of(pid) != proc_state::running; }, std::chrono::seconds(30),
+                     std::chrono::milliseconds(50)));
+  // The orphaned server is reaped by this machine's init only after a while, and dev-up.sh's
+  // `kill -0` takes a zombie for a live server: empty the stale pid file so it starts a new one.
+  if (state_of(pid) == proc_state::zombie) std::ofstream(pid_path, std::ios::trunc).flush();
   // The informer's watch broke and at least one reconnect failed: it really was down.
   REQUIRE(wait_until([&] { return seen.error_count() > errors_before; }, std::chrono::seconds(30)));
-  auto up = dbuser::test::run_command(std::string(DBUSER_SOURCE_DIR) + "/hack/dev-up.sh >/dev/null 2>&1");
+  auto up = dbuser::test::run_command(
+      // setsid: the restarted server must not belong to this test's process group (whoever reaps
+      // the group, e.g. a job runner, would take the shared dev server down with it).
+      "setsid -w " + std::string(DBUSER_SOURCE_DIR) + "/hack/dev-up.sh >/tmp/k8s-test-dev-up.log 2>&1");
   REQUIRE(up.status == 0);
 }
 
