@@ -121,7 +121,7 @@ void informer::on_list(std::uint64_t epoch, expected<json, error> result) {
   if (!result) {
     report(result.error());
     if (result.error().code == error::kind::canceled) return;
-    retry_later(/*relist_after=*/true);
+    retry_later(/*relist_after=*/true, result.error().retry_after);
     return;
   }
   // The cache becomes exactly the list; callbacks for what differs.
@@ -174,6 +174,7 @@ void informer::start_watch() {
     if (stopped_) return;
     epoch = ++epoch_;
     wo.resource_version = rv_;
+    watch_started_ = std::chrono::steady_clock::now();
   }
   wo.label_selector = opts_.label_selector;
   wo.field_selector = opts_.field_selector;
@@ -251,8 +252,12 @@ void informer::on_close(std::uint64_t epoch, expected<void, error> result) {
     ++watch_restarts_;
     watch_.reset();
   }
-  if (result) { // the server ended the watch (timeoutSeconds): resume at once
-    start_watch();
+  if (result) { // the server ended the watch (timeoutSeconds): resume at once, unless it ended
+                // suspiciously fast (then back off rather than spin)
+    if (std::chrono::steady_clock::now() - watch_started_ < std::chrono::seconds(1))
+      retry_later(/*relist_after=*/false);
+    else
+      start_watch();
     return;
   }
   report(result.error());
@@ -263,17 +268,18 @@ void informer::on_close(std::uint64_t epoch, expected<void, error> result) {
       relist();
       return;
     default:
-      retry_later(/*relist_after=*/false);
+      retry_later(/*relist_after=*/false, result.error().retry_after);
   }
 }
 
-void informer::retry_later(bool relist_after) {
+void informer::retry_later(bool relist_after, std::optional<std::chrono::seconds> retry_after) {
   std::chrono::milliseconds delay;
   {
     std::lock_guard<std::mutex> lock(mutex_);
     delay = backoff_;
     backoff_ = std::min(backoff_ * 2, opts_.backoff_max);
   }
+  if (retry_after && *retry_after > delay) delay = *retry_after; // the server asked (429)
   std::weak_ptr<informer> weak = shared_from_this();
   client_->schedule_after(delay, [weak, relist_after] {
     auto self = weak.lock();

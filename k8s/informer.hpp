@@ -9,7 +9,7 @@
 //      last seen resourceVersion forward.
 //   3. The server ends the watch (timeoutSeconds): watch again from the last resourceVersion.
 //   4. The connection fails (API server down, reset): watch again after a backoff
-//      (800 ms doubling to 30 s, reset by the next event).
+//      (800 ms doubling to 30 s, reset by the next event; at least Retry-After on 429).
 //   5. 410 Gone / "too old resource version": relist (step 1), then watch from the new list.
 //
 // Guarantees
@@ -77,7 +77,7 @@ private:
   void start_watch();
   void on_event(std::uint64_t epoch, const watch_event& ev);
   void on_close(std::uint64_t epoch, expected<void, error> result);
-  void retry_later(bool relist_after);
+  void retry_later(bool relist_after, std::optional<std::chrono::seconds> retry_after = std::nullopt);
   void report(const error& e);
 
   std::shared_ptr<client> client_;
@@ -95,6 +95,7 @@ private:
   std::string rv_;
   std::shared_ptr<watch_handle> watch_;
   std::chrono::milliseconds backoff_;
+  std::chrono::steady_clock::time_point watch_started_;
   std::uint64_t relists_ = 0, watch_restarts_ = 0;
 };
 
