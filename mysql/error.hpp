@@ -1,0 +1,60 @@
+#pragma once
+
+// The error type of the mysql/ layer, shaped like pg::error. Every fallible function returns
+// dbuser::expected<T, mysql::error>; no exception leaves mysql/. An error carries the MySQL error
+// number and SQLSTATE when the server or client library gave them, a message that never holds a
+// password or hash (see redact()), and the context of what was being done ("while granting
+// SELECT on appdb.* to 'app'@'%'").
+
+#include "common/expected.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace dbuser::mysql {
+
+enum class error_kind {
+  invalid,     // bad input or a statement the server rejects as wrong (1064, 1049, 1146, ...)
+  conflict,    // the world is not as expected (account exists 1396, duplicate 1062, ownership)
+  permission,  // the admin lacks a privilege (1044, 1142, 1227, 1410, ...)
+  auth,        // 1045: access denied for the credentials used
+  unavailable, // cannot reach the server or it went away (2002, 2003, 2006, 2013, 1053, ...)
+  transient,   // the server asks to retry (1205 lock wait, 1213 deadlock, 1040 too many, ...)
+  internal,    // anything else: a bug or an unexpected library failure
+};
+
+[[nodiscard]] std::string_view to_string(error_kind k);
+
+struct error {
+  error_kind kind = error_kind::internal;
+  unsigned code = 0;    // MySQL/MariaDB error number (server 1xxx/3xxx, client 2xxx), or 0
+  std::string sqlstate; // five characters, or empty
+  std::string message;  // redacted: never a password, hash or statement echo
+  std::string context;  // "while granting SELECT on appdb.* to 'app'@'%'"
+
+  // Retry with backoff (true) or stop and report (false).
+  [[nodiscard]] bool transient() const;
+  // "while ...: message (MySQL error 1045, SQLSTATE 28000)"
+  [[nodiscard]] std::string to_string() const;
+};
+
+template <class T>
+using result = dbuser::expected<T, error>;
+
+// The kind an error number belongs to (2013 → unavailable, 1045 → auth, 1213 → transient, ...).
+[[nodiscard]] error_kind kind_of_code(unsigned code);
+
+[[nodiscard]] error make_error(error_kind kind, std::string message, std::string context = {});
+// A mysql::error for a server/client error number, its message redacted against `secrets`.
+[[nodiscard]] error server_error(unsigned code, std::string_view sqlstate,
+                                 std::string_view server_message, std::string context,
+                                 const std::vector<std::string>& secrets = {});
+
+// Removes what must never reach a log or an Event from a server or library message: the
+// statement echo of syntax errors ("... near 'AS '*2470...'' at line 1"), anything shaped like a
+// mysql_native_password hash (*<40 hex>), and every string in `secrets`.
+[[nodiscard]] std::string redact(std::string_view text,
+                                 const std::vector<std::string>& secrets = {});
+
+} // namespace dbuser::mysql

@@ -1,0 +1,239 @@
+#include "mysql/sql.hpp"
+
+#include "mysql/password.hpp"
+#include "mysql/validation.hpp"
+
+namespace dbuser::mysql::sql {
+
+namespace {
+
+const std::string owners_table =
+  "`" + std::string(bookkeeping_database) + "`.`owners`";
+
+result<std::string> checked_hash(std::string_view hash) {
+  if (!is_native_password_hash(hash))
+    return make_unexpected(make_error(
+      error_kind::invalid, "a password hash must be \"*\" followed by 40 hexadecimal digits"));
+  return std::string(hash);
+}
+
+bool keyword_shape(const std::string& k) {
+  if (k.empty() || k.front() == ' ' || k.back() == ' ')
+    return false;
+  for (size_t i = 0; i < k.size(); ++i) {
+    const char c = k[i];
+    if (c == ' ' && k[i - 1] != ' ')
+      continue;
+    if (c < 'A' || c > 'Z')
+      return false;
+  }
+  return true;
+}
+
+} // namespace
+
+std::string quote_ident(std::string_view name) {
+  std::string out;
+  out.reserve(name.size() + 2);
+  out += '`';
+  for (char c : name) {
+    if (c == '`')
+      out += '`';
+    out += c;
+  }
+  out += '`';
+  return out;
+}
+
+result<std::string> quote_literal(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += '\'';
+  for (char c : text) {
+    if (c == '\0')
+      return make_unexpected(make_error(error_kind::invalid, "a literal may not contain a NUL byte"));
+    if (c == '\\')
+      return make_unexpected(make_error(
+        error_kind::invalid,
+        "a literal may not contain a backslash: its meaning depends on NO_BACKSLASH_ESCAPES"));
+    if (c == '\'')
+      out += '\'';
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+result<std::string> account(std::string_view user, std::string_view host) {
+  auto u = quote_literal(user);
+  if (!u)
+    return u;
+  auto h = quote_literal(host);
+  if (!h)
+    return h;
+  return *u + "@" + *h;
+}
+
+std::string database_pattern(std::string_view database) {
+  std::string out;
+  out.reserve(database.size() + 4);
+  for (char c : database) {
+    if (c == '_' || c == '%' || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+result<std::string> create_user(std::string_view user, std::string_view host,
+                                std::string_view hash, int max_user_connections) {
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  auto h = checked_hash(hash);
+  if (!h)
+    return h;
+  return "CREATE USER " + *a + " IDENTIFIED WITH mysql_native_password AS '" + *h
+         + "' WITH MAX_USER_CONNECTIONS " + std::to_string(max_user_connections);
+}
+
+result<std::string> alter_user_password(std::string_view user, std::string_view host,
+                                        std::string_view hash) {
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  auto h = checked_hash(hash);
+  if (!h)
+    return h;
+  return "ALTER USER " + *a + " IDENTIFIED WITH mysql_native_password AS '" + *h + "'";
+}
+
+result<std::string> alter_user_max_connections(std::string_view user, std::string_view host,
+                                               int limit) {
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  if (limit < 0)
+    return make_unexpected(make_error(error_kind::invalid,
+                                      "MAX_USER_CONNECTIONS must be 0 (no limit) or more"));
+  return "ALTER USER " + *a + " WITH MAX_USER_CONNECTIONS " + std::to_string(limit);
+}
+
+result<std::string> drop_user(std::string_view user, std::string_view host) {
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  return "DROP USER IF EXISTS " + *a;
+}
+
+result<std::string> revoke_global_privileges(std::string_view user, std::string_view host) {
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  return "REVOKE ALL PRIVILEGES ON *.* FROM " + *a;
+}
+
+result<std::string> revoke_global_grant_option(std::string_view user, std::string_view host) {
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  return "REVOKE GRANT OPTION ON *.* FROM " + *a;
+}
+
+std::string create_database(std::string_view database) {
+  return "CREATE DATABASE IF NOT EXISTS " + quote_ident(database);
+}
+
+result<std::string> grant_on_database(privilege_set privileges, std::string_view pattern,
+                                      std::string_view user, std::string_view host) {
+  if (privileges.empty())
+    return std::string();
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  return "GRANT " + privileges.to_string() + " ON " + quote_ident(pattern) + ".* TO " + *a;
+}
+
+result<std::string> revoke_on_database(privilege_set privileges, std::string_view pattern,
+                                       std::string_view user, std::string_view host) {
+  if (privileges.empty())
+    return std::string();
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  return "REVOKE " + privileges.to_string() + " ON " + quote_ident(pattern) + ".* FROM " + *a;
+}
+
+result<std::string> revoke_keywords_on_database(const std::vector<std::string>& keywords,
+                                                std::string_view pattern, std::string_view user,
+                                                std::string_view host) {
+  if (keywords.empty())
+    return std::string();
+  std::string list;
+  for (const auto& k : keywords) {
+    if (!keyword_shape(k))
+      return make_unexpected(make_error(error_kind::invalid,
+                                        "the server reported a privilege that is not a keyword"));
+    if (!list.empty())
+      list += ", ";
+    list += k;
+  }
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  return "REVOKE " + list + " ON " + quote_ident(pattern) + ".* FROM " + *a;
+}
+
+result<std::string> revoke_grant_option(std::string_view pattern, std::string_view user,
+                                        std::string_view host) {
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  return "REVOKE GRANT OPTION ON " + quote_ident(pattern) + ".* FROM " + *a;
+}
+
+std::string create_bookkeeping_database() {
+  return "CREATE DATABASE IF NOT EXISTS " + quote_ident(bookkeeping_database);
+}
+
+std::string create_owners_table() {
+  return "CREATE TABLE IF NOT EXISTS " + owners_table
+         + " (`user` VARCHAR(80) NOT NULL, `host` VARCHAR(255) NOT NULL, `owner` VARCHAR(512) "
+           "NOT NULL, `claimed_at` TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP, PRIMARY KEY "
+           "(`user`, `host`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
+}
+
+result<std::string> claim_owner(std::string_view user, std::string_view host,
+                                std::string_view owner) {
+  auto u = quote_literal(user);
+  auto h = quote_literal(host);
+  auto o = quote_literal(owner);
+  for (const auto* r : {&u, &h, &o})
+    if (!*r)
+      return *r;
+  return "INSERT INTO " + owners_table + " (`user`, `host`, `owner`) VALUES (" + *u + ", " + *h
+         + ", " + *o + ")";
+}
+
+result<std::string> release_owner(std::string_view user, std::string_view host,
+                                  std::string_view owner) {
+  auto u = quote_literal(user);
+  auto h = quote_literal(host);
+  auto o = quote_literal(owner);
+  for (const auto* r : {&u, &h, &o})
+    if (!*r)
+      return *r;
+  return "DELETE FROM " + owners_table + " WHERE `user` = " + *u + " AND `host` = " + *h
+         + " AND `owner` = " + *o;
+}
+
+result<std::string> select_owner(std::string_view user, std::string_view host) {
+  auto u = quote_literal(user);
+  auto h = quote_literal(host);
+  for (const auto* r : {&u, &h})
+    if (!*r)
+      return *r;
+  return "SELECT `owner` FROM " + owners_table + " WHERE `user` = " + *u + " AND `host` = " + *h;
+}
+
+} // namespace dbuser::mysql::sql
