@@ -1,0 +1,179 @@
+// What the operator refuses (design.md §2 ownership rules): each refusal is a Ready=False reason,
+// a Warning Event and no change to anything; a refusal whose cause goes away heals by itself.
+#include "test/e2e/support/checks.hpp"
+#include "test/e2e/support/e2e_env.hpp"
+#include "test/support/wait.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace std::chrono;
+using namespace dbuser::test::e2e;
+using dbuser::test::wait_until;
+using nlohmann::json;
+
+namespace {
+
+// Waits until the operator has refused `name` for `reason` at least `times` times (it retries on
+// every resync), so a check after it sees what repeated reconciles left behind.
+bool wait_refusals(const e2e_env& env, const std::string& name, const std::string& reason,
+                   std::size_t times) {
+  return wait_until(
+      [&] { return env.op->log_lines_about(env.ns, name, {"(" + reason + ")"}).size() >= times; },
+      seconds(40), milliseconds(200));
+}
+
+bool has_warning(const e2e_env& env, const std::string& name, const std::string& reason) {
+  return wait_until(
+      [&] {
+        for (const auto& w : env.warnings(name))
+          if (w.rfind(reason + ":", 0) == 0)
+            return true;
+        return false;
+      },
+      seconds(10), milliseconds(200));
+}
+
+} // namespace
+
+TEST_CASE("a role that exists without our marker is not adopted and not changed") {
+  e2e_env env;
+  const auto name = env.object_name("squatter");
+  const auto username = env.role_name("squatter");
+  const auto database = env.database_name("squatter_db");
+  const auto secret_name = env.object_name("squatter-creds");
+  const std::string their_password = "the-dba-chose-this-password-0123456789";
+  env.remember_password(their_password);
+  env.pg.exec("CREATE ROLE " + postgres::ident(username) + " LOGIN CREATEDB CONNECTION LIMIT 3 "
+              "PASSWORD '" + their_password + "'");
+  const auto before = env.pg.role(username);
+  REQUIRE(before);
+
+  env.apply(env.user_manifest(name, username, database, secret_name));
+  REQUIRE_CONDITION(env, name, seconds(20), "False", "RoleConflict");
+  CHECK_THAT(env.ready(name).message, Catch::Contains(username));
+  CHECK(has_warning(env, name, "RoleConflict"));
+  REQUIRE(wait_refusals(env, name, "RoleConflict", 3));
+
+  CHECK(env.pg.role(username) == before);
+  CHECK(env.pg.login_error(username, their_password, "postgres").empty());
+  CHECK_FALSE(env.k8s.get("secret", env.ns, secret_name));
+  CHECK(env.ready(name).reason == "RoleConflict");
+
+  // Deleting the refused PostgresUser leaves the role alone too.
+  env.k8s.remove(pguser, env.ns, name);
+  if (!env.wait_gone(pguser, name, seconds(30)))
+    FAIL("the PostgresUser is still there\n" << env.describe(name));
+  CHECK(env.pg.role(username) == before);
+  CHECK_NO_SECRETS_IN_LOG(env);
+}
+
+TEST_CASE("a second PostgresUser claiming a username another one owns is refused and the first "
+          "stays Ready") {
+  e2e_env env;
+  const auto first = env.object_name("owner");
+  const auto second = env.object_name("claimant");
+  const auto username = env.role_name("shared");
+  const auto database = env.database_name("shared_db");
+  const auto first_secret = env.object_name("owner-creds");
+  const auto second_secret = env.object_name("claimant-creds");
+  env.apply(env.user_manifest(first, username, database, first_secret));
+  REQUIRE_READY(env, first, seconds(20));
+  const auto first_ready = env.ready(first);
+  const auto role_before = env.pg.role(username);
+  REQUIRE(role_before);
+
+  env.apply(env.user_manifest(second, username, database, second_secret));
+  REQUIRE_CONDITION(env, second, seconds(20), "False", "RoleConflict");
+  CHECK_THAT(env.ready(second).message, Catch::Contains(first));
+  CHECK(has_warning(env, second, "RoleConflict"));
+  REQUIRE(wait_refusals(env, second, "RoleConflict", 3));
+
+  const auto first_now = env.ready(first);
+  CHECK(first_now.status == "True");
+  CHECK(first_now.last_transition_time == first_ready.last_transition_time);
+  CHECK(env.pg.role(username) == role_before);
+  CHECK(env.login_with_secret(first_secret).empty());
+  CHECK_FALSE(env.k8s.get("secret", env.ns, second_secret));
+
+  // Deleting the claimant does not drop the role that belongs to the first one.
+  env.k8s.remove(pguser, env.ns, second);
+  if (!env.wait_gone(pguser, second, seconds(30)))
+    FAIL("the claimant is still there\n" << env.describe(second));
+  CHECK(env.pg.role(username) == role_before);
+  CHECK(env.login_with_secret(first_secret).empty());
+  CHECK(env.ready(first).status == "True");
+  CHECK_NO_SECRETS_IN_LOG(env);
+}
+
+TEST_CASE("a Secret that exists and is not ours is left unchanged and reported as "
+          "SecretConflict") {
+  e2e_env env;
+  const auto name = env.object_name("secret-clash");
+  const auto username = env.role_name("secret_clash");
+  const auto database = env.database_name("secret_clash_db");
+  const auto secret_name = env.object_name("someone-elses");
+  env.remember_password("not-yours-keep-out");
+  env.apply(secret_manifest(env.ns, secret_name,
+                            {{"username", "someone"}, {"password", "not-yours-keep-out"}}));
+  const auto before = env.k8s.get("secret", env.ns, secret_name).value();
+
+  env.apply(env.user_manifest(name, username, database, secret_name));
+  REQUIRE_CONDITION(env, name, seconds(20), "False", "SecretConflict");
+  CHECK(has_warning(env, name, "SecretConflict"));
+  REQUIRE(wait_refusals(env, name, "SecretConflict", 3));
+
+  const auto after = env.k8s.get("secret", env.ns, secret_name).value();
+  CHECK(after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]);
+  CHECK(after["data"] == before["data"]);
+  CHECK_FALSE(after["metadata"].contains("ownerReferences"));
+  CHECK_FALSE(env.pg.role_exists(username));
+
+  // Deleting the PostgresUser does not delete someone else's Secret.
+  env.k8s.remove(pguser, env.ns, name);
+  if (!env.wait_gone(pguser, name, seconds(30)))
+    FAIL("the PostgresUser is still there\n" << env.describe(name));
+  auto kept = env.k8s.get("secret", env.ns, secret_name);
+  REQUIRE(kept);
+  CHECK((*kept)["data"] == before["data"]);
+  CHECK_NO_SECRETS_IN_LOG(env);
+}
+
+TEST_CASE("a missing admin Secret is reported as AdminSecretNotFound and heals once it is "
+          "created") {
+  e2e_env env;
+  const auto name = env.object_name("early");
+  const auto username = env.role_name("early");
+  const auto database = env.database_name("early_db");
+  const auto secret_name = env.object_name("early-creds");
+  const auto admin_name = env.object_name("admin-later");
+  auto user = env.user_manifest(name, username, database, secret_name);
+  user["spec"]["adminSecretRef"]["name"] = admin_name;
+  env.apply(user);
+
+  REQUIRE_CONDITION(env, name, seconds(20), "False", "AdminSecretNotFound");
+  CHECK_THAT(env.ready(name).message, Catch::Contains(admin_name));
+  CHECK(has_warning(env, name, "AdminSecretNotFound"));
+  CHECK_FALSE(env.pg.role_exists(username));
+
+  env.apply(secret_manifest(env.ns, admin_name,
+                            {{"username", env.pg.admin_user()},
+                             {"password", env.pg.admin_password()}}));
+  REQUIRE_READY(env, name, seconds(60));
+  CHECK(env.login_with_secret(secret_name).empty());
+  CHECK_NO_SECRETS_IN_LOG(env);
+}
+
+TEST_CASE("the API server refuses the usernames postgres and pg_monitor") {
+  e2e_env env;
+  for (const std::string username : {"postgres", "pg_monitor"}) {
+    INFO("username " << username);
+    const auto name = env.object_name("reserved");
+    auto r = env.try_apply(env.user_manifest(name, username, "postgres", name + "-creds"));
+    CHECK_FALSE(r.ok());
+    CHECK_THAT(r.err, Catch::Contains("spec.username") && Catch::Contains("reserved"));
+    CHECK_FALSE(env.user(name));
+  }
+  // The roles themselves are untouched: postgres still logs in with its password.
+  CHECK(env.pg.login_error(env.pg.admin_user(), env.pg.admin_password(), "postgres").empty());
+  CHECK_NO_SECRETS_IN_LOG(env);
+}

@@ -1,0 +1,105 @@
+#pragma once
+
+// One end-to-end test's world: a fresh namespace holding the `postgres-admin` Secret, the real
+// operator binary watching that namespace, the dev environment's kube-apiserver and PostgreSQL,
+// and cleanup of everything the test made (PostgresUsers deleted through the operator, leftover
+// roles and databases dropped, the namespace deleted).
+//
+// Every password the test reads from a Secret is remembered, so the test can check that none of
+// them ever appears in the operator's log.
+
+#include "test/e2e/support/kube.hpp"
+#include "test/e2e/support/operator_process.hpp"
+#include "test/e2e/support/postgres.hpp"
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace dbuser::test::e2e {
+
+inline constexpr const char* admin_secret_name = "postgres-admin";
+inline constexpr const char* pguser = "postgresusers.database.example.com";
+
+struct e2e_options {
+  bool admin_secret = true; // create the postgres-admin Secret in the namespace
+  bool start_operator = true;
+  bool fault_injection = false;
+  std::string resync_period = "5s";
+  std::vector<std::string> extra_args;
+};
+
+// The Ready condition of a PostgresUser.
+struct ready_state {
+  std::string status; // "True", "False", "Unknown" or "" (no condition yet)
+  std::string reason;
+  std::string message;
+  std::string last_transition_time;
+};
+
+class e2e_env {
+public:
+  explicit e2e_env(e2e_options opts = {});
+  ~e2e_env();
+  e2e_env(const e2e_env&) = delete;
+  e2e_env& operator=(const e2e_env&) = delete;
+
+  kube k8s;
+  postgres pg;
+  const std::string ns;
+  std::unique_ptr<operator_process> op; // null when start_operator is false
+
+  // Unique names for this test: Kubernetes objects (DNS labels), roles and databases (lower
+  // snake case). Roles and databases are dropped at the end.
+  std::string object_name(const std::string& prefix);
+  std::string role_name(const std::string& prefix);
+  std::string database_name(const std::string& prefix);
+  void forget_role(const std::string& role); // e.g. when a test expects it to be retained
+
+  // A PostgresUser manifest in this namespace pointing at the dev PostgreSQL (127.0.0.1:PGPORT),
+  // adminSecretRef postgres-admin, privileges SELECT INSERT UPDATE DELETE.
+  [[nodiscard]] nlohmann::json user_manifest(const std::string& name, const std::string& username,
+                                             const std::string& database,
+                                             const std::string& secret_name) const;
+  // kubectl apply; throws when the API server refuses it.
+  void apply(const nlohmann::json& object) const;
+  [[nodiscard]] exec_result try_apply(const nlohmann::json& object) const;
+
+  [[nodiscard]] std::optional<nlohmann::json> user(const std::string& name) const;
+  [[nodiscard]] ready_state ready(const std::string& name) const;
+  // Waits until the Ready condition has `status` (and `reason`, when not empty).
+  bool wait_ready(const std::string& name, std::chrono::milliseconds deadline,
+                  const std::string& status = "True", const std::string& reason = "") const;
+  // Waits until the object is gone.
+  bool wait_gone(const std::string& kind, const std::string& name,
+                 std::chrono::milliseconds deadline) const;
+
+  // The credentials Secret's decoded data; remembers its password. nullopt when absent.
+  std::optional<std::map<std::string, std::string>> secret(const std::string& name);
+  // Logs in with the Secret's username and password to its database: empty on success.
+  std::string login_with_secret(const std::string& secret_name);
+  bool wait_login_with_secret(const std::string& secret_name, std::chrono::milliseconds deadline);
+
+  // Warning Events about `name`, as "Reason: message" lines.
+  [[nodiscard]] std::vector<std::string> warnings(const std::string& name) const;
+
+  // Every password remembered (and the SCRAM verifier prefix) found in the operator's log.
+  // Passwords are given redacted (their length and first two characters).
+  [[nodiscard]] std::vector<std::string> secrets_in_log() const;
+  void remember_password(const std::string& password);
+
+  // For failure messages: the PostgresUser's status and the operator log's tail.
+  [[nodiscard]] std::string describe(const std::string& name) const;
+
+private:
+  e2e_options opts_;
+  std::set<std::string> roles_;
+  std::set<std::string> databases_;
+  std::set<std::string> passwords_;
+};
+
+} // namespace dbuser::test::e2e

@@ -1,0 +1,78 @@
+#pragma once
+
+// The test's own view of PostgreSQL: the admin connection of the dev environment, what a role
+// looks like in the catalog, logging in as a generated user, and stopping/starting the server.
+
+#include <optional>
+#include <pqxx/pqxx>
+#include <string>
+
+namespace dbuser::test::e2e {
+
+// A role as pg_authid shows it.
+struct role_info {
+  std::string verifier; // rolpassword
+  bool can_login = false;
+  bool superuser = false;
+  bool create_role = false;
+  bool create_db = false;
+  int connection_limit = -1;
+  std::string comment; // shobj_description
+  bool operator==(const role_info& o) const {
+    return verifier == o.verifier && can_login == o.can_login && superuser == o.superuser
+           && create_role == o.create_role && create_db == o.create_db
+           && connection_limit == o.connection_limit && comment == o.comment;
+  }
+};
+
+class postgres {
+public:
+  // From the dev environment (dev_env::get()).
+  postgres();
+
+  [[nodiscard]] const std::string& host() const { return host_; }
+  [[nodiscard]] int port() const { return port_; }
+  [[nodiscard]] const std::string& admin_user() const { return admin_user_; }
+  [[nodiscard]] const std::string& admin_password() const { return admin_password_; }
+
+  [[nodiscard]] pqxx::connection admin(const std::string& database = "postgres") const;
+  // Runs statements as the admin outside a transaction (CREATE DATABASE, DROP ROLE, ...).
+  void exec(const std::string& sql, const std::string& database = "postgres") const;
+  [[nodiscard]] bool role_exists(const std::string& role) const;
+  [[nodiscard]] std::optional<role_info> role(const std::string& role) const;
+  [[nodiscard]] bool database_exists(const std::string& database) const;
+
+  // libpq connection string for `user` with `password` over TCP.
+  [[nodiscard]] std::string conninfo(const std::string& user, const std::string& password,
+                                     const std::string& database) const;
+  // Empty when `user` logs in to `database` with `password`; else the server's message.
+  [[nodiscard]] std::string login_error(const std::string& user, const std::string& password,
+                                        const std::string& database) const;
+  // Runs `sql` as `user`; empty on success, else the error message (e.g. permission denied).
+  [[nodiscard]] std::string exec_as(const std::string& user, const std::string& password,
+                                    const std::string& database, const std::string& sql) const;
+
+  // What a DBA does to remove a role by hand: in every database REASSIGN OWNED BY / DROP OWNED BY,
+  // then DROP ROLE. Absent is fine.
+  void drop_role_everywhere(const std::string& role) const;
+  // DROP DATABASE ... WITH (FORCE); absent is fine.
+  void drop_database(const std::string& database) const;
+
+  // Whether the server accepts admin connections now.
+  [[nodiscard]] bool accepting() const;
+  // pg_ctl stop -m fast (as the postgres OS user) and waits until it is down.
+  void stop() const;
+  // Brings it back with hack/dev-up.sh (same port) and waits until it accepts connections.
+  void start() const;
+
+  // Quotes an identifier / a literal (no connection needed for identifiers).
+  [[nodiscard]] static std::string ident(const std::string& name);
+
+private:
+  std::string host_;
+  int port_ = 0;
+  std::string admin_user_;
+  std::string admin_password_;
+};
+
+} // namespace dbuser::test::e2e
