@@ -52,12 +52,10 @@ void library_init() {
   std::call_once(once, [] { mysql_library_init(0, nullptr, nullptr); });
 }
 
-// The grantee string of information_schema ("'user'@'host'") as a literal.
+// The grantee string of information_schema ("'user'@'host'") as a literal. The server builds it
+// without escaping: a quote in the user name appears as is, not doubled as in sql::account.
 result<std::string> grantee_literal(std::string_view user, std::string_view host) {
-  auto a = sql::account(user, host);
-  if (!a)
-    return a;
-  return sql::quote_literal(*a);
+  return sql::quote_literal(account_label(user, host));
 }
 
 } // namespace
