@@ -46,78 +46,85 @@ void init_thread_pool(std::size_t n) {
   });
 }
 
-// A single timer thread: runs cheap functions at a time point (rate-limited sends, backoff).
+// A single timer thread: runs cheap functions at a time point (rate-limited sends, backoff). Its
+// state is shared with the thread, so destroying the owner from a timer task is safe.
 class timer_thread {
 public:
-  timer_thread() : thread_([this] { run(); }) {}
+  timer_thread() : state_(std::make_shared<state>()) {
+    thread_ = std::thread([s = state_] { run(*s); });
+  }
   ~timer_thread() { shutdown(); }
+  timer_thread(const timer_thread&) = delete;
+  timer_thread& operator=(const timer_thread&) = delete;
 
   void shutdown() {
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (done_) return;
-      done_ = true;
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      if (state_->done) return;
+      state_->done = true;
     }
-    cv_.notify_all();
+    state_->cv.notify_all();
     if (thread_.get_id() == std::this_thread::get_id())
       thread_.detach();
     else if (thread_.joinable())
       thread_.join();
     // Whatever was still waiting runs now: the requests it starts fail at once as canceled, so
     // no callback is silently dropped.
-    decltype(queue_) rest;
+    std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> rest;
     {
-      std::lock_guard<std::mutex> lock(mutex_);
-      rest.swap(queue_);
+      std::lock_guard<std::mutex> lock(state_->mutex);
+      rest.swap(state_->queue);
     }
-    for (auto& [at, fn] : rest) {
-      (void)at;
-      fn();
-    }
+    for (auto& entry : rest) entry.second();
   }
 
   void schedule(std::chrono::steady_clock::time_point at, std::function<void()> fn) {
     {
-      std::unique_lock<std::mutex> lock(mutex_);
-      if (done_) {
+      std::unique_lock<std::mutex> lock(state_->mutex);
+      if (state_->done) {
         lock.unlock();
         fn(); // shut down: runs now and fails fast
         return;
       }
-      queue_.emplace(at, std::move(fn));
+      state_->queue.emplace(at, std::move(fn));
     }
-    cv_.notify_all();
+    state_->cv.notify_all();
   }
 
 private:
-  void run() {
-    std::unique_lock<std::mutex> lock(mutex_);
-    while (!done_) {
-      if (queue_.empty()) {
-        cv_.wait(lock);
+  struct state {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> queue;
+    bool done = false;
+  };
+
+  static void run(state& s) {
+    std::unique_lock<std::mutex> lock(s.mutex);
+    while (!s.done) {
+      if (s.queue.empty()) {
+        s.cv.wait(lock);
         continue;
       }
-      auto first = queue_.begin();
+      auto first = s.queue.begin();
       if (first->first > std::chrono::steady_clock::now()) {
-        cv_.wait_until(lock, first->first);
+        s.cv.wait_until(lock, first->first);
         continue;
       }
       auto fn = std::move(first->second);
-      queue_.erase(first);
+      s.queue.erase(first);
       lock.unlock();
       try {
         fn();
       } catch (const std::exception& e) {
         logger()->error("timer task threw: {}", e.what());
       }
+      fn = nullptr; // release captures (possibly the timer's owner) before touching the state
       lock.lock();
     }
   }
 
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  std::multimap<std::chrono::steady_clock::time_point, std::function<void()>> queue_;
-  bool done_ = false;
+  std::shared_ptr<state> state_;
   std::thread thread_;
 };
 

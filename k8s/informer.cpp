@@ -126,11 +126,13 @@ void informer::on_list(std::uint64_t epoch, expected<json, error> result) {
   }
   // The cache becomes exactly the list; callbacks for what differs.
   std::map<std::string, json> fresh;
-  for (auto& item : (*result)["items"]) {
+  auto& items = (*result)["items"];
+  if (!items.is_array()) items = json::array();
+  for (auto& item : items) {
     // List items carry no apiVersion/kind: fill them in like watch events have them.
     if (!item.contains("apiVersion")) item["apiVersion"] = res_.api_version();
-    if (!item.contains("kind") && result->contains("kind")) {
-      auto k = (*result)["kind"].get<std::string>();
+    if (!item.contains("kind")) {
+      const auto k = result->value("kind", std::string());
       if (k.size() > 4 && k.compare(k.size() - 4, 4, "List") == 0) item["kind"] = k.substr(0, k.size() - 4);
     }
     fresh.emplace(key_of(item), std::move(item));
@@ -150,7 +152,8 @@ void informer::on_list(std::uint64_t epoch, expected<json, error> result) {
     for (const auto& [key, obj] : cache_)
       if (fresh.find(key) == fresh.end()) deleted.push_back(obj);
     cache_ = std::move(fresh);
-    rv_ = (*result)["metadata"].value("resourceVersion", std::string());
+    const auto meta = result->find("metadata");
+    rv_ = meta != result->end() && meta->is_object() ? meta->value("resourceVersion", std::string()) : "";
     first_sync = !synced_;
     synced_ = true;
   }
