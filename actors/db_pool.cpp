@@ -76,14 +76,25 @@ void check_login(pg::executor& ex, const db_job& job, db_result& r) {
   r.login = ex.login_check(job.desired.name, job.password, job.login_database);
 }
 
-db_result converge(pg::executor& ex, const db_job& job) {
-  db_result r;
+// Observes the role and records in `r` who claims it; nullopt when observing failed (recorded).
+std::optional<pg::observed_state> observe_claim(pg::executor& ex, const db_job& job,
+                                                db_result& r) {
   auto observed = ex.observe(job.desired);
-  if (!observed)
-    return fail(r, observed.error());
+  if (!observed) {
+    r.failure = observed.error();
+    return std::nullopt;
+  }
   auto own = pg::ownership_of(observed->role, job.owner);
   r.claim = claim_of(own.state);
   r.claimed_by = own.owner;
+  return std::move(*observed);
+}
+
+db_result converge(pg::executor& ex, const db_job& job) {
+  db_result r;
+  auto observed = observe_claim(ex, job, r);
+  if (!observed)
+    return r;
   if (r.claim == msg::role_claim::unmanaged || r.claim == msg::role_claim::other_owner)
     return r; // refused: nothing changed
   if (!job.desired.member_of.empty()) {
@@ -120,13 +131,7 @@ db_result converge(pg::executor& ex, const db_job& job) {
 
 db_result remove(pg::executor& ex, const db_job& job) {
   db_result r;
-  auto observed = ex.observe(job.desired);
-  if (!observed)
-    return fail(r, observed.error());
-  auto own = pg::ownership_of(observed->role, job.owner);
-  r.claim = claim_of(own.state);
-  r.claimed_by = own.owner;
-  if (r.claim != msg::role_claim::ours)
+  if (!observe_claim(ex, job, r) || r.claim != msg::role_claim::ours)
     return r; // absent: nothing to do; not ours: never drop it
   auto done = ex.drop_role(job.desired.name);
   if (!done)
@@ -137,13 +142,7 @@ db_result remove(pg::executor& ex, const db_job& job) {
 
 db_result rotate(pg::executor& ex, const db_job& job) {
   db_result r;
-  auto observed = ex.observe(job.desired);
-  if (!observed)
-    return fail(r, observed.error());
-  auto own = pg::ownership_of(observed->role, job.owner);
-  r.claim = claim_of(own.state);
-  r.claimed_by = own.owner;
-  if (r.claim != msg::role_claim::ours)
+  if (!observe_claim(ex, job, r) || r.claim != msg::role_claim::ours)
     return r; // rotation never applies to a role that is not ours
   auto verifier = pg::scram_verifier(job.password, job.desired.name);
   if (!verifier)
