@@ -68,8 +68,16 @@ e2e_env::~e2e_env() {
   } catch (const std::exception& e) {
     std::cerr << "e2e cleanup of roles and databases: " << e.what() << "\n";
   }
+  // This control plane has no namespace controller: empty the namespace, then finalize it
+  // ourselves so it does not stay Terminating forever.
   try {
+    (void)k8s.kubectl({"delete", "secrets", "--all", "-n", ns, "--wait=false"});
     (void)k8s.kubectl({"delete", "namespace", ns, "--wait=false"});
+    if (auto n = k8s.get("namespace", "", ns)) {
+      (*n)["spec"]["finalizers"] = json::array();
+      (void)k8s.kubectl({"replace", "--raw", "/api/v1/namespaces/" + ns + "/finalize", "-f", "-"},
+                        n->dump());
+    }
   } catch (const std::exception& e) {
     std::cerr << "e2e cleanup of namespace " << ns << ": " << e.what() << "\n";
   }

@@ -34,7 +34,10 @@ exec_result kube::apply(const json& object, const std::string& ns) const {
 
 std::optional<json> kube::get(const std::string& kind, const std::string& ns,
                               const std::string& name) const {
-  auto out = must({"get", kind, name, "-n", ns, "-o", "json", "--ignore-not-found"});
+  std::vector<std::string> args{"get", kind, name, "-o", "json", "--ignore-not-found"};
+  if (!ns.empty())
+    args.insert(args.end(), {"-n", ns});
+  auto out = must(args);
   if (out.find_first_not_of(" \n\t") == std::string::npos)
     return std::nullopt;
   return json::parse(out);

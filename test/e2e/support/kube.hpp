@@ -25,7 +25,7 @@ public:
 
   // kubectl apply -f - (the object carries its namespace, or pass one).
   [[nodiscard]] exec_result apply(const nlohmann::json& object, const std::string& ns = "") const;
-  // The object, or nullopt when it does not exist.
+  // The object, or nullopt when it does not exist (ns empty: cluster-scoped).
   [[nodiscard]] std::optional<nlohmann::json> get(const std::string& kind, const std::string& ns,
                                                   const std::string& name) const;
   // Every object of `kind` in `ns` (the List's items).
