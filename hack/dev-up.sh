@@ -72,6 +72,17 @@ wait_for "etcd" 60 curl -fsS "$etcd_url/health"
 # --- kube-apiserver ------------------------------------------------------------------------------
 api_url="https://127.0.0.1:$apiserver_port"
 curl_api() { curl -fsS --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$@"; }
+if pid_alive "$dev_dir/kube-apiserver.pid" && ! curl_api "$api_url/readyz" >/dev/null 2>&1; then
+  # Running but not ready: still starting (never ready yet), or draining after a SIGTERM (it was
+  # ready once and never comes back from that): such a process is replaced.
+  pid=$(cat "$dev_dir/kube-apiserver.pid")
+  if [ "$(cat "$dev_dir/apiserver/ready-pid" 2>/dev/null)" = "$pid" ]; then
+    log "kube-apiserver (pid $pid) stopped serving; replacing it"
+    kill -KILL "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$dev_dir/kube-apiserver.pid"
+  fi
+fi
 if ! pid_alive "$dev_dir/kube-apiserver.pid"; then
   log "starting kube-apiserver on $api_url"
   mkdir -p "$dev_dir/apiserver"
@@ -87,11 +98,12 @@ if ! pid_alive "$dev_dir/kube-apiserver.pid"; then
     --service-account-key-file="$pki/sa.pub" \
     --service-account-signing-key-file="$pki/sa.key" \
     --disable-admission-plugins=ServiceAccount \
-    --enable-priority-and-fairness=false \
+    --enable-priority-and-fairness=false --endpoint-reconciler-type=none \
     > "$dev_dir/apiserver/kube-apiserver.log" 2>&1 < /dev/null &
   echo $! > "$dev_dir/kube-apiserver.pid"
 fi
 wait_for "kube-apiserver /readyz" 120 curl_api "$api_url/readyz"
+cat "$dev_dir/kube-apiserver.pid" > "$dev_dir/apiserver/ready-pid"
 
 kubeconfig=$dev_dir/kubeconfig
 cat > "$kubeconfig" <<KCFG
@@ -206,6 +218,8 @@ kubectl apply --server-side --force-conflicts --field-manager=dbuser-dev -k "$re
   >/dev/null
 kubectl wait --for=condition=Established --timeout=60s crd/postgresusers.database.example.com \
   >/dev/null
+# Established is not yet served: the first requests may get 429 while its storage initialises.
+wait_for "the PostgresUser API" 60 kubectl get postgresusers -A
 kubectl create secret generic postgres-admin -n default \
   --from-file=username="$pg_root/admin-username" --from-file=password="$pg_root/admin-password" \
   --dry-run=client -o yaml | kubectl apply --server-side --force-conflicts \
