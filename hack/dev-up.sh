@@ -189,6 +189,9 @@ fi
 if ! pid_alive "$my_root/mariadbd.pid"; then
   log "starting MariaDB on 127.0.0.1:$mysql_port"
   install -m 644 -o mysql /dev/null "$my_root/mariadb.log" 2>/dev/null || true
+  # The general log (off until a test turns it on): the server, running as mysql, cannot
+  # create files in this root-owned directory.
+  [ -e "$my_root/general.log" ] || install -m 644 -o mysql /dev/null "$my_root/general.log"
   nohup mariadbd --no-defaults --user=mysql --datadir="$my_root/data" --port="$mysql_port" \
     --bind-address=127.0.0.1 --socket="$my_root/run/mysqld.sock" --skip-name-resolve \
     --pid-file="$my_root/run/mariadbd.pid" --log-error="$my_root/mariadb.log" \
