@@ -10,9 +10,8 @@ bin=${DBUSER_OPERATOR_BIN:-$repo_root/build/bin/dbuser-operator}
 
 if ! pid_alive "$dev_dir/operator.pid"; then
   log "starting the operator (log: $dev_dir/operator.log)"
-  nohup "$bin" --kubeconfig "$KUBECONFIG" --listen 127.0.0.1:0 --resync-period 30s \
-    > "$dev_dir/operator.log" 2>&1 < /dev/null &
-  echo $! > "$dev_dir/operator.pid"
+  daemon "$dev_dir/operator.log" "$bin" --kubeconfig "$KUBECONFIG" --listen 127.0.0.1:0 \
+    --resync-period 30s > "$dev_dir/operator.pid"
 fi
 
 log "applying deploy/samples/quickstart.yaml (host: 127.0.0.1, port: $PGPORT)"

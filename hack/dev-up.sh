@@ -58,14 +58,12 @@ etcd_url="http://127.0.0.1:$etcd_port"
 if ! pid_alive "$dev_dir/etcd.pid"; then
   log "starting etcd on $etcd_url"
   mkdir -p "$dev_dir/etcd"
-  nohup etcd --name dev --data-dir "$dev_dir/etcd/data" \
+  daemon "$dev_dir/etcd/etcd.log" etcd --name dev --data-dir "$dev_dir/etcd/data" \
     --listen-client-urls "$etcd_url" --advertise-client-urls "$etcd_url" \
     --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" \
     --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
     --initial-cluster "dev=http://127.0.0.1:$etcd_peer_port" \
-    --unsafe-no-fsync=true --log-level=warn \
-    > "$dev_dir/etcd/etcd.log" 2>&1 < /dev/null &
-  echo $! > "$dev_dir/etcd.pid"
+    --unsafe-no-fsync=true --log-level=warn > "$dev_dir/etcd.pid"
 fi
 wait_for "etcd" 60 curl -fsS "$etcd_url/health"
 
@@ -79,7 +77,7 @@ if pid_alive "$dev_dir/kube-apiserver.pid" && ! curl_api "$api_url/readyz" >/dev
   if [ "$(cat "$dev_dir/apiserver/ready-pid" 2>/dev/null)" = "$pid" ]; then
     log "kube-apiserver (pid $pid) stopped serving; replacing it"
     kill -KILL "$pid" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 100); do pid_alive "$dev_dir/kube-apiserver.pid" || break; sleep 0.1; done
     rm -f "$dev_dir/kube-apiserver.pid"
   fi
 fi
@@ -87,7 +85,7 @@ if ! pid_alive "$dev_dir/kube-apiserver.pid"; then
   log "starting kube-apiserver on $api_url"
   mkdir -p "$dev_dir/apiserver"
   # controller-runtime envtest's flags, plus --advertise-address (no default route here).
-  nohup kube-apiserver \
+  daemon "$dev_dir/apiserver/kube-apiserver.log" kube-apiserver \
     --etcd-servers="$etcd_url" \
     --cert-dir="$dev_dir/apiserver" \
     --secure-port="$apiserver_port" --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
@@ -99,8 +97,7 @@ if ! pid_alive "$dev_dir/kube-apiserver.pid"; then
     --service-account-signing-key-file="$pki/sa.key" \
     --disable-admission-plugins=ServiceAccount \
     --enable-priority-and-fairness=false --endpoint-reconciler-type=none \
-    > "$dev_dir/apiserver/kube-apiserver.log" 2>&1 < /dev/null &
-  echo $! > "$dev_dir/kube-apiserver.pid"
+    > "$dev_dir/kube-apiserver.pid"
 fi
 wait_for "kube-apiserver /readyz" 120 curl_api "$api_url/readyz"
 cat "$dev_dir/kube-apiserver.pid" > "$dev_dir/apiserver/ready-pid"
@@ -168,6 +165,7 @@ CONF
 fi
 if ! as_pg "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
   log "starting PostgreSQL on 127.0.0.1:$pg_port"
+  # pg_ctl starts the server detached in its own session already.
   as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_root/postgresql.log" -w -t 60 start >/dev/null
 fi
 admin_password=$(cat "$pg_root/admin-password")
@@ -192,12 +190,11 @@ if ! pid_alive "$my_root/mariadbd.pid"; then
   # The general log (off until a test turns it on): the server, running as mysql, cannot
   # create files in this root-owned directory.
   [ -e "$my_root/general.log" ] || install -m 644 -o mysql /dev/null "$my_root/general.log"
-  nohup mariadbd --no-defaults --user=mysql --datadir="$my_root/data" --port="$mysql_port" \
+  daemon /dev/null mariadbd --no-defaults --user=mysql --datadir="$my_root/data" --port="$mysql_port" \
     --bind-address=127.0.0.1 --socket="$my_root/run/mysqld.sock" --skip-name-resolve \
     --pid-file="$my_root/run/mariadbd.pid" --log-error="$my_root/mariadb.log" \
     --innodb-buffer-pool-size=32M --innodb-flush-log-at-trx-commit=0 \
-    --general-log-file="$my_root/general.log" > /dev/null 2>&1 < /dev/null &
-  echo $! > "$my_root/mariadbd.pid"
+    --general-log-file="$my_root/general.log" > "$my_root/mariadbd.pid"
 fi
 wait_for "MariaDB" 60 env MYSQL_PWD="$(cat "$my_root/admin-password" 2>/dev/null)" \
   mariadb-admin --no-defaults --socket="$my_root/run/mysqld.sock" -uroot ping

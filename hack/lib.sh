@@ -5,8 +5,25 @@ dev_dir=${DBUSER_DEV_DIR:-$repo_root/.dev}
 log() { echo "[$(basename "$0")] $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-# pid_alive FILE: the process recorded in FILE is running.
-pid_alive() { [ -s "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_alive FILE: the process recorded in FILE is running (a zombie that nobody reaped yet is
+# not: pid 1 on these machines can be slow to reap orphans).
+pid_alive() {
+  [ -s "$1" ] || return 1
+  local pid state
+  pid=$(cat "$1")
+  kill -0 "$pid" 2>/dev/null || return 1
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)
+  [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# daemon LOGFILE COMMAND...: starts COMMAND in its own session (so it outlives the caller's
+# process group: a test runner or a job runner that kills its group leaves it alone), in the
+# background; prints its pid.
+daemon() {
+  local logfile=$1; shift
+  setsid "$@" > "$logfile" 2>&1 < /dev/null &
+  echo $!
+}
 
 # free_port: a TCP port on 127.0.0.1 that nobody listens on now.
 free_port() {
@@ -19,7 +36,7 @@ stop_pid() {
   pid_alive "$f" || { rm -f "$f"; return 0; }
   pid=$(cat "$f")
   kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq $((t * 10))); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  for _ in $(seq $((t * 10))); do pid_alive "$f" || break; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$f"
 }
