@@ -5,6 +5,7 @@
 // it points to are thread-safe).
 
 #include "actors/backoff.hpp"
+#include "api/postgres_user.hpp"
 #include "k8s/client.hpp"
 #include "k8s/informer.hpp"
 #include "pg/password.hpp"
@@ -44,8 +45,10 @@ struct supervisor_report {
 };
 
 struct operator_context {
+  api::engine engine = api::engine::postgres; // which kind of user resource this context serves
+  k8s::resource resource = k8s::resource::postgres_users();
   std::shared_ptr<k8s::client> kube;
-  std::shared_ptr<k8s::informer> users;   // PostgresUsers
+  std::shared_ptr<k8s::informer> users;   // the user resources (PostgresUsers or MySQLUsers)
   std::shared_ptr<k8s::informer> secrets; // Secrets labelled managed-by=dbuser-operator
   caf::actor pools;                       // (pool_atom, db_target) → pool
   caf::actor secret_writer;

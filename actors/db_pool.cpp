@@ -1,33 +1,47 @@
 #include "actors/db_pool.hpp"
 
+#include "mysql/password.hpp"
 #include "pg/password.hpp"
 
 #include <caf/all.hpp>
 #include <deque>
 #include <map>
+#include <variant>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
 namespace dbuser::msg {
 
-std::string db_target::key() const {
-  // A digest, not the password: pools are keyed by it, and keys are shown in logs.
-  std::string material = target.admin_password + '\n' + target.ssl_mode + '\n' + target.ca_pem
-                         + '\n' + target.ca_file;
+namespace {
+
+std::string digest(const std::string& material) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_Digest(material.data(), material.size(), md, &len, EVP_sha256(), nullptr);
   static const char* hex = "0123456789abcdef";
-  std::string digest;
+  std::string out;
   for (unsigned i = 0; i < 8 && i < len; ++i) {
-    digest += hex[md[i] >> 4];
-    digest += hex[md[i] & 15];
+    out += hex[md[i] >> 4];
+    out += hex[md[i] & 15];
   }
-  return label() + "#" + digest;
+  return out;
+}
+
+} // namespace
+
+std::string db_target::key() const {
+  // A digest, not the password: pools are keyed by it, and keys may be shown.
+  if (engine == db_engine::mysql)
+    return label() + "#" + digest(my.admin_password + '\n' + my.tls_mode + '\n' + my.ca_pem + '\n'
+                                  + my.ca_file);
+  return label() + "#" + digest(pg.admin_password + '\n' + pg.ssl_mode + '\n' + pg.ca_pem + '\n'
+                                + pg.ca_file);
 }
 
 std::string db_target::label() const {
-  return target.host + ":" + std::to_string(target.port) + "/" + target.admin_user;
+  if (engine == db_engine::mysql)
+    return "mysql://" + my.host + ":" + std::to_string(my.port) + "/" + my.admin_user;
+  return "postgresql://" + pg.host + ":" + std::to_string(pg.port) + "/" + pg.admin_user;
 }
 
 } // namespace dbuser::msg
@@ -40,139 +54,276 @@ using msg::db_result;
 
 namespace {
 
-msg::role_claim claim_of(pg::ownership o) {
+// --- the two engines behind one narrow interface ----------------------------------------------
+// The job flows below are written once; each engine says how to observe, claim, plan, set a
+// password (from its client-side hash), drop and log in.
+
+template <class Ownership>
+msg::role_claim claim_of(Ownership o) {
   switch (o) {
-    case pg::ownership::absent: return msg::role_claim::absent;
-    case pg::ownership::ours: return msg::role_claim::ours;
-    case pg::ownership::unmanaged: return msg::role_claim::unmanaged;
-    case pg::ownership::owned_by_other: return msg::role_claim::other_owner;
+    case Ownership::absent: return msg::role_claim::absent;
+    case Ownership::ours: return msg::role_claim::ours;
+    case Ownership::unmanaged: return msg::role_claim::unmanaged;
+    case Ownership::owned_by_other: return msg::role_claim::other_owner;
   }
   return msg::role_claim::unmanaged;
 }
 
-db_result fail(db_result r, pg::error e) {
-  r.failure = std::move(e);
-  return r;
+template <class Error>
+msg::db_error to_db_error(const Error& e) {
+  using K = decltype(e.kind);
+  using D = msg::db_error::kind;
+  msg::db_error d;
+  d.message = e.to_string();
+  d.transient = e.transient();
+  switch (e.kind) {
+    case K::invalid: d.what = D::invalid; break;
+    case K::conflict: d.what = D::conflict; break;
+    case K::permission: d.what = D::permission; break;
+    case K::auth: d.what = D::auth; break;
+    case K::unavailable: d.what = D::unavailable; break;
+    case K::transient: d.what = D::transient; break;
+    case K::internal: d.what = D::internal; break;
+  }
+  return d;
 }
 
-// Logs in with the job's password; when that fails for authentication and the role is ours, the
-// Secret is the source of truth: set the role's password to it and check again.
-void check_login(pg::executor& ex, const db_job& job, db_result& r) {
-  r.login = ex.login_check(job.desired.name, job.password, job.login_database);
-  if (r.login->ok || !r.login->failure || r.login->failure->kind != pg::error_kind::auth
-      || r.password_set)
-    return;
-  auto verifier = pg::scram_verifier(job.password, job.desired.name);
-  if (!verifier) {
-    r.failure = verifier.error();
-    return;
-  }
-  if (auto set = ex.set_password(job.desired.name, *verifier); !set) {
-    r.failure = set.error();
-    return;
-  }
-  r.password_set = true;
-  r.done.emplace_back("reset the password of role " + job.desired.name + " to the Secret's");
-  r.login = ex.login_check(job.desired.name, job.password, job.login_database);
+template <class Login>
+msg::login_check to_login(const Login& l) {
+  return msg::login_check{l.ok, l.latency_ms, l.server_version, l.message};
 }
 
-// Observes the role and records in `r` who claims it; nullopt when observing failed (recorded).
-std::optional<pg::observed_state> observe_claim(pg::executor& ex, const db_job& job,
-                                                db_result& r) {
-  auto observed = ex.observe(job.desired);
-  if (!observed) {
-    r.failure = observed.error();
+template <class Login>
+bool auth_failed(const Login& l) {
+  return !l.ok && l.failure && l.failure->kind == decltype(l.failure->kind)::auth;
+}
+
+struct postgres_engine {
+  using executor = pg::executor;
+  using desired = pg::desired_role;
+  static desired& of(db_job& j) { return j.desired; }
+  static std::string name(const desired& d) { return d.name; }
+  static auto observe(executor& ex, const desired& d) { return ex.observe(d); }
+  static auto ownership(const pg::observed_state& o, const std::string& owner) {
+    return pg::ownership_of(o.role, owner);
+  }
+  static auto password_secret(const std::string& pw, const desired& d) {
+    return pg::scram_verifier(pw, d.name);
+  }
+  static void with_secret(desired& d, std::string secret) { d.verifier = std::move(secret); }
+  static auto plan(executor& ex, const desired& d, const pg::observed_state& o) {
+    return pg::plan(d, o, ex.where().admin_user);
+  }
+  static auto set_password(executor& ex, const desired& d, const std::string& secret) {
+    return ex.set_password(d.name, secret);
+  }
+  static auto drop(executor& ex, const desired& d) { return ex.drop_role(d.name); }
+  static auto login(executor& ex, const desired& d, const std::string& pw, const std::string& db) {
+    return ex.login_check(d.name, pw, db);
+  }
+  // Membership in a powerful role would hand its power over (SET ROLE): refuse it.
+  static std::optional<std::string> refusal(executor& ex, const desired& d, db_result& r) {
+    if (d.member_of.empty())
+      return std::nullopt;
+    auto privileged = ex.privileged_roles(d.member_of);
+    if (!privileged) {
+      r.failure = to_db_error(privileged.error());
+      return std::string();
+    }
+    if (privileged->empty())
+      return std::nullopt;
+    return "spec.memberOf: role " + privileged->front()
+           + " has SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS; membership would let this "
+             "role take on its power";
+  }
+};
+
+struct mysql_engine {
+  using executor = mysql::executor;
+  using desired = mysql::desired_account;
+  static desired& of(db_job& j) { return j.account; }
+  static std::string name(const desired& d) { return mysql::account_label(d.user, d.host); }
+  static auto observe(executor& ex, const desired& d) { return ex.observe(d); }
+  static auto ownership(const mysql::observed_state& o, const std::string& owner) {
+    return mysql::ownership_of(o.account, owner);
+  }
+  static auto password_secret(const std::string& pw, const desired&) {
+    return mysql::native_password_hash(pw);
+  }
+  static void with_secret(desired& d, std::string secret) { d.password_hash = std::move(secret); }
+  static auto plan(executor&, const desired& d, const mysql::observed_state& o) {
+    return mysql::plan(d, o);
+  }
+  static auto set_password(executor& ex, const desired& d, const std::string& secret) {
+    return ex.set_password(d.user, d.host, secret);
+  }
+  static auto drop(executor& ex, const desired& d) { return ex.drop_user(d.user, d.host, d.owner); }
+  static auto login(executor& ex, const desired& d, const std::string& pw, const std::string& db) {
+    return ex.login_check(d.user, pw, db);
+  }
+  static std::optional<std::string> refusal(executor&, const desired&, db_result&) {
     return std::nullopt;
   }
-  auto own = pg::ownership_of(observed->role, job.owner);
+};
+
+// Observes the account and records in `r` who claims it; nullopt when observing failed.
+template <class E>
+auto observe_claim(typename E::executor& ex, const typename E::desired& d, const db_job& job,
+                   db_result& r) -> std::optional<std::decay_t<decltype(*E::observe(ex, d))>> {
+  auto observed = E::observe(ex, d);
+  if (!observed) {
+    r.failure = to_db_error(observed.error());
+    return std::nullopt;
+  }
+  auto own = E::ownership(*observed, job.owner);
   r.claim = claim_of(own.state);
   r.claimed_by = own.owner;
   return std::move(*observed);
 }
 
-db_result converge(pg::executor& ex, const db_job& job) {
+// Logs in with the job's password; when that fails for authentication and the role is ours, the
+// Secret is the source of truth: set the role's password to it and check again.
+template <class E>
+void check_login(typename E::executor& ex, const typename E::desired& d, const db_job& job,
+                 db_result& r) {
+  auto login = E::login(ex, d, job.password, job.login_database);
+  if (auth_failed(login) && !r.password_set) {
+    auto secret = E::password_secret(job.password, d);
+    if (!secret) {
+      r.failure = to_db_error(secret.error());
+      return;
+    }
+    if (auto set = E::set_password(ex, d, *secret); !set) {
+      r.failure = to_db_error(set.error());
+      return;
+    }
+    r.password_set = true;
+    r.done.emplace_back("reset the password of " + E::name(d) + " to the Secret's");
+    login = E::login(ex, d, job.password, job.login_database);
+  }
+  r.login = to_login(login);
+}
+
+template <class E>
+db_result converge(typename E::executor& ex, db_job& job) {
   db_result r;
-  auto observed = observe_claim(ex, job, r);
+  auto& d = E::of(job);
+  auto observed = observe_claim<E>(ex, d, job, r);
   if (!observed)
     return r;
   if (r.claim == msg::role_claim::unmanaged || r.claim == msg::role_claim::other_owner)
     return r; // refused: nothing changed
-  if (!job.desired.member_of.empty()) {
-    auto privileged = ex.privileged_roles(job.desired.member_of);
-    if (!privileged)
-      return fail(r, privileged.error());
-    if (!privileged->empty()) {
-      r.refusal = "spec.memberOf: role " + privileged->front()
-                  + " has SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS; membership would let "
-                    "this role take on its power";
+  if (auto why = E::refusal(ex, d, r)) {
+    if (!r.failure)
+      r.refusal = std::move(*why);
+    return r;
+  }
+  auto desired = d;
+  if (r.claim == msg::role_claim::absent) {
+    auto secret = E::password_secret(job.password, desired);
+    if (!secret) {
+      r.failure = to_db_error(secret.error());
       return r;
     }
-  }
-  pg::desired_role desired = job.desired;
-  if (r.claim == msg::role_claim::absent) {
-    auto verifier = pg::scram_verifier(job.password, desired.name);
-    if (!verifier)
-      return fail(r, verifier.error());
-    desired.verifier = std::move(*verifier);
+    E::with_secret(desired, std::move(*secret));
     r.created = true;
     r.password_set = true;
   }
-  auto actions = pg::plan(desired, *observed, ex.where().admin_user);
-  if (!actions)
-    return fail(r, actions.error());
+  auto actions = E::plan(ex, desired, *observed);
+  if (!actions) {
+    r.failure = to_db_error(actions.error());
+    return r;
+  }
   auto done = ex.apply(*actions);
-  if (!done)
-    return fail(r, done.error());
+  if (!done) {
+    r.failure = to_db_error(done.error());
+    return r;
+  }
   r.done = std::move(*done);
   if (r.created || !r.done.empty() || job.force_login_check)
-    check_login(ex, job, r);
+    check_login<E>(ex, desired, job, r);
   return r;
 }
 
-db_result remove(pg::executor& ex, const db_job& job) {
+template <class E>
+db_result remove(typename E::executor& ex, db_job& job) {
   db_result r;
-  if (!observe_claim(ex, job, r) || r.claim != msg::role_claim::ours)
+  auto& d = E::of(job);
+  if (!observe_claim<E>(ex, d, job, r) || r.claim != msg::role_claim::ours)
     return r; // absent: nothing to do; not ours: never drop it
-  auto done = ex.drop_role(job.desired.name);
-  if (!done)
-    return fail(r, done.error());
+  auto done = E::drop(ex, d);
+  if (!done) {
+    r.failure = to_db_error(done.error());
+    return r;
+  }
   r.done = std::move(*done);
   return r;
 }
 
-db_result rotate(pg::executor& ex, const db_job& job) {
+template <class E>
+db_result rotate(typename E::executor& ex, db_job& job) {
   db_result r;
-  if (!observe_claim(ex, job, r) || r.claim != msg::role_claim::ours)
-    return r; // rotation never applies to a role that is not ours
-  auto verifier = pg::scram_verifier(job.password, job.desired.name);
-  if (!verifier)
-    return fail(r, verifier.error());
-  if (auto set = ex.set_password(job.desired.name, *verifier); !set)
-    return fail(r, set.error());
+  auto& d = E::of(job);
+  if (!observe_claim<E>(ex, d, job, r) || r.claim != msg::role_claim::ours)
+    return r; // rotation never applies to an account that is not ours
+  auto secret = E::password_secret(job.password, d);
+  if (!secret) {
+    r.failure = to_db_error(secret.error());
+    return r;
+  }
+  if (auto set = E::set_password(ex, d, *secret); !set) {
+    r.failure = to_db_error(set.error());
+    return r;
+  }
   r.password_set = true;
-  r.done.emplace_back("rotated the password of role " + job.desired.name);
-  r.login = ex.login_check(job.desired.name, job.password, job.login_database);
+  r.done.emplace_back("rotated the password of " + E::name(d));
+  r.login = to_login(E::login(ex, d, job.password, job.login_database));
+  return r;
+}
+
+template <class E>
+db_result run(typename E::executor& ex, db_job& job) {
+  switch (job.kind) {
+    case msg::db_job_kind::converge: return converge<E>(ex, job);
+    case msg::db_job_kind::remove: return remove<E>(ex, job);
+    case msg::db_job_kind::rotate: return rotate<E>(ex, job);
+  }
+  return db_result{};
+}
+
+db_result failed(msg::db_error e) {
+  db_result r;
+  r.failure = std::move(e);
   return r;
 }
 
 // --- db_connection --------------------------------------------------------------------------
 
 struct connection_state {
-  std::optional<pg::executor> executor;
+  std::variant<std::monostate, pg::executor, mysql::executor> executor;
   static inline const char* name = "db_connection";
 };
 
-caf::behavior db_connection(caf::stateful_actor<connection_state>* self, pg::target target) {
+caf::behavior db_connection(caf::stateful_actor<connection_state>* self, msg::db_target target) {
   return {
-    [=](msg::job_atom, const db_job& job) -> db_result {
-      auto& st = self->state;
-      if (!st.executor) {
-        auto ex = pg::executor::create(target);
-        if (!ex)
-          return fail(db_result{}, ex.error());
-        st.executor.emplace(std::move(*ex));
+    [=](msg::job_atom, db_job& job) -> db_result {
+      auto& ex = self->state.executor;
+      if (std::holds_alternative<std::monostate>(ex)) {
+        if (target.engine == msg::db_engine::mysql) {
+          auto made = mysql::executor::create(target.my);
+          if (!made)
+            return failed(to_db_error(made.error()));
+          ex.emplace<mysql::executor>(std::move(*made));
+        } else {
+          auto made = pg::executor::create(target.pg);
+          if (!made)
+            return failed(to_db_error(made.error()));
+          ex.emplace<pg::executor>(std::move(*made));
+        }
       }
-      return run_job(*st.executor, job);
+      if (auto* p = std::get_if<pg::executor>(&ex))
+        return run<postgres_engine>(*p, job);
+      return run<mysql_engine>(std::get<mysql::executor>(ex), job);
     },
   };
 }
@@ -246,7 +397,7 @@ void dispatch(pool_actor* self) {
         break;
       }
     if (free == nullptr && st.slots.size() < st.opts.size) {
-      auto conn = self->spawn<caf::detached + caf::monitored>(db_connection, st.target.target);
+      auto conn = self->spawn<caf::detached + caf::monitored>(db_connection, st.target);
       st.slots.push_back(slot{conn, false, steady_clock::now()});
       free = &st.slots.back();
     }
@@ -264,11 +415,11 @@ void dispatch(pool_actor* self) {
           finish(self, conn);
         },
         [=](caf::error& err) mutable {
-          db_result r;
-          r.failure = pg::make_error(pg::error_kind::unavailable,
-                                     "database connection actor failed: "
-                                       + self->system().render(err));
-          promise.deliver(std::move(r));
+          msg::db_error e;
+          e.what = msg::db_error::kind::unavailable;
+          e.message = "database connection actor failed: " + self->system().render(err);
+          e.transient = true;
+          promise.deliver(failed(std::move(e)));
           finish(self, conn);
         });
   }
@@ -356,15 +507,6 @@ caf::behavior pool_registry(caf::stateful_actor<registry_state>* self, pool_opti
 }
 
 } // namespace
-
-db_result run_job(pg::executor& ex, const db_job& job) {
-  switch (job.kind) {
-    case msg::db_job_kind::converge: return converge(ex, job);
-    case msg::db_job_kind::remove: return remove(ex, job);
-    case msg::db_job_kind::rotate: return rotate(ex, job);
-  }
-  return fail(db_result{}, pg::make_error(pg::error_kind::internal, "unknown job kind"));
-}
 
 caf::actor spawn_pool_registry(caf::actor_system& sys, pool_options opts, pool_stats_sink sink) {
   return sys.spawn(pool_registry, opts, std::move(sink));

@@ -37,9 +37,6 @@ struct pool_stats {
 };
 using pool_stats_sink = std::function<void(const pool_stats&)>;
 
-// One job, run on a connection: the whole observe → ownership → converge → login flow.
-[[nodiscard]] msg::db_result run_job(pg::executor& ex, const msg::db_job& job);
-
 // (pool_atom, db_target) → caf::actor
 [[nodiscard]] caf::actor spawn_pool_registry(caf::actor_system& sys, pool_options opts,
                                              pool_stats_sink sink = {});

@@ -42,10 +42,10 @@ inline outcome refused(std::string reason, std::string message) {
 struct reconcile_ctx {
   json object;
   api::object_meta meta;
-  api::postgres_user_spec spec;
+  api::user_spec spec;
   bool spec_valid = false;
   std::string spec_error;
-  pg::target target;
+  msg::db_target target;
   caf::actor pool;
   bool secret_exists = false;
   api::credentials creds;         // what the Secret holds (or is about to)
@@ -97,7 +97,9 @@ void finish(supervisor* self, outcome o);
 void event(supervisor* self, const char* type, const std::string& reason,
            const std::string& message);
 std::string now_text(supervisor* self);
-outcome from_pg(const pg::error& e);
+outcome from_db(const msg::db_error& e);
+// The job's owner and desired account/role, for the resource's engine.
+void describe_account(const reconcile_ctx& rc, msg::db_job& job);
 outcome from_k8s(const k8s::error& e, const std::string& while_);
 // Writes the Secret to hold rc.creds, then runs `next` (or finishes with the failure).
 void write_secret(supervisor* self, std::function<void(bool written)> next);

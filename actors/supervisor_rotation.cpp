@@ -17,8 +17,7 @@ void apply_pending(supervisor* self, std::function<void(bool applied)> next) {
   auto& rc = *self->state.rc;
   msg::db_job job;
   job.kind = msg::db_job_kind::rotate;
-  job.owner = rc.meta.key();
-  job.desired = api::desired_role(rc.spec, rc.meta.key());
+  describe_account(rc, job);
   job.password = *rc.creds.pending;
   job.login_database = rc.spec.database;
   self->request(rc.pool, seconds(180), msg::job_atom::value, std::move(job))
@@ -32,7 +31,7 @@ void apply_pending(supervisor* self, std::function<void(bool applied)> next) {
           return;
         }
         if (r.failure) {
-          auto o = from_pg(*r.failure);
+          auto o = from_db(*r.failure);
           o.message = "rotating the password: " + o.message;
           finish(self, o);
           return;

@@ -1,7 +1,9 @@
 #include "actors/user_supervisor.hpp"
 
 #include "actors/supervisor_internal.hpp"
+#include "api/mysql_user.hpp"
 #include "k8s/events.hpp"
+#include "mysql/validation.hpp"
 #include "messages/db.hpp"
 #include "messages/secrets.hpp"
 #include "pg/validation.hpp"
@@ -49,8 +51,9 @@ void event(supervisor* self, const char* type, const std::string& reason,
   k8s::record_event(ctx(self).kube, rc.object, info);
 }
 
-k8s::object_ref user_ref(const api::object_meta& m, std::string subresource = "") {
-  return k8s::object_ref{k8s::resource::postgres_users(), m.ns, m.name, std::move(subresource)};
+k8s::object_ref user_ref(supervisor* self, std::string subresource = "") {
+  const auto& m = self->state.rc->meta;
+  return k8s::object_ref{ctx(self).resource, m.ns, m.name, std::move(subresource)};
 }
 
 // An error from Kubernetes: retry when the API says so, else stop and report.
@@ -62,15 +65,23 @@ outcome from_k8s(const k8s::error& e, const std::string& while_) {
 }
 
 // An error from PostgreSQL, classified by the one policy of pg::error.
-outcome from_pg(const pg::error& e) {
+outcome from_db(const msg::db_error& e) {
   const char* reason = api::reason::database_error;
-  if (e.kind == pg::error_kind::unavailable)
+  if (e.what == msg::db_error::kind::unavailable)
     reason = api::reason::database_unreachable;
-  else if (e.kind == pg::error_kind::permission)
+  else if (e.what == msg::db_error::kind::permission)
     reason = api::reason::permission_denied;
-  if (e.transient())
-    return retry(reason, e.to_string());
-  return refused(reason, e.to_string());
+  if (e.transient)
+    return retry(reason, e.message);
+  return refused(reason, e.message);
+}
+
+void describe_account(const reconcile_ctx& rc, msg::db_job& job) {
+  job.owner = rc.meta.key();
+  if (rc.spec.eng == api::engine::mysql)
+    job.account = api::mysql_user::desired_account(rc.spec, rc.meta.key());
+  else
+    job.desired = api::desired_role(rc.spec, rc.meta.key());
 }
 
 // --- 9/10: status, events, next wake-up ---------------------------------------------------
@@ -161,7 +172,7 @@ void finish(supervisor* self, outcome o) {
     done_running(self);
     return;
   }
-  ctx(self).kube->patch(user_ref(rc.meta, "status"), k8s::patch_type::merge,
+  ctx(self).kube->patch(user_ref(self, "status"), k8s::patch_type::merge,
                         json{{"status", next_status}},
                         then<json>(self, [self](expected<json, k8s::error> r2) {
                           if (!r2 && r2.error().code != k8s::error::kind::not_found)
@@ -259,7 +270,7 @@ void on_converged(supervisor* self, msg::db_result& r) {
     rc.connection = c;
   }
   if (r.failure) {
-    finish(self, from_pg(*r.failure));
+    finish(self, from_db(*r.failure));
     return;
   }
   if (r.password_set && !rc.new_password) // drift repaired: the role had another password
@@ -272,8 +283,7 @@ void step_database(supervisor* self) {
   auto& rc = *st.rc;
   msg::db_job job;
   job.kind = msg::db_job_kind::converge;
-  job.owner = rc.meta.key();
-  job.desired = api::desired_role(rc.spec, rc.meta.key());
+  describe_account(rc, job);
   job.password = rc.creds.password;
   job.login_database = rc.spec.database;
   job.force_login_check = rc.new_password || st.last_login_check == steady_clock::time_point{}
@@ -290,7 +300,7 @@ void step_database(supervisor* self) {
 // Resolves the pool for the target, then runs `next`.
 void with_pool(supervisor* self, std::function<void()> next) {
   auto& rc = *self->state.rc;
-  self->request(ctx(self).pools, seconds(30), msg::pool_atom::value, msg::db_target{rc.target})
+  self->request(ctx(self).pools, seconds(30), msg::pool_atom::value, rc.target)
     .then(
       [self, next](caf::actor& pool) {
         self->state.rc->pool = std::move(pool);
@@ -386,6 +396,43 @@ void read_secret(supervisor* self, const std::string& name,
     }));
 }
 
+// The spec names the admin itself (as the user or a membership): refused.
+std::optional<std::string> admin_conflict(const api::user_spec& spec, const std::string& admin) {
+  if (spec.eng == api::engine::mysql) {
+    if (auto v = mysql::validate_user_name(spec.username, admin); !v)
+      return "spec.username: " + v.error().message;
+    return std::nullopt;
+  }
+  if (auto v = pg::validate_role_name(spec.username, admin); !v)
+    return "spec.username: " + v.error().message;
+  for (const auto& m : spec.member_of)
+    if (auto v = pg::validate_role_name(m, admin); !v)
+      return "spec.memberOf: " + v.error().message;
+  return std::nullopt;
+}
+
+msg::db_target target_of(const api::user_spec& spec, const std::string& user,
+                         const std::string& password, seconds connect_timeout) {
+  msg::db_target t;
+  if (spec.eng == api::engine::mysql) {
+    t.engine = msg::db_engine::mysql;
+    t.my.host = spec.host;
+    t.my.port = spec.port;
+    t.my.admin_user = user;
+    t.my.admin_password = password;
+    t.my.tls_mode = spec.ssl_mode;
+    t.my.connect_timeout = connect_timeout;
+  } else {
+    t.pg.host = spec.host;
+    t.pg.port = spec.port;
+    t.pg.admin_user = user;
+    t.pg.admin_password = password;
+    t.pg.ssl_mode = spec.ssl_mode;
+    t.pg.connect_timeout = connect_timeout;
+  }
+  return t;
+}
+
 void step_admin(supervisor* self, std::function<void()> next) {
   auto& rc = *self->state.rc;
   read_secret(
@@ -400,21 +447,11 @@ void step_admin(supervisor* self, std::function<void()> next) {
                              + r.spec.admin.username_key + " and " + r.spec.admin.password_key));
         return;
       }
-      if (auto v = pg::validate_role_name(r.spec.username, *user); !v) {
-        finish(self, refused(api::reason::invalid_spec, "spec.username: " + v.error().message));
+      if (auto why = admin_conflict(r.spec, *user)) {
+        finish(self, refused(api::reason::invalid_spec, *why));
         return;
       }
-      for (const auto& m : r.spec.member_of)
-        if (auto v = pg::validate_role_name(m, *user); !v) {
-          finish(self, refused(api::reason::invalid_spec, "spec.memberOf: " + v.error().message));
-          return;
-        }
-      r.target.host = r.spec.host;
-      r.target.port = r.spec.port;
-      r.target.admin_user = *user;
-      r.target.admin_password = *password;
-      r.target.ssl_mode = r.spec.ssl_mode;
-      r.target.connect_timeout = ctx(self).settings.connect_timeout;
+      r.target = target_of(r.spec, *user, *password, ctx(self).settings.connect_timeout);
       if (!r.spec.ca_secret_ref) {
         next();
         return;
@@ -430,7 +467,8 @@ void step_admin(supervisor* self, std::function<void()> next) {
                                  + r2.spec.ca_secret_ref->key));
             return;
           }
-          r2.target.ca_pem = *pem;
+          r2.target.pg.ca_pem = *pem;
+          r2.target.my.ca_pem = *pem;
           next();
         },
         api::reason::ca_secret_not_found);
@@ -451,7 +489,7 @@ void remove_finalizer(supervisor* self) {
   const std::string path = "/metadata/finalizers/" + std::to_string(i - f.begin());
   json patch = json::array({{{"op", "test"}, {"path", path}, {"value", api::finalizer}},
                             {{"op", "remove"}, {"path", path}}});
-  ctx(self).kube->patch(user_ref(rc.meta), k8s::patch_type::json, patch,
+  ctx(self).kube->patch(user_ref(self), k8s::patch_type::json, patch,
                         then<json>(self, [self](expected<json, k8s::error> r) {
                           if (!r && r.error().code != k8s::error::kind::not_found) {
                             finish(self, from_k8s(r.error(), "while removing the finalizer"));
@@ -496,13 +534,12 @@ void step_delete(supervisor* self) {
       auto& r = *self->state.rc;
       msg::db_job job;
       job.kind = msg::db_job_kind::remove;
-      job.owner = r.meta.key();
-      job.desired = api::desired_role(r.spec, r.meta.key());
+      describe_account(r, job);
       self->request(r.pool, seconds(180), msg::job_atom::value, std::move(job))
         .then(
           [self](msg::db_result& res) {
             if (res.failure) {
-              auto o = from_pg(*res.failure);
+              auto o = from_db(*res.failure);
               o.reason = api::reason::deleting;
               finish(self, o);
               return;
@@ -539,7 +576,7 @@ void step_finalizer(supervisor* self) {
   else
     patch.push_back({{"op", "add"}, {"path", "/metadata/finalizers"},
                      {"value", json::array({api::finalizer})}});
-  ctx(self).kube->patch(user_ref(rc.meta), k8s::patch_type::json, patch,
+  ctx(self).kube->patch(user_ref(self), k8s::patch_type::json, patch,
                         then<json>(self, [self](expected<json, k8s::error> r) {
                           if (!r) {
                             finish(self, from_k8s(r.error(), "while adding the finalizer"));
@@ -572,7 +609,8 @@ void step_fetch(supervisor* self) {
       && rc.meta.annotation(fault_injection_annotation) == "throw")
     throw std::runtime_error("fault injection: supervisor of " + st.key + " throws");
   report(self, "Reconciling");
-  auto spec = api::parse_spec(rc.object);
+  auto spec = ctx(self).engine == api::engine::mysql ? api::mysql_user::parse_spec(rc.object)
+                                                     : api::parse_spec(rc.object);
   rc.spec_valid = static_cast<bool>(spec);
   if (spec)
     rc.spec = std::move(*spec);

@@ -26,10 +26,11 @@ enum class secret_owner {
 
 [[nodiscard]] secret_owner owner_of_secret(const nlohmann::json* secret, const object_meta& owner);
 
-// "postgresql://user:password@host:port/database?sslmode=..." with every part percent-encoded.
-[[nodiscard]] std::string postgres_uri(const postgres_user_spec& spec, const std::string& password);
-// "jdbc:postgresql://host:port/database?user=...&password=...&sslmode=..."
-[[nodiscard]] std::string jdbc_url(const postgres_user_spec& spec, const std::string& password);
+// "postgresql://user:password@host:port/database?sslmode=..." (or "mysql://...?ssl-mode=...")
+// with every part percent-encoded.
+[[nodiscard]] std::string connection_uri(const user_spec& spec, const std::string& password);
+// "jdbc:postgresql://host:port/database?user=...&password=...&sslmode=..." (or jdbc:mysql)
+[[nodiscard]] std::string jdbc_url(const user_spec& spec, const std::string& password);
 // RFC 3986 percent-encoding of everything but unreserved characters.
 [[nodiscard]] std::string percent_encode(const std::string& s);
 
@@ -43,12 +44,12 @@ struct credentials {
 
 // The desired Secret (for create): labels, a controller ownerReference to `owner`, our
 // annotations, and the data (base64-encoded as the API expects).
-[[nodiscard]] nlohmann::json credentials_secret(const postgres_user_spec& spec,
+[[nodiscard]] nlohmann::json credentials_secret(const user_spec& spec,
                                                 const object_meta& owner, const credentials& c);
 
 // A JSON merge patch that makes an existing Secret of ours hold exactly our keys (labels,
 // annotations and ownerReference included), leaving other people's labels and annotations alone.
-[[nodiscard]] nlohmann::json credentials_patch(const postgres_user_spec& spec,
+[[nodiscard]] nlohmann::json credentials_patch(const user_spec& spec,
                                                const object_meta& owner, const credentials& c);
 
 // A Secret's data value, decoded; nullopt when absent or not valid base64.

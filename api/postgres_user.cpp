@@ -69,21 +69,6 @@ bool read_int(const json& obj, const char* field, int& out, std::string& err,
   return true;
 }
 
-// Validation through the pg/ rules, with the field named in the message.
-template <class Result>
-bool check(const Result& r, const std::string& field, std::string& err) {
-  if (r)
-    return true;
-  err = field + ": " + r.error().message;
-  return false;
-}
-
-bool is_ssl_mode(const std::string& m) {
-  static const std::set<std::string> modes = {"disable", "allow",     "prefer",
-                                              "require", "verify-ca", "verify-full"};
-  return modes.count(m) != 0;
-}
-
 // A DNS-1123 subdomain: what Kubernetes accepts as a Secret name.
 bool is_dns_subdomain(const std::string& s) {
   if (s.empty() || s.size() > 253)
@@ -177,18 +162,36 @@ std::optional<std::chrono::seconds> parse_duration(const std::string& text) {
   return std::chrono::seconds(static_cast<std::int64_t>(std::llround(total)));
 }
 
-expected<postgres_user_spec, spec_error> parse_spec(const json& object) {
+// Why a value is refused (empty: accepted), for the engine-specific rules below.
+using verdict = std::optional<std::string>;
+
+template <class Result>
+verdict verdict_of(const Result& r) {
+  return r ? verdict() : verdict(r.error().message);
+}
+
+expected<user_spec, spec_error> parse_user_spec(const json& object, const engine_rules& rules) {
   auto s = object.find("spec");
   if (s == object.end() || !s->is_object())
     return refuse("spec is missing");
-  postgres_user_spec spec;
+  user_spec spec;
+  spec.eng = rules.eng;
+  spec.port = rules.default_port;
+  spec.ssl_mode = rules.default_tls_mode;
   std::string err;
   const std::string p = "spec.";
+  auto verdict_check = [&err](const verdict& v, const std::string& field) {
+    if (!v)
+      return true;
+    err = field + ": " + *v;
+    return false;
+  };
   bool ok = read_string(*s, "username", spec.username, err, p)
             && read_string(*s, "database", spec.database, err, p)
             && read_string(*s, "host", spec.host, err, p)
-            && read_string(*s, "sslMode", spec.ssl_mode, err, p)
+            && read_string(*s, rules.tls_field, spec.ssl_mode, err, p)
             && read_string(*s, "secretName", spec.secret_name, err, p)
+            && read_string(*s, "accountHost", spec.account_host, err, p)
             && read_string_list(*s, "privileges", spec.privileges, err, p)
             && read_string_list(*s, "memberOf", spec.member_of, err, p)
             && read_int(*s, "port", spec.port, err, p)
@@ -226,15 +229,16 @@ expected<postgres_user_spec, spec_error> parse_spec(const json& object) {
           || !read_string(item, "schema", gr.schema, err, gp)
           || !read_string_list(item, "privileges", gr.privileges, err, gp))
         return refuse(err);
-      if (!check(pg::validate_database_name(gr.database), gp + "database", err)
-          || !check(pg::validate_schema_name(gr.schema), gp + "schema", err)
-          || !check(pg::parse_privileges(gr.privileges), gp + "privileges", err))
+      if (!verdict_check(rules.database(gr.database), gp + "database")
+          || (rules.has_schema && !verdict_check(rules.schema(gr.schema), gp + "schema"))
+          || !verdict_check(rules.privileges(gr.privileges), gp + "privileges"))
         return refuse(err);
       if (!seen.insert({gr.database, gr.schema}).second)
-        return refuse(gp + "database: " + gr.database + "." + gr.schema + " is listed twice");
-      if (gr.database == spec.database && gr.schema == "public")
         return refuse(gp + "database: " + gr.database
-                      + ".public is already covered by spec.database and spec.privileges");
+                      + (rules.has_schema ? "." + gr.schema : "") + " is listed twice");
+      if (gr.database == spec.database && (!rules.has_schema || gr.schema == "public"))
+        return refuse(gp + "database: " + gr.database
+                      + " is already covered by spec.database and spec.privileges");
       spec.grants.push_back(std::move(gr));
     }
   }
@@ -261,31 +265,60 @@ expected<postgres_user_spec, spec_error> parse_spec(const json& object) {
   else if (policy != "Delete")
     return refuse("spec.deletionPolicy: must be Delete or Retain, not \"" + policy + "\"");
 
-  if (!check(pg::validate_role_name(spec.username, ""), "spec.username", err)
-      || !check(pg::validate_database_name(spec.database), "spec.database", err)
-      || !check(pg::parse_privileges(spec.privileges), "spec.privileges", err))
+  if (!verdict_check(rules.user(spec.username), "spec.username")
+      || !verdict_check(rules.database(spec.database), "spec.database")
+      || !verdict_check(rules.privileges(spec.privileges), "spec.privileges"))
     return refuse(err);
+  if (!spec.member_of.empty() && !rules.has_member_of)
+    return refuse("spec.memberOf is not supported for this engine");
   for (const auto& m : spec.member_of)
-    if (!check(pg::validate_role_name(m, ""), "spec.memberOf", err))
+    if (!verdict_check(rules.user(m), "spec.memberOf"))
       return refuse(err);
   if (std::find(spec.member_of.begin(), spec.member_of.end(), spec.username)
       != spec.member_of.end())
     return refuse("spec.memberOf: a role cannot be a member of itself");
+  if (rules.account_host && !verdict_check(rules.account_host(spec.account_host), "spec.accountHost"))
+    return refuse(err);
   if (!is_host(spec.host))
     return refuse("spec.host: \"" + spec.host + "\" is not a host name or IP address");
   if (spec.port < 1 || spec.port > 65535)
     return refuse("spec.port: must be between 1 and 65535");
-  if (!is_ssl_mode(spec.ssl_mode))
-    return refuse("spec.sslMode: \"" + spec.ssl_mode + "\" is not a libpq sslmode");
-  if ((spec.ssl_mode == "verify-ca" || spec.ssl_mode == "verify-full") && !spec.ca_secret_ref)
-    return refuse("spec.caSecretRef is required with sslMode " + spec.ssl_mode);
+  if (std::find(rules.tls_modes.begin(), rules.tls_modes.end(), spec.ssl_mode)
+      == rules.tls_modes.end())
+    return refuse("spec." + std::string(rules.tls_field) + ": \"" + spec.ssl_mode
+                  + "\" is not one of the supported modes");
+  if (rules.needs_ca(spec.ssl_mode) && !spec.ca_secret_ref)
+    return refuse("spec.caSecretRef is required with " + std::string(rules.tls_field) + " "
+                  + spec.ssl_mode);
   if (!is_dns_subdomain(spec.secret_name))
     return refuse("spec.secretName: \"" + spec.secret_name
                   + "\" is not a valid Secret name (a lowercase DNS subdomain)");
   return spec;
 }
 
-pg::desired_role desired_role(const postgres_user_spec& spec, const std::string& owner_key) {
+expected<user_spec, spec_error> parse_spec(const json& object) {
+  static const engine_rules rules = [] {
+    engine_rules r;
+    r.eng = engine::postgres;
+    r.default_port = 5432;
+    r.default_tls_mode = "prefer";
+    r.tls_field = "sslMode";
+    r.tls_modes = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
+    r.needs_ca = [](const std::string& m) { return m == "verify-ca" || m == "verify-full"; };
+    r.user = [](const std::string& n) { return verdict_of(pg::validate_role_name(n, "")); };
+    r.database = [](const std::string& n) { return verdict_of(pg::validate_database_name(n)); };
+    r.schema = [](const std::string& n) { return verdict_of(pg::validate_schema_name(n)); };
+    r.privileges = [](const std::vector<std::string>& p) {
+      return verdict_of(pg::parse_privileges(p));
+    };
+    r.has_schema = true;
+    r.has_member_of = true;
+    return r;
+  }();
+  return parse_user_spec(object, rules);
+}
+
+pg::desired_role desired_role(const user_spec& spec, const std::string& owner_key) {
   pg::desired_role d;
   d.name = spec.username;
   d.marker = pg::owner_marker(owner_key);

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <optional>
@@ -51,12 +52,19 @@ struct grant {
   std::vector<std::string> privileges;
 };
 
-struct postgres_user_spec {
+// The two database engines a user resource can target.
+enum class engine { postgres, mysql };
+
+// The spec of a PostgresUser or a MySQLUser: what the supervisor needs, engine-neutral, plus the
+// few fields only one engine reads (schema in grants, accountHost).
+struct user_spec {
+  engine eng = engine::postgres;
   std::string username;
   std::string database;
   std::string host;
   int port = 5432;
-  std::string ssl_mode = "prefer";
+  std::string ssl_mode = "prefer"; // PostgreSQL sslMode, or MySQL tlsMode
+  std::string account_host = "%";  // MySQL only: the account's host part
   std::optional<secret_key_ref> ca_secret_ref;
   admin_secret_ref admin;
   std::vector<std::string> privileges;
@@ -92,14 +100,34 @@ struct spec_error {
 };
 
 // The spec, structurally checked and validated (names, privileges, durations, ranges).
-[[nodiscard]] expected<postgres_user_spec, spec_error> parse_spec(const nlohmann::json& object);
+[[nodiscard]] expected<user_spec, spec_error> parse_spec(const nlohmann::json& object);
+
+// What differs between engines when a spec is read: defaults and the validation rules (each
+// returns why a value is refused, or nothing).
+struct engine_rules {
+  engine eng = engine::postgres;
+  int default_port = 5432;
+  std::string default_tls_mode;
+  const char* tls_field = "sslMode";
+  std::vector<std::string> tls_modes;
+  std::function<bool(const std::string&)> needs_ca;
+  std::function<std::optional<std::string>(const std::string&)> user, database, schema,
+    account_host;
+  std::function<std::optional<std::string>(const std::vector<std::string>&)> privileges;
+  bool has_schema = false;
+  bool has_member_of = false;
+};
+
+// The engine-neutral reading of a user resource's spec under `rules`.
+[[nodiscard]] expected<user_spec, spec_error> parse_user_spec(const nlohmann::json& object,
+                                                              const engine_rules& rules);
 
 // A Go-style duration ("720h", "1h30m", "90s", "1.5h") in whole seconds.
 [[nodiscard]] std::optional<std::chrono::seconds> parse_duration(const std::string& text);
 
 // The role the spec asks for, owned by `owner_key` ("namespace/name"): the main database first
 // (created when missing), then each extra grant. The verifier is left empty for the caller.
-[[nodiscard]] pg::desired_role desired_role(const postgres_user_spec& spec,
+[[nodiscard]] pg::desired_role desired_role(const user_spec& spec,
                                             const std::string& owner_key);
 
 } // namespace dbuser::api

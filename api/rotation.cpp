@@ -17,7 +17,7 @@ rotation_state rotation_state_of(const json& secret) {
   return s;
 }
 
-rotation_due rotation_is_due(const postgres_user_spec& spec, const std::string& annotation,
+rotation_due rotation_is_due(const user_spec& spec, const std::string& annotation,
                              const rotation_state& state,
                              std::chrono::system_clock::time_point now) {
   if (!annotation.empty() && annotation != state.rotated_for)
@@ -28,7 +28,7 @@ rotation_due rotation_is_due(const postgres_user_spec& spec, const std::string& 
   return rotation_due::no;
 }
 
-std::optional<std::chrono::system_clock::time_point> next_rotation(const postgres_user_spec& spec,
+std::optional<std::chrono::system_clock::time_point> next_rotation(const user_spec& spec,
                                                                    const rotation_state& state) {
   if (!spec.rotation_interval)
     return std::nullopt;

@@ -57,13 +57,13 @@ struct rotation_state {
 enum class rotation_due { no, requested, interval };
 
 // Step 1. `annotation` is the PostgresUser's rotate annotation ("" when absent).
-[[nodiscard]] rotation_due rotation_is_due(const postgres_user_spec& spec,
+[[nodiscard]] rotation_due rotation_is_due(const user_spec& spec,
                                            const std::string& annotation,
                                            const rotation_state& state,
                                            std::chrono::system_clock::time_point now);
 
 // When the next periodic rotation falls due (nullopt: no interval).
 [[nodiscard]] std::optional<std::chrono::system_clock::time_point>
-next_rotation(const postgres_user_spec& spec, const rotation_state& state);
+next_rotation(const user_spec& spec, const rotation_state& state);
 
 } // namespace dbuser::api

@@ -7,6 +7,7 @@
 // They are allowed as "unsafe" message types on purpose: they have no inspect(), so CAF can never
 // serialise or print them, and no log line can show the password.
 
+#include "mysql/executor.hpp"
 #include "pg/executor.hpp"
 
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -25,12 +26,16 @@ using job_atom = caf::atom_constant<caf::atom("job")>;
 // (idle_atom): a pool's periodic check for idle connections.
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
 
-// Where a pool connects and as whom. Pools are keyed by every field (a changed admin password
-// makes a new pool; the old one closes when idle).
+enum class db_engine : std::uint8_t { postgres, mysql };
+
+// Where a pool connects and as whom: `pg` or `my`, per `engine`. Pools are keyed by every field
+// (a changed admin password makes a new pool; the old one closes when idle).
 struct db_target {
-  pg::target target;
-  [[nodiscard]] std::string key() const;   // host:port/user + a digest of the rest
-  [[nodiscard]] std::string label() const; // host:port/user, for logs and /debug/actors
+  db_engine engine = db_engine::postgres;
+  pg::target pg;
+  mysql::target my;
+  [[nodiscard]] std::string key() const;   // engine://host:port/user + a digest of the rest
+  [[nodiscard]] std::string label() const; // engine://host:port/user, for logs and /debug/actors
 };
 
 enum class db_job_kind : std::uint8_t {
@@ -41,8 +46,9 @@ enum class db_job_kind : std::uint8_t {
 
 struct db_job {
   db_job_kind kind = db_job_kind::converge;
-  std::string owner;       // "namespace/name" of the PostgresUser
-  pg::desired_role desired; // verifier left empty: the connection actor derives it
+  std::string owner;        // "namespace/name" of the user resource
+  pg::desired_role desired; // PostgreSQL: verifier left empty, the connection actor derives it
+  mysql::desired_account account; // MySQL: password hash left empty, likewise
   std::string password;    // the password the Secret holds (or is about to hold)
   std::string login_database;
   bool force_login_check = false;
@@ -50,15 +56,32 @@ struct db_job {
 
 enum class role_claim : std::uint8_t { ours, absent, unmanaged, other_owner };
 
+// An engine's error, engine-neutral (both engines classify the same way).
+struct db_error {
+  enum class kind : std::uint8_t {
+    invalid, conflict, permission, auth, unavailable, transient, internal
+  } what = kind::internal;
+  std::string message; // "while ...: ..." — redacted by the engine layer
+  bool transient = false;
+};
+
+// Logging in with the generated credentials.
+struct login_check {
+  bool ok = false;
+  double latency_ms = 0;
+  std::string server_version;
+  std::string message;
+};
+
 struct db_result {
   role_claim claim = role_claim::ours;
   std::string claimed_by;              // for other_owner
   std::vector<std::string> done;       // descriptions of the changes made (for Events)
   bool created = false;                // the role did not exist before
   bool password_set = false;           // the role's password was (re)set to the job's
-  std::optional<pg::login_result> login;
+  std::optional<login_check> login;
   std::optional<std::string> refusal;  // the spec asks for something unsafe: nothing was changed
-  std::optional<pg::error> failure;    // the job stopped here
+  std::optional<db_error> failure;     // the job stopped here
 };
 
 } // namespace dbuser::msg

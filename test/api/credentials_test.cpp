@@ -8,8 +8,8 @@ using nlohmann::json;
 
 namespace {
 
-api::postgres_user_spec spec() {
-  api::postgres_user_spec s;
+api::user_spec spec() {
+  api::user_spec s;
   s.username = "myapp";
   s.database = "my db";
   s.host = "127.0.0.1";
@@ -39,13 +39,13 @@ TEST_CASE("base64 round-trips every length and rejects foreign characters") {
 TEST_CASE("the uri and jdbc-url percent-encode what could break them") {
   auto s = spec();
   const std::string pw = "p@ss/w:rd?&#";
-  CHECK(api::postgres_uri(s, pw)
+  CHECK(api::connection_uri(s, pw)
         == "postgresql://myapp:p%40ss%2Fw%3Ard%3F%26%23@127.0.0.1:5433/my%20db?sslmode=prefer");
   CHECK(api::jdbc_url(s, pw)
         == "jdbc:postgresql://127.0.0.1:5433/my%20db?user=myapp&password=p%40ss%2Fw%3Ard%3F%26%23"
            "&sslmode=prefer");
   s.host = "::1";
-  CHECK(api::postgres_uri(s, "x").find("@[::1]:5433/") != std::string::npos);
+  CHECK(api::connection_uri(s, "x").find("@[::1]:5433/") != std::string::npos);
 }
 
 TEST_CASE("the credentials Secret holds every key, our labels and a controller reference") {

@@ -9,8 +9,8 @@ using namespace std::chrono;
 
 namespace {
 
-api::postgres_user_spec spec_with_interval(std::optional<seconds> interval) {
-  api::postgres_user_spec s;
+api::user_spec spec_with_interval(std::optional<seconds> interval) {
+  api::user_spec s;
   s.username = "myapp";
   s.database = "db";
   s.host = "127.0.0.1";
