@@ -53,6 +53,7 @@ operator_runtime::start(caf::actor_system& sys, operator_config cfg) {
   ctx->kube = *kube;
   ctx->settings = cfg.settings;
   ctx->report = cfg.on_supervisor_report;
+  ctx->on_rotation = cfg.on_rotation;
   ctx->pools = spawn_pool_registry(sys, cfg.pool, cfg.on_pool_stats);
   ctx->secret_writer = spawn_secret_writer(sys, ctx->kube);
 

@@ -25,6 +25,7 @@ struct operator_config {
   bool start_paused = false; // with leader election: wait to be the leader
   std::function<void(const supervisor_report&)> on_supervisor_report;
   pool_stats_sink on_pool_stats;
+  std::function<void()> on_rotation;
 };
 
 class operator_runtime {
@@ -47,6 +48,8 @@ public:
 
   [[nodiscard]] const std::shared_ptr<k8s::client>& kube() const { return ctx_->kube; }
   [[nodiscard]] const caf::actor& manager() const { return manager_; }
+  // The client and the informers (thread-safe), e.g. for their counters in /metrics.
+  [[nodiscard]] std::shared_ptr<const operator_context> context() const { return ctx_; }
 
 private:
   operator_runtime() = default;

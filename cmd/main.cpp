@@ -1,21 +1,31 @@
 // dbuser-operator: manages PostgreSQL users declaratively from PostgresUser resources.
 //
-// main() only parses flags, sets up logging, wires the operator (actors/operator.hpp) and waits
-// for SIGTERM/SIGINT; shutdown finishes or abandons in-flight work within 10 s.
+// main() only parses flags, sets up logging, wires the operator (actors/operator.hpp), the
+// introspection actor and HTTP endpoint, and the leader elector, and waits for SIGTERM/SIGINT;
+// shutdown releases the Lease (when leading) and finishes or abandons in-flight work within 10 s.
 
+#include "actors/http_endpoint.hpp"
+#include "actors/introspection.hpp"
+#include "actors/leader_elector.hpp"
 #include "actors/operator.hpp"
 #include "api/postgres_user.hpp"
 #include "common/log.hpp"
 #include "k8s/config.hpp"
 
 #include <caf/all.hpp>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <ctime>
+#include <fcntl.h>
+#include <mutex>
 #include <future>
 #include <iostream>
 #include <map>
 #include <pthread.h>
+#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 #include <thread>
 #include <unistd.h>
@@ -36,6 +46,12 @@ const char* usage = R"(usage: dbuser-operator [flags]
   --login-check-period DUR   periodic login check with the generated credentials (default 30m)
   --kube-qps N, --kube-burst N   client-side rate limit for the API server (default 50, 100)
   --leader-elect             take part in leader election (one active replica)
+  --leader-election-namespace NS  namespace of the Lease (default: the in-cluster namespace,
+                             else default)
+  --leader-election-name NAME     name of the Lease (default dbuser-operator)
+  --leader-election-lease-duration DUR  (default 15s)
+  --leader-election-renew-deadline DUR  (default 10s)
+  --leader-election-retry-period DUR    (default 2s)
   --enable-fault-injection   honour the fault-injection annotation (tests only)
   --version, --help
 )";
@@ -52,6 +68,11 @@ struct flags {
   double qps = 50;
   int burst = 100;
   bool leader_elect = false;
+  std::string election_ns;
+  std::string election_name = "dbuser-operator";
+  milliseconds lease_duration = seconds(15);
+  milliseconds renew_deadline = seconds(10);
+  milliseconds retry_period = seconds(2);
   bool fault_injection = false;
 };
 
@@ -125,12 +146,26 @@ flags parse(int argc, char** argv) {
       f.burst = static_cast<int>(number(next()));
     } else if (a == "--leader-elect") {
       f.leader_elect = !has_value || value == "true";
+    } else if (a == "--leader-election-namespace") {
+      f.election_ns = next();
+    } else if (a == "--leader-election-name") {
+      f.election_name = next();
+    } else if (a == "--leader-election-lease-duration") {
+      f.lease_duration = duration_flag(a, next());
+    } else if (a == "--leader-election-renew-deadline") {
+      f.renew_deadline = duration_flag(a, next());
+    } else if (a == "--leader-election-retry-period") {
+      f.retry_period = duration_flag(a, next());
     } else if (a == "--enable-fault-injection") {
       f.fault_injection = !has_value || value == "true";
     } else {
       bad_flag("unknown flag " + a);
     }
   }
+  if (f.renew_deadline >= f.lease_duration)
+    bad_flag("--leader-election-renew-deadline must be shorter than the lease duration");
+  if (f.retry_period >= f.renew_deadline)
+    bad_flag("--leader-election-retry-period must be shorter than the renew deadline");
   return f;
 }
 
@@ -148,12 +183,156 @@ std::string host_name() {
   return buf;
 }
 
+// With --log-format=json every line the process writes is JSON, including what libraries print
+// on their own (CAF's "*** unhandled exception ...", anything on stdout): stdout and stderr become
+// a pipe, a thread turns each line read from it into a log message of the logger "stderr", and the
+// loggers write to the original stderr.
+class json_fd_sink final : public spdlog::sinks::base_sink<std::mutex> {
+public:
+  explicit json_fd_sink(int fd) : fd_(fd) {}
+
+protected:
+  void sink_it_(const spdlog::details::log_msg& m) override {
+    auto t = system_clock::to_time_t(m.time);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char stamp[96];
+    auto ms = duration_cast<milliseconds>(m.time.time_since_epoch()).count() % 1000;
+    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms));
+    auto level = spdlog::level::to_string_view(m.level);
+    std::string line = dbuser::log::json_line(
+      stamp, std::string(level.data(), level.size()),
+      std::string(m.logger_name.data(), m.logger_name.size()),
+      std::string(m.payload.data(), m.payload.size()));
+    line += '\n';
+    for (std::size_t done = 0; done < line.size();) {
+      auto n = ::write(fd_, line.data() + done, line.size() - done);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return;
+      done += static_cast<std::size_t>(n);
+    }
+  }
+  void flush_() override {}
+
+private:
+  int fd_;
+};
+
+class output_capture {
+public:
+  // Redirects stdout and stderr into the logger; false when a pipe cannot be made.
+  bool start() {
+    original_ = ::dup(2);
+    int p[2];
+    if (original_ < 0 || ::pipe2(p, O_CLOEXEC) != 0)
+      return false;
+    auto sink = std::make_shared<json_fd_sink>(original_);
+    auto logger = spdlog::default_logger();
+    logger->sinks() = {sink};
+    captured_ = std::make_shared<spdlog::logger>("stderr", sink);
+    captured_->set_level(spdlog::level::trace);
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::dup2(p[1], 1);
+    ::dup2(p[1], 2);
+    ::close(p[1]);
+    reader_ = std::thread([this, fd = p[0]] { read_lines(fd); });
+    return true;
+  }
+
+  // Puts stdout and stderr back and logs what is left in the pipe.
+  void finish() {
+    if (!reader_.joinable())
+      return;
+    std::fflush(stdout);
+    std::fflush(stderr);
+    ::dup2(original_, 1); // closes the pipe's last write ends: the reader sees EOF
+    ::dup2(original_, 2);
+    reader_.join();
+  }
+
+  ~output_capture() { finish(); }
+
+private:
+  void read_lines(int fd) {
+    std::string pending;
+    char buf[4096];
+    for (;;) {
+      auto n = ::read(fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      pending.append(buf, static_cast<std::size_t>(n));
+      for (auto eol = pending.find('\n'); eol != std::string::npos; eol = pending.find('\n')) {
+        emit(pending.substr(0, eol));
+        pending.erase(0, eol + 1);
+      }
+    }
+    emit(pending);
+    ::close(fd);
+  }
+  void emit(const std::string& line) {
+    if (!line.empty() && line.find_first_not_of(" \t\r") != std::string::npos)
+      captured_->warn("{}", line);
+  }
+
+  int original_ = -1;
+  std::shared_ptr<spdlog::logger> captured_;
+  std::thread reader_;
+};
+
 } // namespace
 
+namespace dbuser_main {
+
+using namespace dbuser::actors;
+
+metric_sources sources_of(const operator_runtime& rt) {
+  metric_sources src;
+  auto ctx = rt.context();
+  src.counters = [ctx] {
+    external_counters c;
+    c.kube_requests = ctx->kube->metrics();
+    c.watch_restarts = ctx->users->watch_restarts() + ctx->secrets->watch_restarts();
+    c.relists = ctx->users->relists() + ctx->secrets->relists();
+    c.caches_synced = ctx->users->synced() && ctx->secrets->synced();
+    return c;
+  };
+  src.synced = [ctx] { return ctx->users->synced() && ctx->secrets->synced(); };
+  return src;
+}
+
+// Gives up the Lease when leading (so a standby takes over at once); waits at most 3 s.
+void release_lease(caf::actor_system& sys, const caf::actor& elector) {
+  {
+    caf::scoped_actor self{sys};
+    self->request(elector, seconds(3), dbuser::msg::release_atom::value)
+      .receive([](bool) {},
+               [&](caf::error& e) {
+                 spdlog::warn("leader election: release: {}", sys.render(e));
+               });
+  }
+  // The scoped_actor left CAF's logger in this thread's thread-local; ~actor_system would wait
+  // for it forever.
+  caf::logger::set_current_actor_system(nullptr);
+  caf::anon_send_exit(elector, caf::exit_reason::user_shutdown);
+}
+
+} // namespace dbuser_main
+
 int main(int argc, char** argv) {
+  using namespace dbuser_main;
   const flags f = parse(argc, argv);
   if (!dbuser::log::setup(f.log_level, f.log_format))
     bad_flag("--log-level or --log-format has an unknown value");
+  output_capture capture;
+  if (f.log_format == "json" && !capture.start())
+    spdlog::warn("cannot capture stdout and stderr: library output may not be JSON");
 
   // Signals are taken by sigwait() in this thread only: block them before any thread starts.
   sigset_t signals;
@@ -167,15 +346,14 @@ int main(int argc, char** argv) {
     spdlog::critical("Kubernetes configuration: {}", kube.error().to_string());
     return 1;
   }
-  if (f.leader_elect)
-    spdlog::warn("--leader-elect: leader election is not implemented yet; running as the only "
-                 "replica");
 
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 2);
   caf::actor_system sys{cfg};
 
-  dbuser::actors::operator_config oc;
+  auto introspection = spawn_introspection(sys, f.leader_elect);
+  const auto hooks = hooks_for(introspection);
+  operator_config oc;
   oc.kube = *kube;
   oc.kube_options.qps = f.qps;
   oc.kube_options.burst = f.burst;
@@ -185,26 +363,60 @@ int main(int argc, char** argv) {
   oc.settings.login_check_period = f.login_check;
   oc.settings.fault_injection = f.fault_injection;
   oc.settings.instance = host_name();
-  auto rt = dbuser::actors::operator_runtime::start(sys, oc);
+  oc.start_paused = f.leader_elect;
+  oc.on_supervisor_report = hooks.on_supervisor_report;
+  oc.on_pool_stats = hooks.on_pool_stats;
+  oc.on_rotation = hooks.on_rotation;
+  auto rt = operator_runtime::start(sys, oc);
   if (!rt) {
     spdlog::critical("{}", rt.error());
+    caf::anon_send_exit(introspection, caf::exit_reason::user_shutdown);
     return 1;
   }
-  spdlog::info("dbuser-operator {} started (namespace: {})", DBUSER_VERSION,
-               f.ns.empty() ? "all" : f.ns);
+  caf::anon_send(introspection, dbuser::msg::sources_atom::value, sources_of(**rt));
+  auto endpoint = http_endpoint::start(sys, f.listen, introspection);
+  if (!endpoint) {
+    spdlog::critical("{}", endpoint.error());
+    (*rt)->stop();
+    caf::anon_send_exit(introspection, caf::exit_reason::user_shutdown);
+    return 1;
+  }
+  caf::actor elector;
+  if (f.leader_elect) {
+    leader_election_options lo;
+    lo.ns = f.election_ns.empty() ? default_election_namespace() : f.election_ns;
+    lo.name = f.election_name;
+    lo.identity = default_identity();
+    lo.lease_duration = f.lease_duration;
+    lo.renew_deadline = f.renew_deadline;
+    lo.retry_period = f.retry_period;
+    // The elector ends (release_lease) before the runtime does.
+    operator_runtime* runtime = rt->get();
+    elector = spawn_leader_elector(
+      sys, (*rt)->kube(), lo, [runtime](bool leading) { runtime->pause(!leading); },
+      hooks.on_leader);
+  }
+  spdlog::info("dbuser-operator {} started (namespace: {}{})", DBUSER_VERSION,
+               f.ns.empty() ? "all" : f.ns, f.leader_elect ? ", waiting to be the leader" : "");
 
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  if (elector)
+    release_lease(sys, elector);
+  (*endpoint)->stop();
   (*rt)->stop();
+  caf::anon_send_exit(introspection, caf::exit_reason::user_shutdown);
   auto all_done = std::async(std::launch::async, [&sys] { sys.await_all_actors_done(); });
   if (all_done.wait_for(seconds(8)) != std::future_status::ready) {
     // Work still running (a slow statement): abandon it; every step is idempotent.
     spdlog::warn("shutdown: abandoning in-flight work");
     spdlog::default_logger()->flush();
+    capture.finish();
     std::_Exit(0);
   }
   rt->reset();
   spdlog::info("stopped");
+  capture.finish();
   return 0;
 }

@@ -1,0 +1,243 @@
+#include "actors/introspection_table.hpp"
+
+#include "k8s/request.hpp"
+
+#include <dirent.h>
+#include <fstream>
+#include <unistd.h>
+
+namespace dbuser::actors {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+namespace {
+
+bool ends_a_reconcile(const std::string& phase) {
+  return phase == "Idle" || phase == "Backoff" || phase == "Refused";
+}
+
+json time_or_null(std::optional<std::chrono::system_clock::time_point> t) {
+  return t ? json(k8s::format_time(*t, true)) : json();
+}
+
+} // namespace
+
+void introspection_table::apply(const supervisor_report& r, time_point now) {
+  if (ends_a_reconcile(r.phase)) {
+    ++reconciles_[r.last_result.empty() ? "unknown" : r.last_result];
+    durations_.observe(r.last_duration_seconds);
+  }
+  auto& seen = restarts_seen_[r.key];
+  if (r.restarts > seen) {
+    supervisor_restarts_ += static_cast<std::uint64_t>(r.restarts - seen);
+    seen = r.restarts;
+  }
+  if (r.deleted) {
+    supervisors_.erase(r.key);
+    restarts_seen_.erase(r.key);
+    return;
+  }
+  auto& row = supervisors_[r.key];
+  // A supervisor re-reports ready=false while it reconciles: keep the last known readiness.
+  const bool was_ready = row.last.ready;
+  const bool known = !row.last.key.empty();
+  row.last = r;
+  if (r.phase == "Reconciling" && known)
+    row.last.ready = was_ready;
+  row.updated = now;
+  row.next_wakeup = now + milliseconds(r.next_wakeup_ms);
+}
+
+void introspection_table::apply(const pool_stats& s) {
+  pools_[s.target] = s;
+}
+
+void introspection_table::apply(const msg::leader_status& s) {
+  if (leader_.leader && !s.leader) {
+    supervisors_.clear(); // the manager stops every supervisor when reconciling pauses
+    restarts_seen_.clear();
+  }
+  leader_ = s;
+}
+
+json introspection_table::row_json(const supervisor_row& row) const {
+  const auto& r = row.last;
+  const auto slash = r.key.find('/');
+  json j{{"key", r.key},
+         {"namespace", slash == std::string::npos ? "" : r.key.substr(0, slash)},
+         {"name", slash == std::string::npos ? r.key : r.key.substr(slash + 1)},
+         {"phase", r.phase},
+         {"ready", r.ready},
+         {"attempts", r.attempts},
+         {"restarts", r.restarts},
+         {"last_result", r.last_result.empty() ? json() : json(r.last_result)},
+         {"last_error", r.last_error.empty() ? json() : json(r.last_error)},
+         {"last_duration_seconds", r.last_duration_seconds},
+         {"updated", time_or_null(row.updated)}};
+  j["last_success"] = r.last_success_unix > 0
+                        ? time_or_null(std::chrono::system_clock::time_point(
+                            std::chrono::seconds(r.last_success_unix)))
+                        : json();
+  const bool waiting = r.next_wakeup_ms > 0;
+  j["next_wakeup"] = waiting ? time_or_null(row.next_wakeup) : json();
+  j["next_retry"] = waiting && r.phase == "Backoff" ? time_or_null(row.next_wakeup) : json();
+  return j;
+}
+
+json introspection_table::debug_json() const {
+  json sups = json::array();
+  for (const auto& [key, row] : supervisors_)
+    sups.push_back(row_json(row));
+  json pools = json::array();
+  for (const auto& [target, p] : pools_)
+    pools.push_back({{"target", p.target},
+                     {"size", p.size},
+                     {"busy", p.busy},
+                     {"idle", p.size >= p.busy ? p.size - p.busy : 0},
+                     {"waiting", p.waiting},
+                     {"restarts", p.restarts},
+                     {"jobs", p.jobs}});
+  json reconciles = json::object();
+  for (const auto& [result, n] : reconciles_)
+    reconciles[result] = n;
+  return {{"supervisors", sups},
+          {"pools", pools},
+          {"leader",
+           {{"enabled", leader_.enabled},
+            {"leader", leader_.leader},
+            {"healthy", leader_.healthy},
+            {"identity", leader_.identity},
+            {"holder", leader_.holder}}},
+          {"counters",
+           {{"reconciles", reconciles},
+            {"rotations", rotations_},
+            {"supervisor_restarts", supervisor_restarts_}}}};
+}
+
+std::optional<json> introspection_table::supervisor_json(const std::string& key) const {
+  auto i = supervisors_.find(key);
+  if (i == supervisors_.end())
+    return std::nullopt;
+  return row_json(i->second);
+}
+
+std::vector<metrics::metric_family> introspection_table::families(
+    const external_counters& ext) const {
+  using metrics::metric_family;
+  using metrics::metric_type;
+  std::vector<metric_family> out;
+  auto family = [&out](const char* name, const char* help, metric_type t) -> metric_family& {
+    out.push_back(metric_family{name, help, t, {}, {}});
+    return out.back();
+  };
+  auto n = [](auto v) { return static_cast<double>(v); };
+
+  auto& rec = family("dbuser_reconciles_total", "Reconciles that ended, by result.",
+                     metric_type::counter);
+  for (const char* result : {"success", "retry", "refused"}) {
+    auto i = reconciles_.find(result);
+    rec.add({{"result", result}}, i == reconciles_.end() ? 0 : n(i->second));
+  }
+  for (const auto& [result, count] : reconciles_)
+    if (result != "success" && result != "retry" && result != "refused")
+      rec.add({{"result", result}}, n(count));
+  family("dbuser_reconcile_duration_seconds", "Duration of a reconcile, from read to result.",
+         metric_type::histogram)
+    .histograms.emplace_back(metrics::labels{}, durations_);
+
+  std::size_t ready = 0, backoff = 0;
+  for (const auto& [key, row] : supervisors_) {
+    ready += row.last.ready ? 1 : 0;
+    backoff += row.last.phase == "Backoff" ? 1 : 0;
+  }
+  auto& users = family("dbuser_managed_users", "PostgresUsers with a supervisor, by Ready state.",
+                       metric_type::gauge);
+  users.add({{"ready", "true"}}, n(ready));
+  users.add({{"ready", "false"}}, n(supervisors_.size() - ready));
+  family("dbuser_supervisors_in_backoff", "Supervisors waiting to retry after a failure.",
+         metric_type::gauge)
+    .add({}, n(backoff));
+
+  struct pool_metric {
+    const char* name;
+    const char* help;
+    metric_type type;
+    double (*value)(const pool_stats&);
+  };
+  const pool_metric pool_metrics[] = {
+    {"dbuser_db_pool_size", "Open connections of a pool.", metric_type::gauge,
+     [](const pool_stats& p) { return static_cast<double>(p.size); }},
+    {"dbuser_db_pool_busy", "Connections running a job.", metric_type::gauge,
+     [](const pool_stats& p) { return static_cast<double>(p.busy); }},
+    {"dbuser_db_pool_idle", "Open connections without a job.", metric_type::gauge,
+     [](const pool_stats& p) { return static_cast<double>(p.size >= p.busy ? p.size - p.busy : 0); }},
+    {"dbuser_db_pool_waiting", "Jobs queued for a free connection.", metric_type::gauge,
+     [](const pool_stats& p) { return static_cast<double>(p.waiting); }},
+    {"dbuser_db_pool_restarts_total", "Connection actors of a pool that died and were replaced.",
+     metric_type::counter, [](const pool_stats& p) { return static_cast<double>(p.restarts); }},
+    {"dbuser_db_pool_jobs_total", "Jobs a pool ran.", metric_type::counter,
+     [](const pool_stats& p) { return static_cast<double>(p.jobs); }},
+  };
+  std::uint64_t connection_restarts = 0;
+  for (const auto& [target, p] : pools_)
+    connection_restarts += p.restarts;
+  for (const auto& m : pool_metrics) {
+    auto& f = family(m.name, m.help, m.type);
+    for (const auto& [target, p] : pools_)
+      f.add({{"target", target}}, m.value(p));
+  }
+
+  auto& kube = family("dbuser_kube_requests_total",
+                      "Kubernetes API requests by verb and HTTP status (0: no response).",
+                      metric_type::counter);
+  for (const auto& r : ext.kube_requests)
+    kube.add({{"verb", r.verb}, {"code", std::to_string(r.code)}}, n(r.count));
+  family("dbuser_watch_restarts_total", "Watches of the informers that were reopened.",
+         metric_type::counter)
+    .add({}, n(ext.watch_restarts));
+  family("dbuser_informer_relists_total", "Full lists made by the informers.",
+         metric_type::counter)
+    .add({}, n(ext.relists));
+  family("dbuser_cache_synced", "1 when the informer caches hold a full list.",
+         metric_type::gauge)
+    .add({}, ext.caches_synced ? 1 : 0);
+  family("dbuser_password_rotations_total", "Passwords rotated.", metric_type::counter)
+    .add({}, n(rotations_));
+  auto& restarts = family("dbuser_actor_restarts_total", "Actors that died and were restarted.",
+                          metric_type::counter);
+  restarts.add({{"kind", "user_supervisor"}}, n(supervisor_restarts_));
+  restarts.add({{"kind", "db_connection"}}, n(connection_restarts));
+  family("dbuser_leader", "1 while this process may reconcile (leader, or no election).",
+         metric_type::gauge)
+    .add({}, !leader_.enabled || leader_.leader ? 1 : 0);
+  if (ext.rss_bytes)
+    family("process_resident_memory_bytes", "Resident memory size in bytes.", metric_type::gauge)
+      .add({}, n(*ext.rss_bytes));
+  if (ext.open_fds)
+    family("process_open_fds", "Number of open file descriptors.", metric_type::gauge)
+      .add({}, n(*ext.open_fds));
+  return out;
+}
+
+std::optional<std::uint64_t> process_rss_bytes() {
+  std::ifstream in("/proc/self/statm");
+  std::uint64_t total = 0, resident = 0;
+  if (!(in >> total >> resident))
+    return std::nullopt;
+  return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+std::optional<std::uint64_t> process_open_fds() {
+  DIR* d = ::opendir("/proc/self/fd");
+  if (d == nullptr)
+    return std::nullopt;
+  std::uint64_t n = 0;
+  while (const dirent* e = ::readdir(d))
+    if (e->d_name[0] != '.')
+      ++n;
+  ::closedir(d);
+  return n > 0 ? n - 1 : 0; // minus the directory stream itself
+}
+
+} // namespace dbuser::actors

@@ -1,0 +1,133 @@
+#include "actors/introspection_table.hpp"
+#include "test/observability/prometheus_parser.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace dbuser::actors;
+namespace prom = dbuser::test::prom;
+using std::chrono::system_clock;
+
+namespace {
+
+supervisor_report report(const std::string& key, const std::string& phase,
+                         const std::string& result = "", bool ready = false) {
+  supervisor_report r;
+  r.key = key;
+  r.phase = phase;
+  r.last_result = result;
+  r.ready = ready;
+  r.last_duration_seconds = 0.2;
+  return r;
+}
+
+const auto t0 = system_clock::time_point(std::chrono::seconds(1700000000));
+
+} // namespace
+
+TEST_CASE("every supervisor that reports appears once; a deleted one disappears") {
+  introspection_table t;
+  t.apply(report("ns/a", "Reconciling"), t0);
+  t.apply(report("ns/a", "Idle", "success", true), t0);
+  t.apply(report("ns/b", "Reconciling"), t0);
+  REQUIRE(t.supervisors() == 2);
+  REQUIRE(t.debug_json()["supervisors"].size() == 2);
+  auto gone = report("ns/b", "Stopped");
+  gone.deleted = true;
+  t.apply(gone, t0);
+  REQUIRE(t.supervisors() == 1);
+  REQUIRE_FALSE(t.supervisor_json("ns/b"));
+  REQUIRE(t.supervisor_json("ns/a")->at("phase") == "Idle");
+}
+
+TEST_CASE("a failing supervisor shows its last error and when it retries") {
+  introspection_table t;
+  auto r = report("team/x", "Backoff", "retry");
+  r.attempts = 3;
+  r.last_error = "AdminSecretNotFound: Secret team/missing not found";
+  r.next_wakeup_ms = 1500;
+  t.apply(r, t0);
+  auto j = *t.supervisor_json("team/x");
+  REQUIRE(j["namespace"] == "team");
+  REQUIRE(j["name"] == "x");
+  REQUIRE(j["attempts"] == 3);
+  REQUIRE(j["last_error"] == "AdminSecretNotFound: Secret team/missing not found");
+  REQUIRE(j["next_retry"] == "2023-11-14T22:13:21.500000Z");
+  REQUIRE(j["last_success"].is_null());
+}
+
+TEST_CASE("reconciles are counted by result with their duration, and users by readiness") {
+  introspection_table t;
+  t.apply(report("ns/a", "Reconciling"), t0);
+  t.apply(report("ns/a", "Idle", "success", true), t0);
+  t.apply(report("ns/a", "Reconciling"), t0); // a resync: still ready meanwhile
+  t.apply(report("ns/b", "Backoff", "retry"), t0);
+  t.apply(report("ns/c", "Refused", "refused"), t0);
+  t.apply(report("ns/c", "Deleting"), t0);
+  const auto e = prom::parse(t.metrics_text({}));
+  REQUIRE(e.errors.empty());
+  REQUIRE(e.value("dbuser_reconciles_total", {{"result", "success"}}) == 1);
+  REQUIRE(e.value("dbuser_reconciles_total", {{"result", "retry"}}) == 1);
+  REQUIRE(e.value("dbuser_reconciles_total", {{"result", "refused"}}) == 1);
+  REQUIRE(e.value("dbuser_reconcile_duration_seconds_count") == 3);
+  REQUIRE(e.value("dbuser_reconcile_duration_seconds_bucket", {{"le", "0.25"}}) == 3);
+  REQUIRE(e.value("dbuser_managed_users", {{"ready", "true"}}) == 1);
+  REQUIRE(e.value("dbuser_managed_users", {{"ready", "false"}}) == 2);
+  REQUIRE(e.value("dbuser_supervisors_in_backoff") == 1);
+}
+
+TEST_CASE("pools, Kubernetes requests, restarts and the process appear in /metrics") {
+  introspection_table t;
+  pool_stats p;
+  p.target = "127.0.0.1:5432/postgres";
+  p.size = 3;
+  p.busy = 1;
+  p.waiting = 2;
+  p.restarts = 1;
+  p.jobs = 10;
+  t.apply(p);
+  auto r = report("ns/a", "Idle", "success", true);
+  r.restarts = 2;
+  t.apply(r, t0);
+  t.rotation();
+  external_counters ext;
+  ext.kube_requests = {{"get", 200, 5}, {"patch", 409, 1}};
+  ext.watch_restarts = 4;
+  ext.rss_bytes = 1024;
+  ext.open_fds = 12;
+  const auto e = prom::parse(t.metrics_text(ext));
+  REQUIRE(e.errors.empty());
+  const std::map<std::string, std::string> target{{"target", p.target}};
+  REQUIRE(e.value("dbuser_db_pool_size", target) == 3);
+  REQUIRE(e.value("dbuser_db_pool_idle", target) == 2);
+  REQUIRE(e.value("dbuser_db_pool_waiting", target) == 2);
+  REQUIRE(e.value("dbuser_db_pool_restarts_total", target) == 1);
+  REQUIRE(e.value("dbuser_kube_requests_total", {{"verb", "patch"}, {"code", "409"}}) == 1);
+  REQUIRE(e.value("dbuser_watch_restarts_total") == 4);
+  REQUIRE(e.value("dbuser_password_rotations_total") == 1);
+  REQUIRE(e.value("dbuser_actor_restarts_total", {{"kind", "user_supervisor"}}) == 2);
+  REQUIRE(e.value("dbuser_actor_restarts_total", {{"kind", "db_connection"}}) == 1);
+  REQUIRE(e.value("process_open_fds") == 12);
+  auto pools = t.debug_json()["pools"];
+  REQUIRE(pools.size() == 1);
+  REQUIRE(pools[0]["idle"] == 2);
+}
+
+TEST_CASE("losing leadership empties the supervisor table but keeps the counters") {
+  introspection_table t;
+  dbuser::msg::leader_status s;
+  s.enabled = true;
+  s.leader = true;
+  t.apply(s);
+  t.apply(report("ns/a", "Idle", "success", true), t0);
+  s.leader = false;
+  t.apply(s);
+  REQUIRE(t.supervisors() == 0);
+  const auto e = prom::parse(t.metrics_text({}));
+  REQUIRE(e.value("dbuser_reconciles_total", {{"result", "success"}}) == 1);
+  REQUIRE(e.value("dbuser_leader") == 0);
+}
+
+TEST_CASE("the process's own RSS and open descriptors are readable") {
+  REQUIRE(process_rss_bytes().value_or(0) > 0);
+  REQUIRE(process_open_fds().value_or(0) >= 3);
+}
