@@ -10,7 +10,7 @@ CTEST_ARGS ?=
 JOBS ?= $(shell nproc)
 
 .PHONY: all deps control-plane configure build test test-unit dev-up dev-down dev-clean run demo \
-        lint format asan clean
+        lint format asan clean bench
 
 all: build
 
@@ -49,6 +49,12 @@ run: build dev-up
 
 demo: build dev-up
 	@hack/demo.sh
+
+# The benchmark (bench/README.md): N PostgresUsers (default 1000) through the real operator, then
+# the raw baseline; prints a table and one BENCH_JSON line, writes bench/out/.
+N ?= 1000
+bench: build dev-up
+	N=$(N) BUILD_DIR=$(BUILD_DIR) bench/run.sh
 
 # ASan/UBSan build of the tests, in its own build directory.
 asan:

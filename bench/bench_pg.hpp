@@ -1,0 +1,89 @@
+#pragma once
+
+// The bench's own PostgreSQL queries (libpqxx, application_name dbuser-bench): connection counts,
+// role counts and the cleanup of bench roles and the bench database.
+
+#include "bench/bench_common.hpp"
+
+#include <pqxx/pqxx>
+#include <string>
+#include <vector>
+
+namespace dbuser::bench {
+
+// Roles whose name starts with `prefix` (a LIKE pattern is built with `_` escaped).
+inline std::string like_prefix(const std::string& prefix) {
+  std::string p;
+  for (char c : prefix) {
+    if (c == '_' || c == '%' || c == '\\')
+      p += '\\';
+    p += c;
+  }
+  return p + "%";
+}
+
+inline long count_roles(pqxx::connection& c, const std::string& prefix) {
+  pqxx::nontransaction tx(c);
+  return tx.exec_params1("SELECT count(*) FROM pg_roles WHERE rolname LIKE $1", like_prefix(prefix))[0]
+    .as<long>();
+}
+
+inline long operator_connections(pqxx::connection& c) {
+  pqxx::nontransaction tx(c);
+  return tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbuser-operator'")[0]
+    .as<long>();
+}
+
+inline bool database_exists(pqxx::connection& c, const std::string& db) {
+  pqxx::nontransaction tx(c);
+  return tx.exec_params1("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", db)[0]
+    .as<bool>();
+}
+
+// Drops every role starting with `prefix`: DROP OWNED in `databases` that exist, then DROP ROLE,
+// in chunks. Returns how many were dropped.
+inline long drop_roles(const std::string& prefix, const std::vector<std::string>& databases) {
+  pqxx::connection admin(admin_conninfo());
+  std::vector<std::string> roles;
+  {
+    pqxx::nontransaction tx(admin);
+    for (const auto& row :
+         tx.exec_params("SELECT rolname FROM pg_roles WHERE rolname LIKE $1", like_prefix(prefix)))
+      roles.push_back(row[0].as<std::string>());
+  }
+  if (roles.empty())
+    return 0;
+  auto chunks = [&](const std::function<void(const std::string& list)>& fn) {
+    for (std::size_t i = 0; i < roles.size(); i += 500) {
+      std::string list;
+      for (std::size_t k = i; k < std::min(roles.size(), i + 500); ++k)
+        list += (list.empty() ? "" : ", ") + admin.quote_name(roles[k]);
+      fn(list);
+    }
+  };
+  for (const auto& db : databases) {
+    if (db != "postgres" && !database_exists(admin, db))
+      continue;
+    pqxx::connection c(admin_conninfo(db));
+    chunks([&](const std::string& list) {
+      pqxx::work tx(c);
+      tx.exec("REASSIGN OWNED BY " + list + " TO CURRENT_USER");
+      tx.exec("DROP OWNED BY " + list);
+      tx.commit();
+    });
+  }
+  chunks([&](const std::string& list) {
+    pqxx::work tx(admin);
+    tx.exec("DROP ROLE IF EXISTS " + list);
+    tx.commit();
+  });
+  return static_cast<long>(roles.size());
+}
+
+inline void drop_database(const std::string& db) {
+  pqxx::connection admin(admin_conninfo());
+  pqxx::nontransaction tx(admin);
+  tx.exec("DROP DATABASE IF EXISTS " + admin.quote_name(db) + " WITH (FORCE)");
+}
+
+} // namespace dbuser::bench
