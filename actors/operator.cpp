@@ -2,6 +2,7 @@
 
 #include "actors/secret_writer.hpp"
 #include "actors/user_manager.hpp"
+#include "api/mysql_user.hpp"
 #include "api/postgres_user.hpp"
 #include "messages/reconcile.hpp"
 
@@ -34,13 +35,56 @@ bool user_update_matters(const json& old_obj, const json& new_obj) {
   return false;
 }
 
-std::string owner_key_of_secret(const json& secret) {
+std::string owner_key_of_secret(const json& secret, api::engine eng) {
   const auto labels = secret.value("/metadata/labels"_json_pointer, json::object());
-  auto i = labels.find(api::owner_label);
+  auto i = labels.find(eng == api::engine::mysql ? api::mysql_user::owner_label : api::owner_label);
   if (i == labels.end() || !i->is_string())
     return "";
   return secret.value("/metadata/namespace"_json_pointer, "") + "/" + i->get<std::string>();
 }
+
+namespace {
+
+struct engine_kind {
+  api::engine eng;
+  k8s::resource res;
+  const char* kind;
+};
+
+// The user resources this operator serves: PostgresUsers and MySQLUsers.
+std::vector<engine_kind> engine_kinds() {
+  return {{api::engine::postgres, k8s::resource::postgres_users(), api::kind},
+          {api::engine::mysql,
+           k8s::resource{api::group, api::version, api::mysql_user::plural, true},
+           api::mysql_user::kind}};
+}
+
+// Sends (reconcile_atom, key) to a manager that exists once the informers were made.
+using key_sink = std::function<void(const std::string&)>;
+
+key_sink sink_to(std::shared_ptr<caf::actor> manager) {
+  return [manager](const std::string& key) {
+    if (*manager && key.size() > 1)
+      caf::anon_send(*manager, msg::reconcile_atom::value, key);
+  };
+}
+
+k8s::informer_handlers user_handlers(const key_sink& send_key, const char* kind) {
+  k8s::informer_handlers h;
+  h.on_add = [send_key](const json& o) { send_key(key_of(o)); };
+  h.on_update = [send_key](const json& o, const json& n) {
+    if (user_update_matters(o, n))
+      send_key(key_of(n));
+  };
+  h.on_delete = [send_key](const json& o) { send_key(key_of(o)); };
+  h.on_synced = [kind] { spdlog::info("{} cache synced", kind); };
+  h.on_error = [kind](const k8s::error& e) {
+    spdlog::warn("{} watch: {} (retrying)", kind, e.to_string());
+  };
+  return h;
+}
+
+} // namespace
 
 expected<std::unique_ptr<operator_runtime>, std::string>
 operator_runtime::start(caf::actor_system& sys, operator_config cfg) {
@@ -49,81 +93,105 @@ operator_runtime::start(caf::actor_system& sys, operator_config cfg) {
     return make_unexpected("Kubernetes client: " + kube.error().to_string());
   std::unique_ptr<operator_runtime> rt(new operator_runtime());
   rt->sys_ = &sys;
-  auto ctx = std::make_shared<operator_context>();
-  ctx->kube = *kube;
-  ctx->settings = cfg.settings;
-  ctx->report = cfg.on_supervisor_report;
-  ctx->on_rotation = cfg.on_rotation;
-  ctx->pools = spawn_pool_registry(sys, cfg.pool, cfg.on_pool_stats);
-  ctx->secret_writer = spawn_secret_writer(sys, ctx->kube);
+  operator_context shared;
+  shared.kube = *kube;
+  shared.settings = cfg.settings;
+  shared.report = cfg.on_supervisor_report;
+  shared.on_rotation = cfg.on_rotation;
+  shared.pools = spawn_pool_registry(sys, cfg.pool, cfg.on_pool_stats);
+  shared.secret_writer = spawn_secret_writer(sys, shared.kube);
 
-  // The manager needs the caches and the caches' callbacks need the manager: create the
+  // The managers need the caches and the caches' callbacks need the managers: create the
   // informers first, start them last.
-  caf::actor manager;
-  auto manager_ref = std::make_shared<caf::actor>();
-  auto send_key = [manager_ref](const std::string& key) {
-    if (*manager_ref && key.size() > 1)
-      caf::anon_send(*manager_ref, msg::reconcile_atom::value, key);
-  };
-  k8s::informer_handlers users;
-  users.on_add = [send_key](const json& o) { send_key(key_of(o)); };
-  users.on_update = [send_key](const json& o, const json& n) {
-    if (user_update_matters(o, n))
-      send_key(key_of(n));
-  };
-  users.on_delete = [send_key](const json& o) { send_key(key_of(o)); };
-  users.on_synced = [] { spdlog::info("PostgresUser cache synced"); };
-  users.on_error = [](const k8s::error& e) {
-    spdlog::warn("PostgresUser watch: {} (retrying)", e.to_string());
+  std::vector<std::pair<api::engine, key_sink>> secret_routes;
+  std::vector<std::shared_ptr<caf::actor>> manager_refs;
+  for (const auto& k : engine_kinds()) {
+    auto manager_ref = std::make_shared<caf::actor>();
+    auto send_key = sink_to(manager_ref);
+    auto ctx = std::make_shared<operator_context>(shared);
+    ctx->engine = k.eng;
+    ctx->resource = k.res;
+    ctx->users = k8s::informer::make(ctx->kube, k.res, cfg.watch_namespace,
+                                     user_handlers(send_key, k.kind));
+    rt->engines_.push_back(engine_slot{ctx, caf::actor()});
+    manager_refs.push_back(manager_ref);
+    secret_routes.emplace_back(k.eng, send_key);
+  }
+  // One cache of our Secrets for both kinds; each event goes to the manager its label names.
+  auto route = [secret_routes](const json& s) {
+    for (const auto& [eng, send_key] : secret_routes)
+      send_key(owner_key_of_secret(s, eng));
   };
   k8s::informer_handlers secrets;
-  secrets.on_add = [send_key](const json& s) { send_key(owner_key_of_secret(s)); };
-  secrets.on_update = [send_key](const json& o, const json& n) {
-    if (pick(o, "/data") != pick(n, "/data") || pick(o, "/metadata/ownerReferences")
-                                                   != pick(n, "/metadata/ownerReferences"))
-      send_key(owner_key_of_secret(n));
+  secrets.on_add = route;
+  secrets.on_update = [route](const json& o, const json& n) {
+    if (pick(o, "/data") != pick(n, "/data")
+        || pick(o, "/metadata/ownerReferences") != pick(n, "/metadata/ownerReferences"))
+      route(n);
   };
-  secrets.on_delete = [send_key](const json& s) { send_key(owner_key_of_secret(s)); };
+  secrets.on_delete = route;
   secrets.on_error = [](const k8s::error& e) {
     spdlog::warn("Secret watch: {} (retrying)", e.to_string());
   };
   k8s::informer_options secret_opts;
   secret_opts.label_selector = std::string(api::managed_by_label) + "=" + api::managed_by_value;
-  ctx->users = k8s::informer::make(ctx->kube, k8s::resource::postgres_users(),
-                                   cfg.watch_namespace, users);
-  ctx->secrets = k8s::informer::make(ctx->kube, k8s::resource::secrets(), cfg.watch_namespace,
+  rt->secrets_ = k8s::informer::make(shared.kube, k8s::resource::secrets(), cfg.watch_namespace,
                                      secrets, secret_opts);
-  rt->ctx_ = ctx;
-  rt->manager_ = spawn_user_manager(sys, ctx, cfg.start_paused);
-  *manager_ref = rt->manager_;
+  for (size_t i = 0; i < rt->engines_.size(); ++i) {
+    auto& slot = rt->engines_[i];
+    slot.ctx->secrets = rt->secrets_;
+    slot.manager = spawn_user_manager(sys, slot.ctx, cfg.start_paused);
+    *manager_refs[i] = slot.manager;
+  }
   // Secrets first: a supervisor reads its Secret from that cache.
-  ctx->secrets->start();
-  ctx->users->start();
+  rt->secrets_->start();
+  for (auto& slot : rt->engines_)
+    slot.ctx->users->start();
   return rt;
 }
 
 bool operator_runtime::synced() const {
-  return ctx_ && ctx_->users->synced() && ctx_->secrets->synced();
+  return informer_counters().synced;
+}
+
+operator_runtime::counters operator_runtime::informer_counters() const {
+  counters c;
+  c.synced = secrets_ && secrets_->synced();
+  if (secrets_) {
+    c.watch_restarts += secrets_->watch_restarts();
+    c.relists += secrets_->relists();
+  }
+  for (const auto& slot : engines_) {
+    c.synced = c.synced && slot.ctx->users->synced();
+    c.watch_restarts += slot.ctx->users->watch_restarts();
+    c.relists += slot.ctx->users->relists();
+  }
+  return c;
 }
 
 void operator_runtime::pause(bool paused) {
-  caf::anon_send(manager_, msg::pause_atom::value, paused);
-  if (!paused) {
-    // Resuming: look at everything again (the manager dropped reconciles while paused).
-    for (const auto& obj : ctx_->users->list())
-      caf::anon_send(manager_, msg::reconcile_atom::value, key_of(obj));
+  for (auto& slot : engines_) {
+    caf::anon_send(slot.manager, msg::pause_atom::value, paused);
+    if (!paused) {
+      // Resuming: look at everything again (the manager dropped reconciles while paused).
+      for (const auto& obj : slot.ctx->users->list())
+        caf::anon_send(slot.manager, msg::reconcile_atom::value, key_of(obj));
+    }
   }
 }
 
 void operator_runtime::stop() {
-  if (stopped_)
+  if (stopped_ || engines_.empty())
     return;
   stopped_ = true;
-  ctx_->users->stop();
-  ctx_->secrets->stop();
-  caf::anon_send(manager_, msg::shutdown_atom::value);
-  caf::anon_send_exit(ctx_->secret_writer, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(ctx_->pools, caf::exit_reason::user_shutdown);
+  for (auto& slot : engines_)
+    slot.ctx->users->stop();
+  secrets_->stop();
+  for (auto& slot : engines_)
+    caf::anon_send(slot.manager, msg::shutdown_atom::value);
+  const auto& any = *engines_.front().ctx;
+  caf::anon_send_exit(any.secret_writer, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(any.pools, caf::exit_reason::user_shutdown);
 }
 
 operator_runtime::~operator_runtime() {

@@ -1,7 +1,8 @@
 #pragma once
 
-// The operator's wiring: the Kubernetes client, the informers (PostgresUsers, and the Secrets
-// carrying our label), the pool registry, the secret writer and the user manager. The informers'
+// The operator's wiring: the Kubernetes client, the informers (PostgresUsers, MySQLUsers, and
+// the Secrets carrying our label), the pool registry, the secret writer and one user manager per
+// kind. The informers'
 // callbacks (on the client's threads) only send (reconcile_atom, key) to the manager.
 
 #include "actors/context.hpp"
@@ -12,7 +13,9 @@
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
 #include <memory>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace dbuser::actors {
 
@@ -38,24 +41,36 @@ public:
   operator_runtime(const operator_runtime&) = delete;
   operator_runtime& operator=(const operator_runtime&) = delete;
 
-  // Both informers listed once.
+  // Every informer listed once.
   [[nodiscard]] bool synced() const;
+  struct counters {
+    bool synced = false;
+    std::uint64_t watch_restarts = 0;
+    std::uint64_t relists = 0;
+  };
+  // The informers' counters (thread-safe; for /metrics and /readyz).
+  [[nodiscard]] counters informer_counters() const;
   // Leader election: stop (true) or resume (false) reconciling.
   void pause(bool paused);
   // Stops the informers and every supervisor; in-flight work is abandoned safely (every step is
   // idempotent and the next leader or start re-reads the world).
   void stop();
 
-  [[nodiscard]] const std::shared_ptr<k8s::client>& kube() const { return ctx_->kube; }
-  [[nodiscard]] const caf::actor& manager() const { return manager_; }
-  // The client and the informers (thread-safe), e.g. for their counters in /metrics.
-  [[nodiscard]] std::shared_ptr<const operator_context> context() const { return ctx_; }
+  [[nodiscard]] const std::shared_ptr<k8s::client>& kube() const {
+    return engines_.front().ctx->kube;
+  }
 
 private:
+  // One user manager per kind of user resource (PostgresUser, MySQLUser), each with its
+  // context; the client, the Secret cache, the pools and the secret writer are shared.
+  struct engine_slot {
+    std::shared_ptr<operator_context> ctx;
+    caf::actor manager;
+  };
   operator_runtime() = default;
   caf::actor_system* sys_ = nullptr;
-  std::shared_ptr<operator_context> ctx_;
-  caf::actor manager_;
+  std::vector<engine_slot> engines_;
+  std::shared_ptr<k8s::informer> secrets_;
   bool stopped_ = false;
 };
 
@@ -63,7 +78,8 @@ private:
 // finalizers, annotations or labels changed. Status-only updates (our own writes) do not.
 [[nodiscard]] bool user_update_matters(const nlohmann::json& old_obj, const nlohmann::json& new_obj);
 
-// The PostgresUser a Secret of ours belongs to ("namespace/name"), from its owner label.
-[[nodiscard]] std::string owner_key_of_secret(const nlohmann::json& secret);
+// The user resource of engine `eng` a Secret of ours belongs to ("namespace/name"), from its
+// owner label; empty when it belongs to the other engine's kind.
+[[nodiscard]] std::string owner_key_of_secret(const nlohmann::json& secret, api::engine eng);
 
 } // namespace dbuser::actors

@@ -294,16 +294,18 @@ using namespace dbuser::actors;
 
 metric_sources sources_of(const operator_runtime& rt) {
   metric_sources src;
-  auto ctx = rt.context();
-  src.counters = [ctx] {
+  // The runtime outlives the endpoint (main stops the endpoint first).
+  const operator_runtime* runtime = &rt;
+  src.counters = [runtime] {
     external_counters c;
-    c.kube_requests = ctx->kube->metrics();
-    c.watch_restarts = ctx->users->watch_restarts() + ctx->secrets->watch_restarts();
-    c.relists = ctx->users->relists() + ctx->secrets->relists();
-    c.caches_synced = ctx->users->synced() && ctx->secrets->synced();
+    c.kube_requests = runtime->kube()->metrics();
+    auto informers = runtime->informer_counters();
+    c.watch_restarts = informers.watch_restarts;
+    c.relists = informers.relists;
+    c.caches_synced = informers.synced;
     return c;
   };
-  src.synced = [ctx] { return ctx->users->synced() && ctx->secrets->synced(); };
+  src.synced = [runtime] { return runtime->synced(); };
   return src;
 }
 

@@ -29,8 +29,13 @@ TEST_CASE("a Secret of ours names its PostgresUser through its owner label") {
   json s = {{"metadata",
              {{"namespace", "team-a"},
               {"labels", {{"database.example.com/postgresuser", "app-user"}}}}}};
-  CHECK(owner_key_of_secret(s) == "team-a/app-user");
-  CHECK(owner_key_of_secret(json{{"metadata", {{"namespace", "x"}}}}).empty());
+  CHECK(owner_key_of_secret(s, dbuser::api::engine::postgres) == "team-a/app-user");
+  CHECK(owner_key_of_secret(s, dbuser::api::engine::mysql).empty());
+  CHECK(owner_key_of_secret(json{{"metadata", {{"namespace", "x"}}}}, dbuser::api::engine::postgres)
+          .empty());
+  json m = {{"metadata",
+             {{"namespace", "team-b"}, {"labels", {{"database.example.com/mysqluser", "db-user"}}}}}};
+  CHECK(owner_key_of_secret(m, dbuser::api::engine::mysql) == "team-b/db-user");
 }
 
 TEST_CASE("a merge patch that changes nothing is recognised") {
