@@ -579,7 +579,12 @@ void step_finalizer(supervisor* self) {
   ctx(self).kube->patch(user_ref(self), k8s::patch_type::json, patch,
                         then<json>(self, [self](expected<json, k8s::error> r) {
                           if (!r) {
-                            finish(self, from_k8s(r.error(), "while adding the finalizer"));
+                            // A failed `test` of the resourceVersion (422) means the object moved
+                            // on since it was read: read it again soon.
+                            auto o = from_k8s(r.error(), "while adding the finalizer");
+                            if (r.error().code == k8s::error::kind::invalid)
+                              o.what = outcome::kind::retry;
+                            finish(self, o);
                             return;
                           }
                           auto& r2 = *self->state.rc;
