@@ -52,6 +52,7 @@ struct options {
   int concurrency = 64;
   int idle_seconds = 60;
   int pool_size = 4;
+  std::string perf_file; // perf record of the operator from the first create until all Ready
   std::vector<std::string> operator_args; // after --
 };
 
@@ -439,6 +440,7 @@ struct sampler {
 
 options parse(int argc, char** argv) {
   options o;
+  bool no_raw = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string {
@@ -460,6 +462,10 @@ options parse(int argc, char** argv) {
       o.idle_seconds = std::stoi(next());
     else if (a == "--db-pool-size")
       o.pool_size = std::stoi(next());
+    else if (a == "--no-raw")
+      no_raw = true;
+    else if (a == "--perf")
+      o.perf_file = next();
     else if (a == "--") {
       for (++i; i < argc; ++i)
         o.operator_args.push_back(argv[i]);
@@ -467,8 +473,10 @@ options parse(int argc, char** argv) {
       throw std::runtime_error(
         "unknown flag " + a
         + " (flags: --n N --operator BIN --raw-baseline BIN --out-dir DIR --concurrency C "
-          "--idle-seconds S --db-pool-size P [-- operator flags])");
+          "--idle-seconds S --db-pool-size P --perf FILE --no-raw [-- operator flags])");
   }
+  if (no_raw)
+    o.raw_bin.clear();
   if (o.n <= 0 || o.concurrency <= 0)
     throw std::runtime_error("--n and --concurrency must be positive");
   return o;
@@ -523,6 +531,11 @@ void print_table(const json& r) {
   row("creates accepted by the API server", num(r["create_rate"].get<double>()) + " /s");
   row("first create → all Ready + Secrets", num(r["seconds_to_all_ready"].get<double>(), 2) + " s");
   row("throughput (operator)", num(r["users_per_s"].get<double>()) + " users/s");
+  row("50 / 95 / 99 % of users Ready after",
+      num(r["seconds_to_ready_fraction"]["p50"].get<double>(), 1) + " / "
+        + num(r["seconds_to_ready_fraction"]["p95"].get<double>(), 1) + " / "
+        + num(r["seconds_to_ready_fraction"]["p99"].get<double>(), 1) + " s");
+  row("throughput of the first 95 %", num(r["users_per_s_first_95pct"].get<double>()) + " users/s");
   row("apply→Ready p50 / p95 / p99 / max",
       num(lat["p50"].get<double>(), 0) + " / " + num(lat["p95"].get<double>(), 0) + " / "
         + num(lat["p99"].get<double>(), 0) + " / " + num(lat["max"].get<double>(), 0) + " ms");
@@ -619,6 +632,19 @@ int bench_main(const options& o) {
   samp.role_prefix = "bench_";
   samp.start(op.pid);
 
+  // Optional: perf record of the operator (cpu-clock works where hardware counters do not).
+  pid_t perf = -1;
+  if (!o.perf_file.empty()) {
+    perf = ::fork();
+    if (perf == 0) {
+      const std::string pid = std::to_string(op.pid);
+      ::execlp("perf", "perf", "record", "-q", "-e", "cpu-clock", "-F", "499", "--call-graph",
+               "dwarf,16384", "-p", pid.c_str(), "-o", o.perf_file.c_str(), nullptr);
+      ::_exit(127);
+    }
+    std::this_thread::sleep_for(seconds(1));
+  }
+
   // 4. Create N PostgresUsers.
   std::cerr << "bench: creating " << o.n << " PostgresUsers\n";
   limiter lim(o.concurrency);
@@ -651,22 +677,35 @@ int bench_main(const options& o) {
   const double create_seconds = seconds_since(ob.t0);
 
   // 5. All Ready with Secrets.
-  const auto deadline = seconds(120 + o.n / 4);
+  // Refused reconciles wait for the resync (5 min by default): leave room for one.
+  const auto deadline = seconds(420 + o.n / 4);
   const bool all_ready = wait_until(ob, deadline, "waiting for Ready", [&] {
     return ob.n_ready == o.n && ob.n_secret == o.n;
   });
   const auto at_ready = read_proc(op.pid);
+  if (perf > 0) {
+    ::kill(perf, SIGINT);
+    int st = 0;
+    ::waitpid(perf, &st, 0);
+  }
   const auto machine1 = cpu_of_env(op.pid);
   double t_all = 0;
-  std::vector<double> latencies;
+  std::vector<double> latencies, ready_times;
   {
     std::lock_guard<std::mutex> l(ob.m);
     for (int i = 0; i < o.n; ++i) {
       t_all = std::max({t_all, ob.ready[i], ob.secret[i]});
-      if (ob.ready[i] >= 0)
+      if (ob.ready[i] >= 0) {
         latencies.push_back(ob.ready[i] - ob.sent[i]);
+        ready_times.push_back(std::max(ob.ready[i], ob.secret[i]));
+      }
     }
   }
+  // When 50/95/99 % of all N were Ready: a tail of a few users (refusals that wait for the
+  // resync) shows here and not in the throughput of the bulk.
+  auto ready_at = [&](double q) {
+    return static_cast<int>(ready_times.size()) == o.n ? quantile(ready_times, q) : 0.0;
+  };
   const auto m1 = metrics ? parse_metrics(http_get(op.port, "/metrics").second) : series_map{};
   std::cerr << "bench: " << (all_ready ? "all Ready" : "TIMED OUT waiting for Ready") << " after "
             << t_all << " s; idling " << o.idle_seconds << " s\n";
@@ -730,6 +769,9 @@ int bench_main(const options& o) {
          {"create_rate", create_seconds > 0 ? o.n / create_seconds : 0},
          {"seconds_to_all_ready", t_all},
          {"users_per_s", users_per_s},
+         {"seconds_to_ready_fraction",
+          {{"p50", ready_at(0.5)}, {"p95", ready_at(0.95)}, {"p99", ready_at(0.99)}}},
+         {"users_per_s_first_95pct", ready_at(0.95) > 0 ? 0.95 * o.n / ready_at(0.95) : 0},
          {"latency_ms", latency_summary_ms(latencies)},
          {"rss_idle_mb", mb(idle.rss_kb)},
          {"rss_peak_mb", mb(std::max(final_proc.hwm_kb, samp.peak_rss_kb.load()))},

@@ -20,5 +20,5 @@ ulimit -n 65536 2>/dev/null || true
 # shellcheck disable=SC2086
 exec "$build/bin/dbuser-bench" --n "${N:-1000}" \
   --operator "$build/bin/dbuser-operator" \
-  --raw-baseline "$build/bin/dbuser-raw-baseline" \
+  ${BENCH_NO_RAW:+--no-raw} --raw-baseline "$build/bin/dbuser-raw-baseline" \
   --out-dir "$out" ${BENCH_ARGS:-}
