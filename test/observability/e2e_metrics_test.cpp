@@ -104,7 +104,7 @@ TEST_CASE("metrics and the actor table follow PostgresUsers that succeed and fai
     REQUIRE(failing_row["attempts"].get<int>() >= 1);
     REQUIRE(table["pools"].size() >= 1);
     const auto& pool = table["pools"][0];
-    REQUIRE(pool["target"].get<std::string>().find("127.0.0.1:") == 0);
+    REQUIRE(pool["target"].get<std::string>().find("127.0.0.1:") != std::string::npos);
     REQUIRE(pool["size"].get<int>() >= 1);
     REQUIRE(pool.contains("busy"));
     REQUIRE(pool.contains("idle"));

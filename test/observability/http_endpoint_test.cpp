@@ -19,7 +19,7 @@ dbuser::test::http_response get(const std::string& hostport, const std::string& 
 
 } // namespace
 
-TEST_CASE("--listen takes :port, host:port and port 0") {
+TEST_CASE("the listen flag takes :port and host:port and port 0") {
   auto a = parse_listen(":8080");
   REQUIRE(a);
   REQUIRE(a->host == "0.0.0.0");
@@ -36,7 +36,7 @@ TEST_CASE("--listen takes :port, host:port and port 0") {
   REQUIRE_FALSE(parse_listen(":70000"));
 }
 
-TEST_CASE("paths route to their handlers; a resource path needs namespace and name") {
+TEST_CASE("paths route to their handlers and a resource path needs namespace and name") {
   REQUIRE(route_of("/healthz").what == http_route::kind::healthz);
   REQUIRE(route_of("/readyz/").what == http_route::kind::readyz);
   REQUIRE(route_of("/metrics").what == http_route::kind::metrics);

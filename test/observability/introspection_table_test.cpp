@@ -24,7 +24,7 @@ const auto t0 = system_clock::time_point(std::chrono::seconds(1700000000));
 
 } // namespace
 
-TEST_CASE("every supervisor that reports appears once; a deleted one disappears") {
+TEST_CASE("every supervisor that reports appears once and a deleted one disappears") {
   introspection_table t;
   t.apply(report("ns/a", "Reconciling"), t0);
   t.apply(report("ns/a", "Idle", "success", true), t0);

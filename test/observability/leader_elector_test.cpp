@@ -34,7 +34,7 @@ TEST_CASE("a released Lease is taken at once") {
   REQUIRE(decide(held_by("", 1), "r1", "me", seen, steady_clock::now()) == election_step::take);
 }
 
-TEST_CASE("a Lease held by someone alive is left alone; one not renewed for its duration is taken") {
+TEST_CASE("a Lease held by someone alive is left alone but one not renewed for its duration is taken") {
   lease_observation seen;
   const auto t = steady_clock::now();
   REQUIRE(decide(held_by("other"), "r1", "me", seen, t) == election_step::wait);
@@ -45,7 +45,7 @@ TEST_CASE("a Lease held by someone alive is left alone; one not renewed for its 
   REQUIRE(decide(held_by("other"), "r2", "me", seen, t + seconds(29)) == election_step::take);
 }
 
-TEST_CASE("taking a Lease counts a transition; renewing keeps the acquire time") {
+TEST_CASE("taking a Lease counts a transition and renewing keeps the acquire time") {
   const auto now = system_clock::now();
   auto current = held_by("other");
   current.acquire_time = now - seconds(100);

@@ -16,7 +16,7 @@ TEST_CASE("a histogram counts each value into the first bucket that holds it, cu
   REQUIRE(h.sum() == Approx(55.65));
 }
 
-TEST_CASE("histogram bounds are sorted and deduplicated; NaN is not observed") {
+TEST_CASE("histogram bounds are sorted and deduplicated and NaN is not observed") {
   histogram h({1, 0.5, 1});
   REQUIRE(h.bounds() == std::vector<double>{0.5, 1});
   h.observe(NAN);
