@@ -31,6 +31,7 @@ struct operator_settings {
 
 // What a supervisor reports about itself after each step (for /debug/actors and /metrics).
 struct supervisor_report {
+  std::string kind; // PostgresUser or MySQLUser
   std::string key;
   std::string phase; // Idle, Reconciling, Backoff, Deleting, Stopped
   int attempts = 0;

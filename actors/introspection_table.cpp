@@ -28,17 +28,19 @@ void introspection_table::apply(const supervisor_report& r, time_point now) {
     ++reconciles_[r.last_result.empty() ? "unknown" : r.last_result];
     durations_.observe(r.last_duration_seconds);
   }
-  auto& seen = restarts_seen_[r.key];
+  // A PostgresUser and a MySQLUser may share namespace/name: rows are per kind.
+  const std::string id = r.kind + " " + r.key;
+  auto& seen = restarts_seen_[id];
   if (r.restarts > seen) {
     supervisor_restarts_ += static_cast<std::uint64_t>(r.restarts - seen);
     seen = r.restarts;
   }
   if (r.deleted) {
-    supervisors_.erase(r.key);
-    restarts_seen_.erase(r.key);
+    supervisors_.erase(id);
+    restarts_seen_.erase(id);
     return;
   }
-  auto& row = supervisors_[r.key];
+  auto& row = supervisors_[id];
   // A supervisor re-reports ready=false while it reconciles: keep the last known readiness.
   const bool was_ready = row.last.ready;
   const bool known = !row.last.key.empty();
@@ -65,6 +67,7 @@ json introspection_table::row_json(const supervisor_row& row) const {
   const auto& r = row.last;
   const auto slash = r.key.find('/');
   json j{{"key", r.key},
+         {"kind", r.kind},
          {"namespace", slash == std::string::npos ? "" : r.key.substr(0, slash)},
          {"name", slash == std::string::npos ? r.key : r.key.substr(slash + 1)},
          {"phase", r.phase},
@@ -116,10 +119,14 @@ json introspection_table::debug_json() const {
 }
 
 std::optional<json> introspection_table::supervisor_json(const std::string& key) const {
-  auto i = supervisors_.find(key);
-  if (i == supervisors_.end())
+  // Every kind's supervisor of that namespace/name: one object, or a list when both kinds have one.
+  json found = json::array();
+  for (const auto& [id, row] : supervisors_)
+    if (row.last.key == key)
+      found.push_back(row_json(row));
+  if (found.empty())
     return std::nullopt;
-  return row_json(i->second);
+  return found.size() == 1 ? found[0] : found;
 }
 
 std::vector<metrics::metric_family> introspection_table::families(

@@ -26,6 +26,7 @@ void report(supervisor* self, const std::string& phase, milliseconds next = mill
   if (!ctx(self).report)
     return;
   supervisor_report r;
+  r.kind = ctx(self).engine == api::engine::mysql ? api::mysql_user::kind : api::kind;
   r.key = st.key;
   r.phase = phase;
   r.attempts = st.attempts;

@@ -131,3 +131,21 @@ TEST_CASE("the process's own RSS and open descriptors are readable") {
   REQUIRE(process_rss_bytes().value_or(0) > 0);
   REQUIRE(process_open_fds().value_or(0) >= 3);
 }
+
+TEST_CASE("a PostgresUser and a MySQLUser with one namespace/name have a row each") {
+  using namespace dbuser::actors;
+  introspection_table t;
+  supervisor_report pg_row;
+  pg_row.kind = "PostgresUser";
+  pg_row.key = "ns/same";
+  pg_row.phase = "Idle";
+  supervisor_report my_row = pg_row;
+  my_row.kind = "MySQLUser";
+  t.apply(pg_row, system_clock::now());
+  t.apply(my_row, system_clock::now());
+  CHECK(t.supervisors() == 2);
+  auto both = t.supervisor_json("ns/same");
+  REQUIRE(both);
+  CHECK(both->is_array());
+  CHECK(both->size() == 2);
+}
