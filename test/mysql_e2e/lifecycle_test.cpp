@@ -116,8 +116,9 @@ TEST_CASE("a MySQLUser becomes Ready and its Secret logs in with the privileges 
   CHECK_NO_SECRETS_IN_LOG(env.base);
 }
 
-TEST_CASE("deleting a MySQLUser drops its account, its ownership row and its Secret; the database "
-          "and its data stay") {
+// (No semicolon in test names: ctest's test list would split them.)
+TEST_CASE("deleting a MySQLUser drops its account, its ownership row and its Secret, and leaves "
+          "the database and its data") {
   mysql_env env;
   const auto name = env.base.object_name("my-doomed");
   const auto username = env.account_name("my_doomed");

@@ -34,9 +34,16 @@ std::string password_of(mysql_env& env, const user_under_test& u) {
   return s ? s->at("password") : std::string();
 }
 
+// Whether the Secret holds a pending password (remembered, so the log check covers it too).
 bool has_pending(mysql_env& env, const user_under_test& u) {
   auto s = env.secret(u.secret);
-  return s && s->count(dbuser::api::key_pending_password) != 0;
+  if (!s)
+    return false;
+  auto p = s->find(dbuser::api::key_pending_password);
+  if (p == s->end())
+    return false;
+  env.base.remember_password(p->second);
+  return true;
 }
 
 std::string rotated_for(const mysql_env& env, const user_under_test& u) {
