@@ -69,6 +69,8 @@ void done(writer_actor* self, const std::string& key, secret_outcome outcome) {
 }
 
 void on_read(writer_actor* self, const std::string& key, expected<json, k8s::error> got);
+k8s::callback<json> after_write(writer_actor* self, const std::string& key, secret_status ok,
+                                const char* what);
 
 void start(writer_actor* self, const std::string& key) {
   auto& w = self->state.queues[key].front();
@@ -77,6 +79,20 @@ void start(writer_actor* self, const std::string& key) {
     o.message = "gave up after repeated write conflicts";
     o.transient = true;
     done(self, key, o);
+    return;
+  }
+  if (w.attempts == 1 && !w.erase && w.w.seen_absent) {
+    self->state.kube->create(k8s::resource::secrets(), w.w.ns, w.w.create,
+                             after_write(self, key, secret_status::written,
+                                         "while creating the Secret"));
+    return;
+  }
+  if (w.attempts == 1 && !w.erase && !w.w.seen_ours_at.empty()) {
+    json patch = w.w.patch;
+    patch["metadata"]["resourceVersion"] = w.w.seen_ours_at;
+    self->state.kube->patch(ref_of(w.w), k8s::patch_type::merge, patch,
+                            after_write(self, key, secret_status::written,
+                                        "while patching the Secret"));
     return;
   }
   self->state.kube->get(ref_of(w.w), resume_in<json>(caf::actor_cast<caf::actor>(self),

@@ -3,6 +3,9 @@
 // The secret writer: the only actor that writes credentials Secrets.
 //
 // Expected flow (write)
+//   0. When the asker saw the Secret absent, POST at once; when it saw it ours at some
+//      resourceVersion, PATCH at once with that resourceVersion as the precondition. A wrong
+//      guess (AlreadyExists, Conflict) falls back to 1.
 //   1. GET the Secret. Absent: POST the desired object (AlreadyExists: back to 1).
 //   2. Present and not ours (no controller ownerReference with the owner's uid): answer
 //      `foreign` and change nothing.

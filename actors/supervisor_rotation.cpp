@@ -20,7 +20,7 @@ void apply_pending(supervisor* self, std::function<void(bool applied)> next) {
   describe_account(rc, job);
   job.password = *rc.creds.pending;
   job.login_database = rc.spec.database;
-  self->request(rc.pool, seconds(180), msg::job_atom::value, std::move(job))
+  self->request(rc.pool, caf::infinite, msg::job_atom::value, std::move(job))
     .then(
       [self, next](msg::db_result& r) {
         auto& rc2 = *self->state.rc;

@@ -1,5 +1,6 @@
 #include "actors/user_supervisor.hpp"
 
+#include "actors/secret_writer.hpp"
 #include "actors/supervisor_internal.hpp"
 #include "api/mysql_user.hpp"
 #include "k8s/events.hpp"
@@ -197,7 +198,18 @@ msg::secret_write secret_request(const reconcile_ctx& rc) {
 
 void write_secret(supervisor* self, std::function<void(bool written)> next) {
   auto& rc = *self->state.rc;
-  self->request(ctx(self).secret_writer, seconds(60), msg::write_atom::value, secret_request(rc))
+  auto request = secret_request(rc);
+  if (rc.secret_seen) {
+    // Nothing to change since it was read: no request at all (the common resync case).
+    if (!patch_changes(*rc.secret_seen, request.patch)) {
+      next(false);
+      return;
+    }
+    request.seen_ours_at = rc.secret_seen->value("/metadata/resourceVersion"_json_pointer, "");
+  } else if (!rc.secret_exists) {
+    request.seen_absent = true;
+  }
+  self->request(ctx(self).secret_writer, seconds(60), msg::write_atom::value, std::move(request))
     .then(
       [self, next](msg::secret_outcome& o) {
         auto& r = *self->state.rc;
@@ -205,6 +217,7 @@ void write_secret(supervisor* self, std::function<void(bool written)> next) {
           case msg::secret_status::written:
           case msg::secret_status::unchanged:
             r.secret_exists = true;
+            r.secret_seen = o.object.is_object() ? std::optional<json>(o.object) : std::nullopt;
             next(o.status == msg::secret_status::written);
             return;
           case msg::secret_status::foreign:
@@ -290,7 +303,7 @@ void step_database(supervisor* self) {
   job.force_login_check = rc.new_password || st.last_login_check == steady_clock::time_point{}
                           || steady_clock::now() - st.last_login_check
                                > ctx(self).settings.login_check_period;
-  self->request(rc.pool, seconds(180), msg::job_atom::value, std::move(job))
+  self->request(rc.pool, caf::infinite, msg::job_atom::value, std::move(job))
     .then([self](msg::db_result& r) { on_converged(self, r); },
           [self](caf::error& err) {
             finish(self, retry(api::reason::database_unreachable,
@@ -324,6 +337,8 @@ void use_secret(supervisor* self, const json* secret) {
     return;
   }
   rc.secret_exists = secret != nullptr;
+  if (secret != nullptr)
+    rc.secret_seen = *secret;
   std::optional<std::string> password;
   if (secret != nullptr) {
     password = api::secret_value(*secret, api::key_password);
@@ -536,7 +551,7 @@ void step_delete(supervisor* self) {
       msg::db_job job;
       job.kind = msg::db_job_kind::remove;
       describe_account(r, job);
-      self->request(r.pool, seconds(180), msg::job_atom::value, std::move(job))
+      self->request(r.pool, caf::infinite, msg::job_atom::value, std::move(job))
         .then(
           [self](msg::db_result& res) {
             if (res.failure) {

@@ -351,6 +351,10 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", 2);
+  // Work sharing: idle workers block on a condition variable. CAF 0.17's default work stealing
+  // polls and sleeps in 50 µs steps, which cost about a third of the operator's CPU under load
+  // (bench/README.md).
+  cfg.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system sys{cfg};
 
   auto introspection = spawn_introspection(sys, f.leader_elect);

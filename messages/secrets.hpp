@@ -22,6 +22,11 @@ struct secret_write {
   std::string owner_uid;   // the PostgresUser's uid: the Secret is ours iff its controller ref says so
   nlohmann::json create;   // the full object, when it does not exist yet
   nlohmann::json patch;    // the merge patch, when it exists and is ours
+  // What the asker saw a moment ago, to save the writer's first read: the Secret was absent
+  // (create at once), or it was ours at this resourceVersion (patch at once, guarded by it).
+  // A wrong guess costs a Conflict/AlreadyExists and the full read-check-write flow.
+  bool seen_absent = false;
+  std::string seen_ours_at;
 };
 
 enum class secret_status : std::uint8_t { written, unchanged, deleted, absent, foreign, failed };

@@ -49,6 +49,11 @@ error_kind kind_of_sqlstate(std::string_view s) {
     return error_kind::unavailable; // admin/crash shutdown, cannot connect now, database dropped
   if (s == "57014")
     return error_kind::transient; // query canceled: statement timeout
+  // Catalog races between concurrent sessions: "tuple concurrently updated" (XX000) when two
+  // sessions GRANT on one object, and a unique violation (23505) when two CREATE DATABASE race.
+  // The statements the operator sends insert no user data, so both mean "try again".
+  if (s == "XX000" || s == "23505")
+    return error_kind::transient;
   if (s == "42501")
     return error_kind::permission;
   if (cls == "28")

@@ -12,6 +12,12 @@ TEST_CASE("connection and resource SQLSTATEs are transient") {
   }
 }
 
+TEST_CASE("catalog races between concurrent sessions are retried") {
+  // "tuple concurrently updated" when two sessions GRANT on one schema; two CREATE DATABASE.
+  CHECK(sql_error("XX000", "tuple concurrently updated", "").transient());
+  CHECK(sql_error("23505", "duplicate key value violates unique constraint", "").transient());
+}
+
 TEST_CASE("syntax, authorization and privilege SQLSTATEs are permanent") {
   CHECK(kind_of_sqlstate("42501") == error_kind::permission);
   CHECK(kind_of_sqlstate("28P01") == error_kind::auth);
@@ -19,7 +25,7 @@ TEST_CASE("syntax, authorization and privilege SQLSTATEs are permanent") {
   CHECK(kind_of_sqlstate("42601") == error_kind::invalid);
   CHECK(kind_of_sqlstate("42710") == error_kind::conflict);
   CHECK(kind_of_sqlstate("2BP01") == error_kind::conflict);
-  CHECK(kind_of_sqlstate("XX000") == error_kind::internal);
+  CHECK(kind_of_sqlstate("XX001") == error_kind::internal);
   for (const char* s : {"42501", "28P01", "42601", "42710"})
     CHECK_FALSE(sql_error(s, "x", "").transient());
 }
