@@ -5,6 +5,7 @@
 #include <atomic>
 #include <fstream>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -253,9 +254,50 @@ struct client::impl : std::enable_shared_from_this<impl> {
       timer_.schedule(std::chrono::steady_clock::now() + delay, std::move(start));
   }
 
+  // At most opts_.max_in_flight requests at once (watches aside): cpprestsdk opens one
+  // connection, with its own TLS context, per concurrent request and keeps it; without a bound,
+  // a burst of reconciles costs hundreds of connections and megabytes each.
+  std::mutex slots_mutex_;
+  std::size_t in_flight_ = 0;
+  std::deque<std::function<void()>> waiting_;
+
+  void acquire(std::function<void()> go) {
+    {
+      std::lock_guard<std::mutex> lock(slots_mutex_);
+      if (opts_.max_in_flight != 0 && in_flight_ >= opts_.max_in_flight) {
+        waiting_.push_back(std::move(go));
+        return;
+      }
+      ++in_flight_;
+    }
+    go();
+  }
+
+  void release() {
+    std::function<void()> next;
+    {
+      std::lock_guard<std::mutex> lock(slots_mutex_);
+      if (waiting_.empty()) {
+        --in_flight_;
+      } else {
+        next = std::move(waiting_.front()); // the slot passes to the next request
+        waiting_.pop_front();
+      }
+    }
+    if (next)
+      next();
+  }
+
   void send(const http_request& r, callback<json> cb) {
     auto self = shared_from_this();
-    admit([self, r, cb = std::move(cb)]() mutable { self->start(r, std::move(cb)); });
+    admit([self, r, cb = std::move(cb)]() mutable {
+      self->acquire([self, r, cb = std::move(cb)]() mutable {
+        self->start(r, [self, cb = std::move(cb)](expected<json, error> result) mutable {
+          self->release();
+          cb(std::move(result));
+        });
+      });
+    });
   }
 
   void start(const http_request& r, callback<json> cb) {

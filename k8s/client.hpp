@@ -33,6 +33,7 @@ struct client_options {
   int burst = 100;
   std::chrono::seconds timeout{30}; // per request (inactivity); watches get timeoutSeconds + 30 s
   std::size_t threads = 4;          // cpprestsdk pool, initialised once per process
+  std::size_t max_in_flight = 16;   // requests at once, watches aside (0: no bound)
   std::string field_manager = "dbuser-operator";
   std::string user_agent = "dbuser-operator/0.1";
 };
