@@ -69,22 +69,13 @@ msg::role_claim claim_of(Ownership o) {
   return msg::role_claim::unmanaged;
 }
 
+// Both engines' errors share one classification (common/db_error_kind.hpp).
 template <class Error>
 msg::db_error to_db_error(const Error& e) {
-  using K = decltype(e.kind);
-  using D = msg::db_error::kind;
   msg::db_error d;
+  d.what = e.kind;
   d.message = e.to_string();
   d.transient = e.transient();
-  switch (e.kind) {
-    case K::invalid: d.what = D::invalid; break;
-    case K::conflict: d.what = D::conflict; break;
-    case K::permission: d.what = D::permission; break;
-    case K::auth: d.what = D::auth; break;
-    case K::unavailable: d.what = D::unavailable; break;
-    case K::transient: d.what = D::transient; break;
-    case K::internal: d.what = D::internal; break;
-  }
   return d;
 }
 

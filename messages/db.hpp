@@ -58,9 +58,8 @@ enum class role_claim : std::uint8_t { ours, absent, unmanaged, other_owner };
 
 // An engine's error, engine-neutral (both engines classify the same way).
 struct db_error {
-  enum class kind : std::uint8_t {
-    invalid, conflict, permission, auth, unavailable, transient, internal
-  } what = kind::internal;
+  using kind = dbuser::db_error_kind;
+  kind what = kind::internal;
   std::string message; // "while ...: ..." — redacted by the engine layer
   bool transient = false;
 };

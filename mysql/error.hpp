@@ -6,6 +6,7 @@
 // password or hash (see redact()), and the context of what was being done ("while granting
 // SELECT on appdb.* to 'app'@'%'").
 
+#include "common/db_error_kind.hpp"
 #include "common/expected.hpp"
 
 #include <string>
@@ -14,17 +15,8 @@
 
 namespace dbuser::mysql {
 
-enum class error_kind {
-  invalid,     // bad input or a statement the server rejects as wrong (1064, 1049, 1146, ...)
-  conflict,    // the world is not as expected (account exists 1396, duplicate 1062, ownership)
-  permission,  // the admin lacks a privilege (1044, 1142, 1227, 1410, ...)
-  auth,        // 1045: access denied for the credentials used
-  unavailable, // cannot reach the server or it went away (2002, 2003, 2006, 2013, 1053, ...)
-  transient,   // the server asks to retry (1205 lock wait, 1213 deadlock, 1040 too many, ...)
-  internal,    // anything else: a bug or an unexpected library failure
-};
-
-[[nodiscard]] std::string_view to_string(error_kind k);
+// The shared classification (common/db_error_kind.hpp); see kind_of_* below for the mapping.
+using error_kind = dbuser::db_error_kind;
 
 struct error {
   error_kind kind = error_kind::internal;

@@ -4,28 +4,8 @@
 
 namespace dbuser::pg {
 
-std::string_view to_string(error_kind k) {
-  switch (k) {
-    case error_kind::invalid:
-      return "invalid";
-    case error_kind::conflict:
-      return "conflict";
-    case error_kind::permission:
-      return "permission";
-    case error_kind::auth:
-      return "auth";
-    case error_kind::unavailable:
-      return "unavailable";
-    case error_kind::transient:
-      return "transient";
-    case error_kind::internal:
-      return "internal";
-  }
-  return "internal";
-}
-
 bool error::transient() const {
-  return kind == error_kind::unavailable || kind == error_kind::transient;
+  return is_transient(kind);
 }
 
 std::string error::to_string() const {

@@ -5,6 +5,7 @@
 // never holds a password or verifier (see redact()), and the context of what was being done
 // ("while granting SELECT on myapp_db.public to myapp").
 
+#include "common/db_error_kind.hpp"
 #include "common/expected.hpp"
 
 #include <string>
@@ -13,17 +14,8 @@
 
 namespace dbuser::pg {
 
-enum class error_kind {
-  invalid,     // bad input or a statement the server rejects as wrong (22xxx, 42xxx, 3D000, ...)
-  conflict,    // the world is not as expected (duplicate object, dependent objects, ownership)
-  permission,  // 42501 insufficient privilege
-  auth,        // 28xxx: authentication failed or role may not log in
-  unavailable, // cannot reach the server, or it is going away (08xxx, 57P0x, broken connection)
-  transient,   // the server asks to retry (40001, 40P01, 53xxx, 57014 statement timeout)
-  internal,    // anything else: a bug or an unexpected library failure
-};
-
-[[nodiscard]] std::string_view to_string(error_kind k);
+// The shared classification (common/db_error_kind.hpp); see kind_of_* below for the mapping.
+using error_kind = dbuser::db_error_kind;
 
 struct error {
   error_kind kind = error_kind::internal;
