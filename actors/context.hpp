@@ -5,6 +5,7 @@
 // it points to are thread-safe).
 
 #include "actors/backoff.hpp"
+#include "actors/read_cache.hpp"
 #include "api/postgres_user.hpp"
 #include "k8s/client.hpp"
 #include "k8s/informer.hpp"
@@ -25,6 +26,7 @@ struct operator_settings {
   backoff_policy backoff;
   std::size_t password_length = 40;
   std::chrono::seconds connect_timeout{10};
+  std::chrono::milliseconds admin_secret_ttl{std::chrono::seconds(10)}; // read cache; 0: none
   bool fault_injection = false; // honour the fault-injection annotation (tests only)
   std::string instance;         // reportingInstance of Events (host name)
 };
@@ -53,6 +55,7 @@ struct operator_context {
   std::shared_ptr<k8s::informer> secrets; // Secrets labelled managed-by=dbuser-operator
   caf::actor pools;                       // (pool_atom, db_target) → pool
   caf::actor secret_writer;
+  std::shared_ptr<read_cache> admin_secrets; // admin and CA Secrets read recently; may be null
   operator_settings settings;
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();

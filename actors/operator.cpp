@@ -28,11 +28,7 @@ json pick(const json& obj, const char* pointer) {
 } // namespace
 
 bool user_update_matters(const json& old_obj, const json& new_obj) {
-  for (const char* p : {"/metadata/generation", "/metadata/deletionTimestamp",
-                        "/metadata/finalizers", "/metadata/annotations", "/metadata/labels"})
-    if (pick(old_obj, p) != pick(new_obj, p))
-      return true;
-  return false;
+  return api::reconcile_inputs(old_obj) != api::reconcile_inputs(new_obj);
 }
 
 std::string owner_key_of_secret(const json& secret, api::engine eng) {
@@ -100,6 +96,7 @@ operator_runtime::start(caf::actor_system& sys, operator_config cfg) {
   shared.on_rotation = cfg.on_rotation;
   shared.pools = spawn_pool_registry(sys, cfg.pool, cfg.on_pool_stats);
   shared.secret_writer = spawn_secret_writer(sys, shared.kube);
+  shared.admin_secrets = std::make_shared<read_cache>(cfg.settings.admin_secret_ttl);
 
   // The managers need the caches and the caches' callbacks need the managers: create the
   // informers first, start them last.

@@ -63,7 +63,13 @@ struct supervisor_state {
   std::shared_ptr<const operator_context> ctx;
   int restarts = 0;
   bool running = false;
-  bool pending = false;
+  bool pending = false;        // woken while running: reconcile again when this one ends
+  bool pending_resync = false; // ... and one of the wake-ups was the timer (never skipped)
+  // What Kubernetes showed when the last reconcile succeeded (the user object's reconcile
+  // inputs and the resourceVersion of Secret `settled_secret`), hashed. A watch event that finds
+  // both unchanged — the echo of our own finalizer patch or Secret write — starts no reconcile.
+  std::optional<std::size_t> settled;
+  std::string settled_secret;
   std::uint64_t epoch = 0;
   int attempts = 0;
   std::uint64_t reconciles = 0;
@@ -71,7 +77,7 @@ struct supervisor_state {
   std::string last_result;
   std::int64_t last_success_unix = 0;
   steady_clock::time_point last_login_check{};
-  std::mt19937_64 rng{std::random_device{}()};
+  std::minstd_rand rng{std::random_device{}()}; // jitter only; 8 bytes, not mt19937's 2.5 KB
   std::unique_ptr<reconcile_ctx> rc;
   static inline const char* name = "user_supervisor";
 };
@@ -98,7 +104,9 @@ void finish(supervisor* self, outcome o);
 void event(supervisor* self, const char* type, const std::string& reason,
            const std::string& message);
 std::string now_text(supervisor* self);
-outcome from_db(const msg::db_error& e);
+// An error from the database job; an authentication failure also drops the cached admin Secret
+// (someone may have changed the password: the next attempt reads it again).
+outcome from_db(supervisor* self, const msg::db_error& e);
 // The job's owner and desired account/role, for the resource's engine.
 void describe_account(const reconcile_ctx& rc, msg::db_job& job);
 outcome from_k8s(const k8s::error& e, const std::string& while_);

@@ -31,7 +31,7 @@ void apply_pending(supervisor* self, std::function<void(bool applied)> next) {
           return;
         }
         if (r.failure) {
-          auto o = from_db(*r.failure);
+          auto o = from_db(self, *r.failure);
           o.message = "rotating the password: " + o.message;
           finish(self, o);
           return;

@@ -15,7 +15,14 @@
 
 namespace dbuser::actors::supervision {
 
-void step_fetch(supervisor* self);
+void step_fetch(supervisor* self, bool resync);
+
+// The user object's reconcile inputs and a Secret's resourceVersion ("" when absent), hashed.
+std::size_t state_hash(const json& user, const std::optional<json>& secret) {
+  const std::string version =
+    secret ? secret->value("/metadata/resourceVersion"_json_pointer, "") : std::string();
+  return std::hash<std::string>{}(api::reconcile_inputs(user) + '\n' + version);
+}
 
 std::string now_text(supervisor* self) {
   return api::rfc3339(ctx(self).now());
@@ -67,7 +74,9 @@ outcome from_k8s(const k8s::error& e, const std::string& while_) {
 }
 
 // An error from PostgreSQL, classified by the one policy of pg::error.
-outcome from_db(const msg::db_error& e) {
+outcome from_db(supervisor* self, const msg::db_error& e) {
+  if (e.what == msg::db_error::kind::auth && ctx(self).admin_secrets)
+    ctx(self).admin_secrets->forget(self->state.rc->meta.ns + "/" + self->state.rc->spec.admin.name);
   const char* reason = api::reason::database_error;
   if (e.what == msg::db_error::kind::unavailable)
     reason = api::reason::database_unreachable;
@@ -110,8 +119,9 @@ void done_running(supervisor* self) {
   st.running = false;
   st.rc.reset();
   if (st.pending) {
-    st.pending = false;
-    step_fetch(self);
+    const bool resync = st.pending_resync;
+    st.pending = st.pending_resync = false;
+    step_fetch(self, resync);
   }
 }
 
@@ -143,6 +153,12 @@ void finish(supervisor* self, outcome o) {
       next = *due;
     st.attempts = 0;
     st.last_success_unix = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
+  }
+  st.settled.reset();
+  if (ok && !rc.meta.deleting) {
+    st.settled_secret = rc.meta.ns + "/" + rc.spec.secret_name;
+    // The Secret as this reconcile left it (the cache may not have seen our write yet).
+    st.settled = state_hash(rc.object, rc.secret_seen);
   }
   st.last_error = ok ? "" : o.reason + ": " + o.message;
   st.last_result = ok ? "success" : (o.what == outcome::kind::retry ? "retry" : "refused");
@@ -284,7 +300,7 @@ void on_converged(supervisor* self, msg::db_result& r) {
     rc.connection = c;
   }
   if (r.failure) {
-    finish(self, from_db(*r.failure));
+    finish(self, from_db(self, *r.failure));
     return;
   }
   if (r.password_set && !rc.new_password) // drift repaired: the role had another password
@@ -396,15 +412,25 @@ void step_credentials(supervisor* self) {
 
 // --- 5: admin and CA Secrets ----------------------------------------------------------------
 
+// Reads the admin or CA Secret: from the short-lived read cache, else from the API server.
 void read_secret(supervisor* self, const std::string& name,
                  std::function<void(const json&)> found, const char* missing_reason) {
   auto& rc = *self->state.rc;
+  const auto& cache = ctx(self).admin_secrets;
+  const std::string key = rc.meta.ns + "/" + name;
+  if (cache)
+    if (auto hit = cache->get(key)) {
+      found(*hit);
+      return;
+    }
   ctx(self).kube->get(
     k8s::object_ref{k8s::resource::secrets(), rc.meta.ns, name, ""},
-    then<json>(self, [self, name, found, missing_reason](expected<json, k8s::error> r) {
-      if (r)
+    then<json>(self, [self, key, name, found, missing_reason](expected<json, k8s::error> r) {
+      if (r) {
+        if (ctx(self).admin_secrets)
+          ctx(self).admin_secrets->put(key, *r);
         found(*r);
-      else if (r.error().code == k8s::error::kind::not_found)
+      } else if (r.error().code == k8s::error::kind::not_found)
         finish(self, retry(missing_reason, "Secret " + self->state.rc->meta.ns + "/" + name
                                              + " not found"));
       else
@@ -555,7 +581,7 @@ void step_delete(supervisor* self) {
         .then(
           [self](msg::db_result& res) {
             if (res.failure) {
-              auto o = from_db(*res.failure);
+              auto o = from_db(self, *res.failure);
               o.reason = api::reason::deleting;
               finish(self, o);
               return;
@@ -610,7 +636,8 @@ void step_finalizer(supervisor* self) {
                         }));
 }
 
-void step_fetch(supervisor* self) {
+// `resync`: woken by the timer (periodic resync, retry, rotation), not by a watch event.
+void step_fetch(supervisor* self, bool resync) {
   auto& st = self->state;
   auto object = ctx(self).users->get(st.key);
   if (!object) {
@@ -619,6 +646,11 @@ void step_fetch(supervisor* self) {
     self->quit();
     return;
   }
+  // Nothing Kubernetes shows changed since the last success: the event was our own write coming
+  // back. The database side (drift) is checked by the periodic resync, which always runs.
+  if (!resync && st.settled
+      && *st.settled == state_hash(*object, ctx(self).secrets->get(st.settled_secret)))
+    return;
   st.running = true;
   ++st.reconciles;
   st.rc = std::make_unique<reconcile_ctx>();
@@ -662,15 +694,15 @@ caf::behavior user_supervisor(supervisor* self, std::string key,
       if (self->state.running)
         self->state.pending = true;
       else
-        step_fetch(self);
+        step_fetch(self, false);
     },
     [self](msg::tick_atom, std::uint64_t epoch) {
       if (epoch != self->state.epoch)
         return; // superseded by a later schedule
       if (self->state.running)
-        self->state.pending = true;
+        self->state.pending = self->state.pending_resync = true;
       else
-        step_fetch(self);
+        step_fetch(self, true);
     },
     [](msg::resume_atom, continuation& c) { c.run(); },
   };

@@ -129,6 +129,16 @@ object_meta parse_meta(const json& object) {
   return m;
 }
 
+std::string reconcile_inputs(const json& object) {
+  json inputs = json::array();
+  for (const char* p : {"/metadata/uid", "/metadata/generation", "/metadata/deletionTimestamp",
+                        "/metadata/finalizers", "/metadata/annotations", "/metadata/labels"}) {
+    const auto ptr = json::json_pointer(p);
+    inputs.push_back(object.contains(ptr) ? object.at(ptr) : json());
+  }
+  return inputs.dump();
+}
+
 std::optional<std::chrono::seconds> parse_duration(const std::string& text) {
   if (text.empty())
     return std::nullopt;

@@ -94,6 +94,11 @@ struct object_meta {
 // Reads the metadata every object has. Missing fields stay empty.
 [[nodiscard]] object_meta parse_meta(const nlohmann::json& object);
 
+// What a reconcile depends on in a user object, as one comparable value: its identity (uid),
+// spec (generation), deletion, finalizers, annotations and labels — not its status or
+// resourceVersion, which the operator's own status writes change.
+[[nodiscard]] std::string reconcile_inputs(const nlohmann::json& object);
+
 // Why a spec is refused: a message naming the field, for the InvalidSpec condition.
 struct spec_error {
   std::string message;

@@ -403,7 +403,8 @@ json cpu_delta(const std::map<std::string, double>& a, const std::map<std::strin
 
 struct sampler {
   std::atomic<bool> stop{false};
-  std::atomic<long> peak_conns{0};
+  std::atomic<long> peak_conns{0};       // admin connections
+  std::atomic<long> peak_login_conns{0}; // login checks, as the users
   std::atomic<long> peak_rss_kb{0};
   std::atomic<long> samples{0};
   std::atomic<long> roles{-1};
@@ -417,8 +418,9 @@ struct sampler {
         try {
           if (!c)
             c = std::make_unique<pqxx::connection>(admin_conninfo());
-          long conns = operator_connections(*c);
-          peak_conns = std::max(peak_conns.load(), conns);
+          auto conns = operator_connections(*c);
+          peak_conns = std::max(peak_conns.load(), conns.admin);
+          peak_login_conns = std::max(peak_login_conns.load(), conns.login_checks);
           roles = count_roles(*c, role_prefix);
         } catch (const std::exception& e) {
           c.reset();
@@ -549,7 +551,8 @@ void print_table(const json& r) {
   row("CPU per user", num(r["cpu_ms_per_user"].get<double>(), 2) + " ms");
   row("CPU s during the run, by process", r["machine_cpu_seconds_run"].dump());
   row("peak PostgreSQL connections (pool " + std::to_string(r["db_pool_size"].get<int>()) + ")",
-      std::to_string(r["pg_connections_peak"].get<long>()));
+      std::to_string(r["pg_connections_peak"].get<long>()) + " admin + "
+        + std::to_string(r.value("pg_login_check_connections_peak", 0L)) + " login checks");
   row("Kubernetes requests per user", r["metrics_available"].get<bool>()
                                         ? num(r["kube_requests_per_user"].get<double>(), 2) + " "
                                             + r["kube_requests_per_user_by_verb"].dump()
@@ -789,6 +792,7 @@ int bench_main(const options& o) {
          {"cpu_seconds_total", final_proc.cpu_s},
          {"cpu_ms_per_user", (at_ready.cpu_s - idle.cpu_s) * 1000 / o.n},
          {"pg_connections_peak", samp.peak_conns.load()},
+         {"pg_login_check_connections_peak", samp.peak_login_conns.load()},
          {"metrics_available", metrics},
          {"kube_requests_per_user", total(verbs_run) / o.n},
          {"kube_requests_per_user_by_verb", per_user(verbs_run, o.n)},

@@ -28,10 +28,17 @@ inline long count_roles(pqxx::connection& c, const std::string& prefix) {
     .as<long>();
 }
 
-inline long operator_connections(pqxx::connection& c) {
+// The operator's admin connections (the pool) and its login checks (as the users themselves).
+struct connection_count {
+  long admin = 0, login_checks = 0;
+};
+
+inline connection_count operator_connections(pqxx::connection& c) {
   pqxx::nontransaction tx(c);
-  return tx.exec1("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbuser-operator'")[0]
-    .as<long>();
+  auto row = tx.exec1("SELECT count(*) FILTER (WHERE application_name = 'dbuser-operator'), "
+                      "count(*) FILTER (WHERE application_name = 'dbuser-operator-login-check') "
+                      "FROM pg_stat_activity");
+  return {row[0].as<long>(), row[1].as<long>()};
 }
 
 inline bool database_exists(pqxx::connection& c, const std::string& db) {

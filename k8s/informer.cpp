@@ -54,18 +54,28 @@ bool informer::synced() const {
   return synced_;
 }
 
+informer::entry informer::pack(const json& obj) {
+  return entry{resource_version_of(obj), json::to_msgpack(obj)};
+}
+
+json informer::unpack(const entry& e) { return json::from_msgpack(e.packed); }
+
 std::optional<json> informer::get(const std::string& key) const {
-  std::lock_guard<std::mutex> lock(mutex_);
-  auto it = cache_.find(key);
-  if (it == cache_.end()) return std::nullopt;
-  return it->second;
+  std::vector<std::uint8_t> packed;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = cache_.find(key);
+    if (it == cache_.end()) return std::nullopt;
+    packed = it->second.packed;
+  }
+  return json::from_msgpack(packed);
 }
 
 std::vector<json> informer::list() const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<json> out;
   out.reserve(cache_.size());
-  for (const auto& [k, v] : cache_) out.push_back(v);
+  for (const auto& [k, v] : cache_) out.push_back(unpack(v));
   return out;
 }
 
@@ -135,6 +145,7 @@ void informer::on_list(std::uint64_t epoch, expected<json, error> result) {
       const auto k = result->value("kind", std::string());
       if (k.size() > 4 && k.compare(k.size() - 4, 4, "List") == 0) item["kind"] = k.substr(0, k.size() - 4);
     }
+    trim(item);
     fresh.emplace(key_of(item), std::move(item));
   }
   std::vector<json> added, deleted;
@@ -142,16 +153,19 @@ void informer::on_list(std::uint64_t epoch, expected<json, error> result) {
   bool first_sync = false;
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    std::map<std::string, entry> packed;
     for (const auto& [key, obj] : fresh) {
+      auto e = pack(obj);
       auto it = cache_.find(key);
       if (it == cache_.end())
         added.push_back(obj);
-      else if (resource_version_of(it->second) != resource_version_of(obj))
-        updated.emplace_back(it->second, obj);
+      else if (it->second.resource_version != e.resource_version)
+        updated.emplace_back(unpack(it->second), obj);
+      packed.emplace(key, std::move(e));
     }
-    for (const auto& [key, obj] : cache_)
-      if (fresh.find(key) == fresh.end()) deleted.push_back(obj);
-    cache_ = std::move(fresh);
+    for (const auto& [key, e] : cache_)
+      if (fresh.find(key) == fresh.end()) deleted.push_back(unpack(e));
+    cache_ = std::move(packed);
     const auto meta = result->find("metadata");
     rv_ = meta != result->end() && meta->is_object() ? meta->value("resourceVersion", std::string()) : "";
     first_sync = !synced_;
@@ -203,10 +217,17 @@ void informer::start_watch() {
   if (old == w) w->stop();
 }
 
-void informer::on_event(std::uint64_t epoch, const watch_event& ev) {
+void informer::trim(json& obj) const {
+  if (!opts_.strip_managed_fields) return;
+  if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) md->erase("managedFields");
+}
+
+void informer::on_event(std::uint64_t epoch, const watch_event& event) {
   std::lock_guard<std::recursive_mutex> deliver(deliver_mutex_);
   enum { none, add, update, del } action = none;
   json old_obj;
+  watch_event ev = event;
+  trim(ev.object);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopped_ || epoch != epoch_) return;
@@ -218,11 +239,11 @@ void informer::on_event(std::uint64_t epoch, const watch_event& ev) {
     auto it = cache_.find(key);
     if (ev.type == "ADDED" || ev.type == "MODIFIED") {
       if (it == cache_.end()) {
-        cache_.emplace(key, ev.object);
+        cache_.emplace(key, pack(ev.object));
         action = add;
-      } else if (resource_version_of(it->second) != rv) {
-        old_obj = std::move(it->second);
-        it->second = ev.object;
+      } else if (it->second.resource_version != rv) {
+        if (handlers_.on_update) old_obj = unpack(it->second);
+        it->second = pack(ev.object);
         action = update;
       }
     } else if (ev.type == "DELETED") {

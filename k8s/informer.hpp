@@ -22,6 +22,7 @@
 //   - Callbacks are cheap and do not block (they run on the client's threads).
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -50,6 +51,9 @@ struct informer_options {
   long watch_timeout_seconds = 300;
   std::chrono::milliseconds backoff_initial{800};
   std::chrono::milliseconds backoff_max{30000};
+  // Cached objects and callbacks go without metadata.managedFields (server-side apply
+  // bookkeeping, often half of an object), like controller-runtime's TransformStripManagedFields.
+  bool strip_managed_fields = true;
 };
 
 class informer : public std::enable_shared_from_this<informer> {
@@ -75,7 +79,8 @@ private:
   void relist();
   void on_list(std::uint64_t epoch, expected<nlohmann::json, error> result);
   void start_watch();
-  void on_event(std::uint64_t epoch, const watch_event& ev);
+  void on_event(std::uint64_t epoch, const watch_event& event);
+  void trim(nlohmann::json& obj) const;
   void on_close(std::uint64_t epoch, expected<void, error> result);
   void retry_later(bool relist_after, std::optional<std::chrono::seconds> retry_after = std::nullopt);
   void report(const error& e);
@@ -91,7 +96,16 @@ private:
   bool stopped_ = false;
   bool synced_ = false;
   std::uint64_t epoch_ = 0; // bumps on each list/watch attempt; stale completions are ignored
-  std::map<std::string, nlohmann::json> cache_;
+  // Objects are kept as MessagePack: a parsed nlohmann::json spends a node and a map entry per
+  // field (measured, without managedFields: a PostgresUser 4.1 KB parsed, 0.6 KB packed; its
+  // Secret 5.4 KB and 1.1 KB). get() and list() parse them again (microseconds).
+  struct entry {
+    std::string resource_version;
+    std::vector<std::uint8_t> packed;
+  };
+  static entry pack(const nlohmann::json& obj);
+  static nlohmann::json unpack(const entry& e);
+  std::map<std::string, entry> cache_;
   std::string rv_;
   std::shared_ptr<watch_handle> watch_;
   std::chrono::milliseconds backoff_;

@@ -19,6 +19,15 @@ namespace dbuser::pg {
 
 namespace {
 
+// Every write transaction of the operator takes this lock first (advisory, per database, held to
+// commit). Concurrent GRANTs to different roles update the same catalog row (the schema's or the
+// database's ACL, the admin's default privileges) and PostgreSQL fails the second one with
+// "tuple concurrently updated" (XX000) instead of waiting: serialised, none fails. The lock is per
+// database; shared-catalog statements (roles, CONNECT on a database) run in whichever database an
+// executor is connected to, so two of them may still meet in another database: rare, and XX000 is
+// retried (pg/error.cpp). The key is "dbuser-o" in ASCII; other clients never take it.
+constexpr const char* serialize_writes = "SELECT pg_advisory_xact_lock(7233473089994108271)";
+
 // A value of a libpq keyword/value connection string.
 std::string conn_value(std::string_view v) {
   std::string out = "'";
@@ -158,10 +167,14 @@ struct executor::impl {
   target t;
   std::string ca_path;   // the CA file handed to libpq
   bool ca_owned = false; // written by us from ca_pem: removed on destruction
-  std::map<std::string, session> conns;
+  // One admin connection at a time, so that a pool of N executors holds N connections: to the
+  // database the last statement needed. Statements on shared catalogs (roles, memberships, CONNECT
+  // on a database) name no database ("") and run on whichever is open.
+  session current;
+  std::string current_db;
 
   ~impl() {
-    conns.clear();
+    close();
     if (ca_owned)
       ::unlink(ca_path.c_str());
   }
@@ -173,13 +186,19 @@ struct executor::impl {
     return more;
   }
 
-  std::string conninfo(std::string_view user, std::string_view password,
-                       std::string_view db) const {
+  void close() {
+    current.notices.reset(); // unregistered before its connection goes
+    current.conn.reset();
+    current_db.clear();
+  }
+
+  std::string conninfo(std::string_view user, std::string_view password, std::string_view db,
+                       std::string_view application = "dbuser-operator") const {
     std::string ci = "host=" + conn_value(t.host) + " port=" + std::to_string(t.port)
                      + " user=" + conn_value(user) + " password=" + conn_value(password)
                      + " dbname=" + conn_value(db) + " sslmode=" + conn_value(t.ssl_mode)
                      + " connect_timeout=" + std::to_string(t.connect_timeout.count())
-                     + " application_name='dbuser-operator'"
+                     + " application_name=" + conn_value(application)
                      + " options=" + conn_value("-c statement_timeout="
                                                 + std::to_string(t.statement_timeout.count())
                                                 + " -c standard_conforming_strings=on");
@@ -188,27 +207,25 @@ struct executor::impl {
     return ci;
   }
 
-  // The admin connection to `db` (maintenance database when empty); throws like libpqxx.
+  // The admin connection to `db`; for "" the open one, else the maintenance database. Throws
+  // like libpqxx. Switching databases closes the previous connection.
   pqxx::connection& conn(const std::string& db) {
+    if (current.conn && current.conn->is_open() && (db.empty() || db == current_db))
+      return *current.conn;
+    close();
     const auto name = db_name(db);
-    auto i = conns.find(name);
-    if (i != conns.end() && i->second.conn->is_open())
-      return *i->second.conn;
-    conns.erase(name);
-    session s;
-    s.conn = std::make_unique<pqxx::connection>(conninfo(t.admin_user, t.admin_password, name));
-    s.notices = std::make_unique<notice_logger>(*s.conn, secrets());
-    auto& ref = *s.conn;
-    conns.emplace(name, std::move(s));
-    return ref;
+    current.conn = std::make_unique<pqxx::connection>(conninfo(t.admin_user, t.admin_password, name));
+    current.notices = std::make_unique<notice_logger>(*current.conn, secrets());
+    current_db = name;
+    return *current.conn;
   }
 
   // Turns an exception into an error; a broken connection is forgotten, never silently reused.
-  error fail(const std::exception& ex, const std::string& db, std::string context,
+  error fail(const std::exception& ex, std::string context,
              const std::vector<std::string>& extra = {}) {
     auto e = from_exception(ex, std::move(context), secrets(extra));
     if (e.kind == error_kind::unavailable || dynamic_cast<const pqxx::broken_connection*>(&ex))
-      conns.erase(db_name(db));
+      close();
     return e;
   }
 
@@ -327,12 +344,11 @@ result<executor> executor::create(target t) {
   return executor(std::move(p));
 }
 
-void executor::close() { impl_->conns.clear(); }
+void executor::close() { impl_->close(); }
 
 result<observed_state> executor::observe(const desired_role& desired) {
   auto& self = *impl_;
   observed_state o;
-  std::string db;
   std::string context = "while observing role " + desired.name;
   try {
     std::set<std::string> inspect;
@@ -398,12 +414,11 @@ result<observed_state> executor::observe(const desired_role& desired) {
           inspect.insert(row[0].as<std::string>());
     }
     for (const auto& name : inspect) {
-      db = name;
       context = "while observing the privileges of role " + desired.name + " in database " + name;
       self.observe_database(self.conn(name), name, desired, o.schemas);
     }
   } catch (const std::exception& ex) {
-    return make_unexpected(self.fail(ex, db, context));
+    return make_unexpected(self.fail(ex, context));
   }
   return o;
 }
@@ -432,13 +447,14 @@ result<std::vector<std::string>> executor::apply(const std::vector<action>& acti
         }
       } else {
         pqxx::work tx(c);
+        tx.exec(serialize_writes);
         for (; current < end; ++current)
           tx.exec(actions[current].sql);
         current = end - 1;
         tx.commit();
       }
     } catch (const std::exception& ex) {
-      return make_unexpected(self.fail(ex, first.database, actions[current].context));
+      return make_unexpected(self.fail(ex, actions[current].context));
     }
     for (size_t k = i; k < end; ++k) {
       spdlog::debug("pg: {}", actions[k].description);
@@ -467,7 +483,7 @@ result<bool> executor::database_exists(std::string_view database) {
     return tx.exec_params1("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name)[0]
       .as<bool>();
   } catch (const std::exception& ex) {
-    return make_unexpected(self.fail(ex, "", "while checking whether database " + name + " exists"));
+    return make_unexpected(self.fail(ex, "while checking whether database " + name + " exists"));
   }
 }
 
@@ -484,7 +500,7 @@ result<std::vector<std::string>> executor::privileged_roles(const std::vector<st
         out.push_back(r);
     }
   } catch (const std::exception& ex) {
-    return make_unexpected(self.fail(ex, "", "while checking the roles of memberOf"));
+    return make_unexpected(self.fail(ex, "while checking the roles of memberOf"));
   }
   return out;
 }
@@ -518,7 +534,9 @@ result<void> executor::set_password(std::string_view role, std::string_view veri
 result<std::vector<std::string>> executor::drop_role(std::string_view role) {
   auto& self = *impl_;
   const std::string name(role);
-  std::vector<std::string> databases{self.t.maintenance_db}; // shared objects are handled here
+  // Where the role owns objects or holds privileges; REASSIGN/DROP OWNED act on the current
+  // database's objects, and on shared objects (databases, their CONNECT) from any of them.
+  std::vector<std::string> databases;
   try {
     pqxx::read_transaction tx(self.conn(""));
     if (tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", name).empty())
@@ -528,17 +546,19 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
                        "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
                        "s.refobjid = ")
              + role_oid + " AND d.datallowconn ORDER BY 1",
-           name)) {
-      auto db = row[0].as<std::string>();
-      if (db != self.t.maintenance_db)
-        databases.push_back(db);
-    }
+           name))
+      databases.push_back(row[0].as<std::string>());
   } catch (const std::exception& ex) {
-    return make_unexpected(self.fail(ex, "", "while finding the databases of role " + name));
+    return make_unexpected(self.fail(ex, "while finding the databases of role " + name));
   }
+  // The open connection's database first (no reconnect); it alone when there is none.
+  std::stable_partition(databases.begin(), databases.end(),
+                        [&](const std::string& db) { return db == self.current_db; });
+  if (databases.empty() || databases.front() != self.current_db)
+    databases.insert(databases.begin(), self.current_db);
   std::vector<action> actions;
   for (const auto& db : databases) {
-    const std::string where = db == self.t.maintenance_db ? std::string() : db;
+    const std::string& where = db;
     actions.push_back(action{where, sql::reassign_owned(name, self.t.admin_user),
                              "reassigned the objects of role " + name + " in database " + db
                                + " to " + self.t.admin_user,
@@ -562,7 +582,7 @@ login_result executor::login_check(std::string_view role, std::string_view passw
                               + std::string(database);
   const auto start = std::chrono::steady_clock::now();
   try {
-    pqxx::connection c(self.conninfo(role, password, database));
+    pqxx::connection c(self.conninfo(role, password, database, "dbuser-operator-login-check"));
     notice_logger notices(c, self.secrets({std::string(password)}));
     pqxx::nontransaction tx(c);
     r.server_version = tx.exec("SELECT current_setting('server_version')")[0][0].as<std::string>();

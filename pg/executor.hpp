@@ -26,7 +26,7 @@ struct target {
   int port = 5432;
   std::string admin_user;
   std::string admin_password;
-  std::string maintenance_db = "postgres";  // where cluster-wide statements run
+  std::string maintenance_db = "postgres";  // where cluster-wide statements run when no connection is open
   std::string ssl_mode = "prefer";          // disable|allow|prefer|require|verify-ca|verify-full
   std::string ca_file;                      // PEM file of the CA that signed the server, or
   std::string ca_pem;                       // the PEM bytes themselves (written to a 0600 file)

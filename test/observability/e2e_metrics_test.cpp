@@ -167,3 +167,39 @@ TEST_CASE("metrics and the actor table follow PostgresUsers that succeed and fai
     UNSCOPED_INFO("not a JSON log line: " << l);
   REQUIRE(bad_lines.empty());
 }
+
+// The operator's own writes (the finalizer patch, the Secret it creates, its status) come back
+// through its watches: they must not start a second reconcile, or every new user costs two pool
+// jobs. A change by someone else (the spec) still starts exactly one.
+TEST_CASE("a new PostgresUser is reconciled once: its own writes coming back start no reconcile") {
+  e2e_options opts;
+  opts.resync_period = "10m"; // no timer in the window: every reconcile here is a watch event's
+  e2e_env env(opts);
+  auto& op = *env.op;
+  REQUIRE(wait_until([&] { return http_get(op.listen_address(), "/readyz").status == 200; },
+                     seconds(20)));
+  INFO("operator log: " << op.log_path());
+  const auto name = env.object_name("once");
+  auto user = env.user_manifest(name, env.role_name("once"), env.database_name("once_db"),
+                                name + "-creds");
+  env.apply(user);
+  REQUIRE(env.wait_ready(name, seconds(60)));
+  REQUIRE(env.secret(name + "-creds"));
+
+  // The echoes of the first reconcile arrive within milliseconds, long before this change.
+  user["spec"]["privileges"] = json{"SELECT"};
+  env.apply(user);
+  const auto generation = env.user(name).value()["metadata"]["generation"].get<std::int64_t>();
+  REQUIRE(generation == 2);
+  // observedGeneration 2 is written at the end of the reconcile the change started.
+  REQUIRE(wait_until(
+    [&] {
+      auto u = env.user(name);
+      return u && u->value("/status/observedGeneration"_json_pointer, std::int64_t{0}) == 2;
+    },
+    seconds(30)));
+  const auto m = scrape(op);
+  CHECK(m.value("dbuser_reconciles_total", {{"result", "success"}}) == 2);
+  CHECK(m.sum("dbuser_reconciles_total") == 2);
+  CHECK(m.sum("dbuser_db_pool_jobs_total") == 2);
+}
