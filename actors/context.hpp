@@ -27,6 +27,9 @@ struct operator_settings {
   std::size_t password_length = 40;
   std::chrono::seconds connect_timeout{10};
   std::chrono::milliseconds admin_secret_ttl{std::chrono::seconds(10)}; // read cache; 0: none
+  // Reconciles running at once per kind; the others wait as a key in the manager's queue (a
+  // running reconcile holds its resource, Secret and spec: memory, and no faster at the pool).
+  std::size_t max_concurrent_reconciles = 64;
   bool fault_injection = false; // honour the fault-injection annotation (tests only)
   std::string instance;         // reportingInstance of Events (host name)
 };

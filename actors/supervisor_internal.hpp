@@ -61,12 +61,13 @@ struct reconcile_ctx {
 struct supervisor_state {
   std::string key;
   std::shared_ptr<const operator_context> ctx;
+  caf::actor manager; // grants the reconcile slot
   int restarts = 0;
-  bool running = false;
+  bool running = false; // waiting for a slot, or reconciling
   bool pending = false;        // woken while running: reconcile again when this one ends
   bool pending_resync = false; // ... and one of the wake-ups was the timer (never skipped)
-  // What Kubernetes showed when the last reconcile succeeded (the user object's reconcile
-  // inputs and the resourceVersion of Secret `settled_secret`), hashed. A watch event that finds
+  // What Kubernetes showed when the last reconcile succeeded or was refused (the user object's
+  // reconcile inputs and the resourceVersion of Secret `settled_secret`), hashed. A watch event that finds
   // both unchanged — the echo of our own finalizer patch or Secret write — starts no reconcile.
   std::optional<std::size_t> settled;
   std::string settled_secret;

@@ -4,7 +4,10 @@
 #include "messages/reconcile.hpp"
 
 #include <caf/all.hpp>
+#include <algorithm>
+#include <deque>
 #include <map>
+#include <set>
 #include <random>
 #include <spdlog/spdlog.h>
 
@@ -20,6 +23,9 @@ struct entry {
 struct manager_state {
   std::shared_ptr<const operator_context> ctx;
   std::map<std::string, entry> users;
+  std::set<caf::actor_addr> running;     // supervisors holding a reconcile slot
+  std::deque<caf::actor> waiting;        // asked for one, in order ...
+  std::set<caf::actor_addr> still_waiting; // ... and still alive (a dead one is skipped)
   bool paused = false;
   bool stopping = false;
   std::mt19937_64 rng{std::random_device{}()};
@@ -27,6 +33,25 @@ struct manager_state {
 };
 
 using manager = caf::stateful_actor<manager_state>;
+
+// Hands free slots to waiting supervisors (skipping any that died meanwhile).
+void grant(manager* self) {
+  auto& st = self->state;
+  const auto limit = std::max<std::size_t>(1, st.ctx->settings.max_concurrent_reconciles);
+  while (st.running.size() < limit && !st.waiting.empty()) {
+    auto next = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    if (st.still_waiting.erase(next.address()) != 0 && st.running.insert(next.address()).second)
+      self->send(next, msg::grant_atom::value);
+  }
+}
+
+void release(manager* self, const caf::actor_addr& supervisor) {
+  auto& st = self->state;
+  st.still_waiting.erase(supervisor);
+  if (st.running.erase(supervisor) != 0)
+    grant(self);
+}
 
 void start(manager* self, const std::string& key, entry& e) {
   e.supervisor = spawn_user_supervisor(self, key, self->state.ctx, e.restarts);
@@ -38,6 +63,7 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
   self->state.ctx = std::move(ctx);
   self->state.paused = start_paused;
   self->set_down_handler([self](caf::down_msg& dm) {
+    release(self, dm.source);
     auto& users = self->state.users;
     auto i = std::find_if(users.begin(), users.end(), [&](const auto& kv) {
       return kv.second.supervisor.address() == dm.source;
@@ -104,6 +130,18 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
       self->quit();
     },
     [self](msg::supervisors_atom) -> std::size_t { return self->state.users.size(); },
+    [self](msg::acquire_atom) {
+      auto sender = caf::actor_cast<caf::actor>(self->current_sender());
+      if (!sender)
+        return;
+      if (!self->state.still_waiting.insert(sender.address()).second)
+        return; // already waiting
+      self->state.waiting.push_back(std::move(sender));
+      grant(self);
+    },
+    [self](msg::release_atom) {
+      release(self, caf::actor_cast<caf::actor_addr>(self->current_sender()));
+    },
   };
 }
 

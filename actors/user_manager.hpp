@@ -5,6 +5,11 @@
 // resource is gone) and restarts it with backoff when it dies (an exception, a crash): no other
 // resource notices. While paused (not the leader), reconciles are dropped: the informer replays
 // every object when reconciling resumes.
+//
+// It also bounds the reconciles running at once (settings.max_concurrent_reconciles, the
+// counterpart of controller-runtime's MaxConcurrentReconciles): a supervisor with work sends
+// acquire_atom and starts on grant_atom, in arrival order; its release_atom (or its death) frees
+// the slot. Waiting costs a queue entry, not a reconcile's state.
 
 #include "actors/context.hpp"
 
@@ -14,7 +19,8 @@
 
 namespace dbuser::actors {
 
-// (reconcile_atom, std::string key), (pause_atom, bool), (shutdown_atom)
+// (reconcile_atom, std::string key), (pause_atom, bool), (shutdown_atom); from supervisors:
+// (acquire_atom) → later (grant_atom), (release_atom)
 [[nodiscard]] caf::actor spawn_user_manager(caf::actor_system& sys,
                                             std::shared_ptr<const operator_context> ctx,
                                             bool start_paused);

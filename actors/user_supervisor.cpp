@@ -15,7 +15,7 @@
 
 namespace dbuser::actors::supervision {
 
-void step_fetch(supervisor* self, bool resync);
+void wake(supervisor* self, bool resync);
 
 // The user object's reconcile inputs and a Secret's resourceVersion ("" when absent), hashed.
 std::size_t state_hash(const json& user, const std::optional<json>& secret) {
@@ -118,10 +118,11 @@ void done_running(supervisor* self) {
   auto& st = self->state;
   st.running = false;
   st.rc.reset();
+  self->send(st.manager, msg::release_atom::value);
   if (st.pending) {
     const bool resync = st.pending_resync;
     st.pending = st.pending_resync = false;
-    step_fetch(self, resync);
+    wake(self, resync);
   }
 }
 
@@ -154,8 +155,10 @@ void finish(supervisor* self, outcome o) {
     st.attempts = 0;
     st.last_success_unix = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
   }
+  // Settled after a success or a refusal (both wait for a change, or the resync); not after a
+  // retry, whose timer runs anyway.
   st.settled.reset();
-  if (ok && !rc.meta.deleting) {
+  if (o.what != outcome::kind::retry && !rc.meta.deleting) {
     st.settled_secret = rc.meta.ns + "/" + rc.spec.secret_name;
     // The Secret as this reconcile left it (the cache may not have seen our write yet).
     st.settled = state_hash(rc.object, rc.secret_seen);
@@ -636,22 +639,38 @@ void step_finalizer(supervisor* self) {
                         }));
 }
 
-// `resync`: woken by the timer (periodic resync, retry, rotation), not by a watch event.
-void step_fetch(supervisor* self, bool resync) {
+// Gone (deleted and finalized): nothing left to do for this resource.
+void stop_for_good(supervisor* self) {
+  report(self, "Stopped", milliseconds(0), false, 0, true);
+  self->quit();
+}
+
+// Woken (`resync`: by its timer — periodic resync, retry, rotation — not by a watch event): is
+// there anything to do? Then wait for a slot; step_fetch runs when the manager grants it.
+void wake(supervisor* self, bool resync) {
   auto& st = self->state;
   auto object = ctx(self).users->get(st.key);
   if (!object) {
-    // Gone (deleted and finalized): nothing left to do for this resource.
-    report(self, "Stopped", milliseconds(0), false, 0, true);
-    self->quit();
+    stop_for_good(self);
     return;
   }
-  // Nothing Kubernetes shows changed since the last success: the event was our own write coming
-  // back. The database side (drift) is checked by the periodic resync, which always runs.
+  // Nothing Kubernetes shows changed since the last success or refusal: the event was our own
+  // write coming back. The database side (drift) is checked by the periodic resync, which always
+  // runs.
   if (!resync && st.settled
       && *st.settled == state_hash(*object, ctx(self).secrets->get(st.settled_secret)))
     return;
   st.running = true;
+  self->send(st.manager, msg::acquire_atom::value);
+}
+
+void step_fetch(supervisor* self) {
+  auto& st = self->state;
+  auto object = ctx(self).users->get(st.key);
+  if (!object) {
+    stop_for_good(self); // the manager frees the slot when it sees this supervisor go
+    return;
+  }
   ++st.reconciles;
   st.rc = std::make_unique<reconcile_ctx>();
   auto& rc = *st.rc;
@@ -685,16 +704,18 @@ void step_fetch(supervisor* self, bool resync) {
 }
 
 caf::behavior user_supervisor(supervisor* self, std::string key,
-                              std::shared_ptr<const operator_context> context, int restarts) {
+                              std::shared_ptr<const operator_context> context, int restarts,
+                              caf::actor manager) {
   self->state.key = std::move(key);
   self->state.ctx = std::move(context);
   self->state.restarts = restarts;
+  self->state.manager = std::move(manager);
   return {
     [self](msg::reconcile_atom) {
       if (self->state.running)
         self->state.pending = true;
       else
-        step_fetch(self, false);
+        wake(self, false);
     },
     [self](msg::tick_atom, std::uint64_t epoch) {
       if (epoch != self->state.epoch)
@@ -702,8 +723,9 @@ caf::behavior user_supervisor(supervisor* self, std::string key,
       if (self->state.running)
         self->state.pending = self->state.pending_resync = true;
       else
-        step_fetch(self, true);
+        wake(self, true);
     },
+    [self](msg::grant_atom) { step_fetch(self); },
     [](msg::resume_atom, continuation& c) { c.run(); },
   };
 }
@@ -715,7 +737,8 @@ namespace dbuser::actors {
 caf::actor spawn_user_supervisor(caf::local_actor* parent, std::string key,
                                  std::shared_ptr<const operator_context> ctx, int restarts) {
   return parent->spawn<caf::monitored>(supervision::user_supervisor, std::move(key),
-                                       std::move(ctx), restarts);
+                                       std::move(ctx), restarts,
+                                       caf::actor_cast<caf::actor>(parent));
 }
 
 } // namespace dbuser::actors

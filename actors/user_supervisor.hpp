@@ -4,6 +4,9 @@
 // timers. It is asked to reconcile by key only and re-reads the world every time.
 //
 // Expected flow (one reconcile; every step is idempotent)
+//   0. Woken by a watch event while the resource and its Secret are exactly as the last
+//      successful reconcile left them (its own writes coming back): nothing to do. Woken by its
+//      timer: always go on. Then wait for the manager's slot (max_concurrent_reconciles).
 //   1. Read the PostgresUser from the informer cache. Gone: the supervisor stops (normal exit).
 //   2. Parse and validate the spec. Invalid: Ready=False InvalidSpec (deletion still proceeds).
 //   3. Being deleted (finalizer present): per deletionPolicy, drop the role if it is ours

@@ -46,6 +46,7 @@ const char* usage = R"(usage: dbuser-operator [flags]
   --resync-period DURATION   drift check per resource, spread out (default 5m)
   --login-check-period DUR   periodic login check with the generated credentials (default 30m)
   --admin-secret-ttl DUR     how long an admin/CA Secret read is reused (default 10s; 0: never)
+  --max-concurrent-reconciles N  reconciles running at once per kind (default 64)
   --kube-qps N, --kube-burst N   client-side rate limit for the API server (default 50, 100)
   --leader-elect             take part in leader election (one active replica)
   --leader-election-namespace NS  namespace of the Lease (default: the in-cluster namespace,
@@ -68,6 +69,7 @@ struct flags {
   milliseconds resync = minutes(5);
   milliseconds login_check = minutes(30);
   milliseconds admin_secret_ttl = seconds(10);
+  std::size_t max_concurrent = 64;
   double qps = 50;
   int burst = 100;
   bool leader_elect = false;
@@ -143,6 +145,10 @@ flags parse(int argc, char** argv) {
       f.resync = duration_flag(a, next());
     } else if (a == "--login-check-period") {
       f.login_check = duration_flag(a, next());
+    } else if (a == "--max-concurrent-reconciles") {
+      f.max_concurrent = static_cast<std::size_t>(number(next()));
+      if (f.max_concurrent == 0)
+        bad_flag("--max-concurrent-reconciles: must be at least 1");
     } else if (a == "--admin-secret-ttl") {
       const auto v = next();
       f.admin_secret_ttl = v == "0" ? milliseconds(0) : duration_flag(a, v);
@@ -377,6 +383,7 @@ int main(int argc, char** argv) {
   oc.settings.resync_period = f.resync;
   oc.settings.login_check_period = f.login_check;
   oc.settings.admin_secret_ttl = f.admin_secret_ttl;
+  oc.settings.max_concurrent_reconciles = f.max_concurrent;
   oc.settings.fault_injection = f.fault_injection;
   oc.settings.instance = host_name();
   oc.start_paused = f.leader_elect;

@@ -24,6 +24,11 @@ using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 // (pause_atom, bool): leader election says stop (true) or go on (false) reconciling.
 using pause_atom = caf::atom_constant<caf::atom("pause")>;
+// (acquire_atom) from a supervisor to its manager: it has work; (grant_atom) back when one of the
+// max_concurrent_reconciles slots is its; (release_atom) when its reconcile ended.
+using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
+using grant_atom = caf::atom_constant<caf::atom("grant")>;
+using release_atom = caf::atom_constant<caf::atom("release")>;
 
 } // namespace dbuser::msg
 

@@ -117,3 +117,47 @@ TEST_CASE("removing DELETE from privileges revokes it within seconds and observe
   CHECK_THAT(as_user("DELETE FROM public.later"), Catch::Contains("permission denied"));
   CHECK_NO_SECRETS_IN_LOG(env);
 }
+
+// One reconcile at a time (--max-concurrent-reconciles 1): every path gives its slot back — a
+// success, a retry that keeps failing, a refusal, a deletion — so the others all get their turn.
+TEST_CASE("with one reconcile slot, users that succeed, fail, are refused and are deleted all "
+          "get their turn") {
+  e2e_options opts;
+  opts.extra_args = {"--max-concurrent-reconciles", "1"};
+  e2e_env env(opts);
+  const auto db = env.database_name("slot_db");
+  auto failing = env.user_manifest(env.object_name("slot-noadmin"), env.role_name("slot_x"), db,
+                                   env.object_name("slot-x-creds"));
+  failing["spec"]["adminSecretRef"]["name"] = "no-such-admin-secret"; // retried with backoff
+  env.apply(failing);
+  // A Secret that is not ours: refused.
+  const auto refused_name = env.object_name("slot-refused");
+  const auto foreign_secret = env.object_name("slot-foreign");
+  env.k8s.must({"create", "secret", "generic", foreign_secret, "-n", env.ns,
+                "--from-literal=password=not-yours"});
+  env.apply(env.user_manifest(refused_name, env.role_name("slot_r"), db, foreign_secret));
+  std::vector<std::string> good;
+  for (int i = 0; i < 5; ++i) {
+    good.push_back(env.object_name("slot-good"));
+    env.apply(env.user_manifest(good.back(), env.role_name("slot_g"), db, good.back() + "-creds"));
+  }
+  for (const auto& name : good)
+    REQUIRE_READY(env, name, seconds(60));
+  REQUIRE_CONDITION(env, refused_name, seconds(30), "False", "SecretConflict");
+  REQUIRE_CONDITION(env, failing["metadata"]["name"].get<std::string>(), seconds(30), "False",
+                    "AdminSecretNotFound");
+
+  env.k8s.remove(pguser, env.ns, good.front());
+  REQUIRE(env.wait_gone(pguser, good.front(), seconds(30)));
+  // A change after all that still gets a slot.
+  env.k8s.merge_patch(pguser, env.ns, good.back(), json{{"spec", {{"privileges", {"SELECT"}}}}});
+  REQUIRE(wait_until(
+    [&] {
+      auto u = env.user(good.back());
+      return u && u->value("/status/observedGeneration"_json_pointer, std::int64_t{0}) == 2;
+    },
+    seconds(30)));
+  // Let the failing one be deleted with the namespace (its deletion needs the admin).
+  env.k8s.merge_patch(pguser, env.ns, failing["metadata"]["name"].get<std::string>(),
+                      json{{"spec", {{"adminSecretRef", {{"name", admin_secret_name}}}}}});
+}
