@@ -161,6 +161,14 @@ struct session {
 
 constexpr const char* role_oid = "(SELECT oid FROM pg_roles WHERE rolname = $1)";
 
+// The entries of an ACL column as rows `a` (grantee, privilege_type, ...) for a FROM list.
+// aclexplode() detoasts its argument again for every row it returns: on the ACL of a database or
+// schema shared by 10,000 managed roles that is quadratic (7.7 s for one call, measured).
+// unnest() detoasts once, and each entry is exploded alone.
+std::string explode_acl(const std::string& column) {
+  return "unnest(" + column + ") AS acl_entry, aclexplode(ARRAY[acl_entry]) a";
+}
+
 } // namespace
 
 struct executor::impl {
@@ -243,9 +251,8 @@ struct executor::impl {
       if (g.database == db)
         at(g.schema);
     for (const auto& row :
-         tx.exec_params(std::string("SELECT n.nspname FROM pg_namespace n, aclexplode(n.nspacl) a "
-                                    "WHERE a.grantee = ")
-                          + role_oid + " AND a.privilege_type = 'USAGE'",
+         tx.exec_params("SELECT n.nspname FROM pg_namespace n, " + explode_acl("n.nspacl")
+                          + " WHERE a.grantee = " + role_oid + " AND a.privilege_type = 'USAGE'",
                         d.name))
       at(row[0].as<std::string>()).usage = true;
     const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f')";
@@ -253,8 +260,8 @@ struct executor::impl {
     std::map<std::string, std::map<std::string, int>> held; // schema → privilege → tables
     for (const auto& row : tx.exec_params(
            "SELECT n.nspname, a.privilege_type, count(DISTINCT c.oid)::int FROM pg_class c "
-           "JOIN pg_namespace n ON n.oid = c.relnamespace, aclexplode(c.relacl) a WHERE "
-           "a.grantee = "
+           "JOIN pg_namespace n ON n.oid = c.relnamespace, "
+             + explode_acl("c.relacl") + " WHERE a.grantee = "
              + std::string(role_oid) + " AND " + relkinds + " AND " + not_owned
              + " GROUP BY 1, 2",
            d.name)) {
@@ -263,8 +270,9 @@ struct executor::impl {
     }
     for (const auto& row : tx.exec_params(
            "SELECT n.nspname, a.privilege_type FROM pg_default_acl da JOIN pg_namespace n ON "
-           "n.oid = da.defaclnamespace, aclexplode(da.defaclacl) a WHERE da.defaclobjtype = 'r' "
-           "AND da.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = $2) AND a.grantee = "
+           "n.oid = da.defaclnamespace, " + explode_acl("da.defaclacl")
+             + " WHERE da.defaclobjtype = 'r' AND da.defaclrole = (SELECT oid FROM pg_roles "
+               "WHERE rolname = $2) AND a.grantee = "
              + std::string(role_oid),
            d.name, t.admin_user)) {
       privilege p{};
@@ -378,13 +386,16 @@ result<observed_state> executor::observe(const desired_role& desired) {
                desired.name))
           o.role.member_of.push_back(m[0].as<std::string>());
       }
+      // A new role holds nothing: skip the ACL scans (each reads every database's ACL, which
+      // grows with every role granted CONNECT — thousands of entries on a shared database).
       std::set<std::string> with_connect;
-      for (const auto& row : tx.exec_params(
-             std::string("SELECT d.datname FROM pg_database d, aclexplode(d.datacl) a WHERE "
-                         "a.grantee = ")
-               + role_oid + " AND a.privilege_type = 'CONNECT'",
-             desired.name))
-        with_connect.insert(row[0].as<std::string>());
+      if (o.role.exists)
+        for (const auto& row : tx.exec_params(
+               "SELECT d.datname FROM pg_database d, " + explode_acl("d.datacl")
+                 + " WHERE a.grantee = "
+                 + role_oid + " AND a.privilege_type = 'CONNECT'",
+               desired.name))
+          with_connect.insert(row[0].as<std::string>());
       std::set<std::string> seen;
       for (const auto& g : desired.grants) {
         if (!seen.insert(g.database).second)
