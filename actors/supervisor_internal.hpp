@@ -67,8 +67,9 @@ struct supervisor_state {
   bool pending = false;        // woken while running: reconcile again when this one ends
   bool pending_resync = false; // ... and one of the wake-ups was the timer (never skipped)
   // What Kubernetes showed when the last reconcile succeeded or was refused (the user object's
-  // reconcile inputs and the resourceVersion of Secret `settled_secret`), hashed. A watch event that finds
-  // both unchanged — the echo of our own finalizer patch or Secret write — starts no reconcile.
+  // reconcile inputs and the resourceVersion of Secret `settled_secret`), hashed. A watch event
+  // that finds both unchanged — the echo of our own finalizer patch or Secret write — starts no
+  // reconcile.
   std::optional<std::size_t> settled;
   std::string settled_secret;
   std::uint64_t epoch = 0;

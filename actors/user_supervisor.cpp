@@ -75,8 +75,9 @@ outcome from_k8s(const k8s::error& e, const std::string& while_) {
 
 // An error from PostgreSQL, classified by the one policy of pg::error.
 outcome from_db(supervisor* self, const msg::db_error& e) {
+  const auto& rc = *self->state.rc;
   if (e.what == msg::db_error::kind::auth && ctx(self).admin_secrets)
-    ctx(self).admin_secrets->forget(self->state.rc->meta.ns + "/" + self->state.rc->spec.admin.name);
+    ctx(self).admin_secrets->forget(rc.meta.ns + "/" + rc.spec.admin.name);
   const char* reason = api::reason::database_error;
   if (e.what == msg::db_error::kind::unavailable)
     reason = api::reason::database_unreachable;

@@ -222,7 +222,8 @@ struct executor::impl {
       return *current.conn;
     close();
     const auto name = db_name(db);
-    current.conn = std::make_unique<pqxx::connection>(conninfo(t.admin_user, t.admin_password, name));
+    current.conn =
+      std::make_unique<pqxx::connection>(conninfo(t.admin_user, t.admin_password, name));
     current.notices = std::make_unique<notice_logger>(*current.conn, secrets());
     current_db = name;
     return *current.conn;
