@@ -3,8 +3,10 @@
 // Database-level privileges as a closed set. Privileges never reach SQL as user text: the
 // allowlist turns input into this set, and the builders print the set's own keywords.
 
+#include "common/flag_set.hpp"
 #include "mysql/error.hpp"
 
+#include <array>
 #include <cstdint>
 #include <initializer_list>
 #include <string>
@@ -31,33 +33,26 @@ enum class privilege : std::uint16_t {
 // The SQL keyword of a privilege ("SELECT", "CREATE VIEW").
 [[nodiscard]] const char* keyword(privilege p);
 
-class privilege_set {
-public:
-  privilege_set() = default;
-  privilege_set(std::initializer_list<privilege> ps);
-  [[nodiscard]] static privilege_set all();
+} // namespace dbuser::mysql
 
-  void insert(privilege p) { bits_ |= static_cast<std::uint16_t>(p); }
-  [[nodiscard]] bool contains(privilege p) const {
-    return (bits_ & static_cast<std::uint16_t>(p)) != 0;
-  }
-  [[nodiscard]] bool empty() const { return bits_ == 0; }
-  // Privileges in this set and not in `other`.
-  [[nodiscard]] privilege_set minus(privilege_set other) const;
-  [[nodiscard]] privilege_set intersect(privilege_set other) const;
-  [[nodiscard]] privilege_set unite(privilege_set other) const;
-  // In canonical order: SELECT INSERT UPDATE DELETE CREATE DROP INDEX ALTER REFERENCES
-  // CREATE VIEW, SHOW VIEW, TRIGGER, EXECUTE.
-  [[nodiscard]] std::vector<privilege> to_vector() const;
-  // "SELECT, INSERT" (empty string for the empty set).
-  [[nodiscard]] std::string to_string() const;
-
-  friend bool operator==(privilege_set a, privilege_set b) { return a.bits_ == b.bits_; }
-  friend bool operator!=(privilege_set a, privilege_set b) { return a.bits_ != b.bits_; }
-
-private:
-  std::uint16_t bits_ = 0;
+namespace dbuser {
+template <>
+struct flag_order<mysql::privilege> {
+  // SELECT INSERT UPDATE DELETE CREATE DROP INDEX ALTER REFERENCES CREATE VIEW, SHOW VIEW,
+  // TRIGGER, EXECUTE.
+  static constexpr std::array<mysql::privilege, 13> values = {
+    mysql::privilege::select,      mysql::privilege::insert,    mysql::privilege::update,
+    mysql::privilege::delete_,     mysql::privilege::create,    mysql::privilege::drop,
+    mysql::privilege::index,       mysql::privilege::alter,     mysql::privilege::references,
+    mysql::privilege::create_view, mysql::privilege::show_view, mysql::privilege::trigger,
+    mysql::privilege::execute,
+  };
 };
+} // namespace dbuser
+
+namespace dbuser::mysql {
+
+using privilege_set = flag_set<privilege>;
 
 // The allowlist: SELECT INSERT UPDATE DELETE CREATE DROP INDEX ALTER REFERENCES "CREATE VIEW"
 // "SHOW VIEW" TRIGGER EXECUTE and ALL / ALL PRIVILEGES (every one of these — never the server's

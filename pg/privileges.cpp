@@ -1,18 +1,8 @@
 #include "pg/privileges.hpp"
 
-#include <array>
 #include <cctype>
 
 namespace dbuser::pg {
-
-namespace {
-
-constexpr std::array<privilege, 7> canonical = {
-  privilege::select,   privilege::insert,     privilege::update,  privilege::delete_,
-  privilege::truncate, privilege::references, privilege::trigger,
-};
-
-} // namespace
 
 const char* keyword(privilege p) {
   switch (p) {
@@ -34,62 +24,8 @@ const char* keyword(privilege p) {
   return "";
 }
 
-privilege_set::privilege_set(std::initializer_list<privilege> ps) {
-  for (auto p : ps)
-    insert(p);
-}
-
-privilege_set privilege_set::all() {
-  privilege_set s;
-  for (auto p : canonical)
-    s.insert(p);
-  return s;
-}
-
-privilege_set privilege_set::minus(privilege_set other) const {
-  privilege_set s;
-  s.bits_ = static_cast<std::uint8_t>(bits_ & ~other.bits_);
-  return s;
-}
-
-privilege_set privilege_set::intersect(privilege_set other) const {
-  privilege_set s;
-  s.bits_ = static_cast<std::uint8_t>(bits_ & other.bits_);
-  return s;
-}
-
-privilege_set privilege_set::unite(privilege_set other) const {
-  privilege_set s;
-  s.bits_ = static_cast<std::uint8_t>(bits_ | other.bits_);
-  return s;
-}
-
-std::vector<privilege> privilege_set::to_vector() const {
-  std::vector<privilege> out;
-  for (auto p : canonical)
-    if (contains(p))
-      out.push_back(p);
-  return out;
-}
-
-std::string privilege_set::to_string() const {
-  std::string out;
-  for (auto p : to_vector()) {
-    if (!out.empty())
-      out += ", ";
-    out += keyword(p);
-  }
-  return out;
-}
-
 bool privilege_from_keyword(const std::string& word, privilege& out) {
-  for (auto p : canonical) {
-    if (word == keyword(p)) {
-      out = p;
-      return true;
-    }
-  }
-  return false;
+  return from_keyword(word, out);
 }
 
 result<privilege_set> parse_privileges(const std::vector<std::string>& names) {

@@ -3,8 +3,10 @@
 // Table privileges as a closed set. Privileges never reach SQL as user text: the allowlist turns
 // input into this set, and the builders print the set's own keywords.
 
+#include "common/flag_set.hpp"
 #include "pg/error.hpp"
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -24,32 +26,23 @@ enum class privilege : std::uint8_t {
 // The SQL keyword of a privilege ("SELECT").
 [[nodiscard]] const char* keyword(privilege p);
 
-class privilege_set {
-public:
-  privilege_set() = default;
-  privilege_set(std::initializer_list<privilege> ps);
-  [[nodiscard]] static privilege_set all();
+} // namespace dbuser::pg
 
-  void insert(privilege p) { bits_ |= static_cast<std::uint8_t>(p); }
-  [[nodiscard]] bool contains(privilege p) const {
-    return (bits_ & static_cast<std::uint8_t>(p)) != 0;
-  }
-  [[nodiscard]] bool empty() const { return bits_ == 0; }
-  // Privileges in this set and not in `other`.
-  [[nodiscard]] privilege_set minus(privilege_set other) const;
-  [[nodiscard]] privilege_set intersect(privilege_set other) const;
-  [[nodiscard]] privilege_set unite(privilege_set other) const;
-  // In canonical order: SELECT INSERT UPDATE DELETE TRUNCATE REFERENCES TRIGGER.
-  [[nodiscard]] std::vector<privilege> to_vector() const;
-  // "SELECT, INSERT" (empty string for the empty set).
-  [[nodiscard]] std::string to_string() const;
-
-  friend bool operator==(privilege_set a, privilege_set b) { return a.bits_ == b.bits_; }
-  friend bool operator!=(privilege_set a, privilege_set b) { return a.bits_ != b.bits_; }
-
-private:
-  std::uint8_t bits_ = 0;
+namespace dbuser {
+template <>
+struct flag_order<pg::privilege> {
+  // SELECT INSERT UPDATE DELETE TRUNCATE REFERENCES TRIGGER.
+  static constexpr std::array<pg::privilege, 7> values = {
+    pg::privilege::select,   pg::privilege::insert,     pg::privilege::update,
+    pg::privilege::delete_,  pg::privilege::truncate,   pg::privilege::references,
+    pg::privilege::trigger,
+  };
 };
+} // namespace dbuser
+
+namespace dbuser::pg {
+
+using privilege_set = flag_set<privilege>;
 
 // The allowlist: SELECT INSERT UPDATE DELETE TRUNCATE REFERENCES TRIGGER and ALL (every one of
 // them), any case, surrounding spaces ignored, duplicates merged. Anything else is an `invalid`
