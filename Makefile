@@ -8,8 +8,11 @@ ifeq ($(CI),true)
 endif
 CTEST_ARGS ?=
 JOBS ?= $(shell nproc)
+# ccache keys on paths relative to the checkout: clones and worktrees share one cache.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export BUILD_DIR
 
-.PHONY: all deps control-plane configure build test test-unit dev-up dev-down dev-clean run demo \
+.PHONY: all deps control-plane configure build build-operator test test-unit dev-up dev-down dev-clean run demo \
         lint format asan clean bench
 
 all: build
@@ -41,13 +44,17 @@ dev-up: deps
 dev-down:
 	@hack/dev-down.sh
 
-dev-clean: dev-down
-	rm -rf .dev
+dev-clean:
+	@hack/dev-down.sh --clean
 
-run: build dev-up
+run: build-operator dev-up
 	@hack/run.sh
 
-demo: build dev-up
+# The demo runs only the operator: build that target, not the test suite.
+build-operator: deps configure
+	cmake --build $(BUILD_DIR) -j $(JOBS) --target dbuser-operator
+
+demo: build-operator dev-up
 	@hack/demo.sh
 
 # The benchmark (bench/README.md): N PostgresUsers (default 1000) through the real operator, then

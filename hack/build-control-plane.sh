@@ -9,6 +9,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 bin_dir=${DBUSER_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dbuser-operator/bin}
 mkdir -p "$bin_dir"
+# One build at a time per cache (clones and worktrees share it): the others wait, then find the
+# binaries built.
+exec 9> "$bin_dir/.lock"
+flock 9
 
 mod_version() { # module-dir module-path
   awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"

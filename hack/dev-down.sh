@@ -1,16 +1,37 @@
 #!/usr/bin/env bash
-# Stops every process the dev environment started (operator, kube-apiserver, etcd, PostgreSQL).
-# Keeps the data in .dev/ so the next `make dev-up` is quick; `make dev-clean` removes it.
+# Stops every process the dev environment started (operators, kube-apiserver, etcd, PostgreSQL,
+# MariaDB). Keeps the data so the next `make dev-up` is quick.
+#
+#   hack/dev-down.sh               stop everything
+#   hack/dev-down.sh --clean       stop everything, then remove the dev directory and the
+#                                  database servers' directory (`make dev-clean`)
+#   hack/dev-down.sh --only postgres   stop PostgreSQL only (tests that take it away)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-[ -d "$dev_dir" ] || exit 0
-for f in "$dev_dir"/operator*.pid; do [ -e "$f" ] && stop_pid "$f" 10; done
-stop_pid "$dev_dir/kube-apiserver.pid" 20
-stop_pid "$dev_dir/etcd.pid" 20
-stop_pid "$dev_dir/mysql/mariadbd.pid" 30
-if [ -d "$dev_dir/pg/data" ]; then
-  runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$dev_dir/pg/data" -m fast -w \
-    stop >/dev/null 2>&1 || true
+mode=all
+case "${1:-}" in
+  "") ;;
+  --clean) mode=clean ;;
+  --only) [ "${2:-}" = postgres ] || die "--only takes: postgres"; mode=postgres ;;
+  *) die "unknown argument $1 (use --clean or --only postgres)" ;;
+esac
+
+if [ "$mode" = postgres ]; then
+  [ -s "$pg_root/data/postmaster.pid" ] || exit 0
+  as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$pg_root/data" -m fast -w stop >/dev/null
+  exit 0
 fi
+
+if [ -d "$dev_dir" ]; then
+  for f in "$dev_dir"/operator*.pid; do [ -e "$f" ] && stop_pid "$f" 10; done
+  stop_pid "$dev_dir/kube-apiserver.pid" 20
+  stop_pid "$dev_dir/etcd.pid" 20
+fi
+stop_db_servers
 log "stopped"
+
+if [ "$mode" = clean ]; then
+  rm -rf "$dev_dir" "$db_root"
+  log "removed $dev_dir and $db_root"
+fi

@@ -5,8 +5,8 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-mkdir -p "$dev_dir"
-chmod 755 "$dev_dir"
+require_writable_dev_dir
+prepare_db_root
 bin_dir=$("$repo_root/hack/build-control-plane.sh" | tail -n 1)
 export PATH="$bin_dir:$PATH"
 
@@ -126,22 +126,20 @@ export KUBECONFIG=$kubeconfig
 
 # --- PostgreSQL 15 -------------------------------------------------------------------------------
 pg_bin=$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null) || die "PostgreSQL 15 is not installed"
-pg_root=$dev_dir/pg
 pg_data=$pg_root/data
-as_pg() { runuser -u postgres -- "$@"; }
 if [ ! -s "$pg_root/admin-password" ]; then
   log "initialising PostgreSQL in $pg_data"
   rm -rf "$pg_root"
   mkdir -p "$pg_root/run"
   (umask 077; openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32 > "$pg_root/admin-password")
   printf postgres > "$pg_root/admin-username"
-  install -m 600 -o postgres "$pg_root/admin-password" "$pg_root/pwfile"
-  chown postgres "$pg_root" "$pg_root/run"
+  install -m 600 -o "$pg_os_user" "$pg_root/admin-password" "$pg_root/pwfile"
+  chown "$pg_os_user" "$pg_root" "$pg_root/run"
   as_pg "$pg_bin/initdb" -D "$pg_data" -U postgres --pwfile="$pg_root/pwfile" \
     --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
   rm -f "$pg_root/pwfile"
-  install -m 600 -o postgres "$pki/postgres.key" "$pg_data/server.key"
-  install -m 644 -o postgres "$pki/postgres.crt" "$pg_data/server.crt"
+  install -m 600 -o "$pg_os_user" "$pki/postgres.key" "$pg_data/server.key"
+  install -m 644 -o "$pg_os_user" "$pki/postgres.crt" "$pg_data/server.crt"
   cat > "$pg_data/pg_hba.conf" <<HBA
 local all all                peer
 host  all all 127.0.0.1/32   scram-sha-256
@@ -161,7 +159,7 @@ synchronous_commit = off
 full_page_writes = off
 log_line_prefix = '%m [%p] %q%u@%d '
 CONF
-  install -m 644 -o postgres /dev/null "$pg_root/postgresql.log"
+  install -m 644 -o "$pg_os_user" /dev/null "$pg_root/postgresql.log"
 fi
 if ! as_pg "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
   log "starting PostgreSQL on 127.0.0.1:$pg_port"
@@ -171,26 +169,26 @@ fi
 admin_password=$(cat "$pg_root/admin-password")
 wait_for "PostgreSQL" 60 env PGPASSWORD="$admin_password" \
   psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -Atqc 'select 1'
+ensure_lp_admin "$pg_port" "$pg_root/admin-password" "$pg_root/lp-admin-password"
 
 # --- MariaDB ------------------------------------------------------------------------------------
-my_root=$dev_dir/mysql
 if [ ! -s "$my_root/admin-password" ]; then
   log "initialising MariaDB in $my_root/data"
   rm -rf "$my_root"
   mkdir -p "$my_root/data" "$my_root/run"
   (umask 077; openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32 > "$my_root/admin-password.new")
   printf root > "$my_root/admin-username"
-  chown -R mysql:mysql "$my_root/data" "$my_root/run"
-  mariadb-install-db --no-defaults --user=mysql --datadir="$my_root/data" \
+  chown -R "$my_os_user" "$my_root/data" "$my_root/run"
+  mariadb-install-db --no-defaults --user="$my_os_user" --datadir="$my_root/data" \
     --auth-root-authentication-method=normal --skip-test-db > "$my_root/install.log" 2>&1
 fi
 if ! pid_alive "$my_root/mariadbd.pid"; then
   log "starting MariaDB on 127.0.0.1:$mysql_port"
-  install -m 644 -o mysql /dev/null "$my_root/mariadb.log" 2>/dev/null || true
+  install -m 644 -o "$my_os_user" /dev/null "$my_root/mariadb.log" 2>/dev/null || true
   # The general log (off until a test turns it on): the server, running as mysql, cannot
   # create files in this root-owned directory.
-  [ -e "$my_root/general.log" ] || install -m 644 -o mysql /dev/null "$my_root/general.log"
-  daemon /dev/null mariadbd --no-defaults --user=mysql --datadir="$my_root/data" --port="$mysql_port" \
+  [ -e "$my_root/general.log" ] || install -m 644 -o "$my_os_user" /dev/null "$my_root/general.log"
+  daemon /dev/null mariadbd --no-defaults --user="$my_os_user" --datadir="$my_root/data" --port="$mysql_port" \
     --bind-address=127.0.0.1 --socket="$my_root/run/mysqld.sock" --skip-name-resolve \
     --pid-file="$my_root/run/mariadbd.pid" --log-error="$my_root/mariadb.log" \
     --innodb-buffer-pool-size=32M --innodb-flush-log-at-trx-commit=0 \
@@ -245,6 +243,8 @@ export DBUSER_APISERVER_URL=$(q "$api_url")
 export DBUSER_APISERVER_PID_FILE=$(q "$dev_dir/kube-apiserver.pid")
 export DBUSER_CA_FILE=$(q "$pki/ca.crt")
 export DBUSER_ETCD_URL=$(q "$etcd_url")
+export DBUSER_PG_LP_USER=$(q "$lp_admin_user")
+export DBUSER_PG_LP_PASSWORD=$(q "$(cat "$pg_root/lp-admin-password")")
 export DBUSER_PG_DATA=$(q "$pg_data")
 export DBUSER_PG_LOG=$(q "$pg_root/postgresql.log")
 export DBUSER_PG_CA=$(q "$pki/ca.crt")

@@ -3,6 +3,14 @@
 # Idempotent: installs nothing when everything is present; runs `apt-get update` only when it must
 # install something.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+# What no package can fix: say it in one line, before anything else runs.
+require_writable_dev_dir
+build_dir=${BUILD_DIR:-build}
+case "$build_dir" in /*) ;; *) build_dir=$repo_root/$build_dir ;; esac
+mkdir -p "$build_dir" 2>/dev/null && [ -w "$build_dir" ] ||
+  die "cannot write $build_dir (read-only checkout?): clone somewhere writable or set BUILD_DIR"
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache
@@ -30,7 +38,13 @@ fi
 
 echo "install-deps: installing ${missing[*]}"
 SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; fi
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null 2>&1 ||
+    die "missing packages (${missing[*]}) and no sudo: run as root, or install sudo and add $(id -un) to sudoers"
+  sudo -n true 2>/dev/null || [ -t 0 ] ||
+    die "missing packages (${missing[*]}): sudo needs a password and there is no terminal; run 'sudo -v' first"
+  SUDO=sudo
+fi
 export DEBIAN_FRONTEND=noninteractive
 # Database servers are started by the dev scripts, never as system services: keep package
 # scripts from starting them (policy-rc.d exit 101 = action forbidden).

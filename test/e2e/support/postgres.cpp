@@ -140,8 +140,8 @@ bool postgres::accepting() const {
 
 void postgres::stop() const {
   const auto& env = dev_env::get();
-  auto r = run({"runuser", "-u", "postgres", "--", "/usr/lib/postgresql/15/bin/pg_ctl", "-D",
-                env.at("DBUSER_PG_DATA"), "-m", "fast", "-w", "stop"});
+  auto r = run({std::string(DBUSER_SOURCE_DIR) + "/hack/dev-down.sh", "--only", "postgres"}, "",
+               {{"DBUSER_DEV_DIR", env.dir()}});
   if (!r.ok())
     throw std::runtime_error("pg_ctl stop failed: " + r.err + r.out);
   if (!wait_until([this] { return !accepting(); }, std::chrono::seconds(30)))

@@ -60,7 +60,7 @@ public:
 
   // Whether the server accepts admin connections now.
   [[nodiscard]] bool accepting() const;
-  // pg_ctl stop -m fast (as the postgres OS user) and waits until it is down.
+  // hack/dev-down.sh --only postgres (pg_ctl stop -m fast) and waits until it is down.
   void stop() const;
   // Brings it back with hack/dev-up.sh (same port) and waits until it accepts connections.
   void start() const;
