@@ -81,8 +81,13 @@ outcome from_db(supervisor* self, const msg::db_error& e) {
   const char* reason = api::reason::database_error;
   if (e.what == msg::db_error::kind::unavailable)
     reason = api::reason::database_unreachable;
-  else if (e.what == msg::db_error::kind::permission)
-    reason = api::reason::permission_denied;
+  if (e.what == msg::db_error::kind::permission) {
+    // Nothing was half-done (the statements of a step share a transaction) and the fix is
+    // somebody else's GRANT: try again soon, without a change to the resource.
+    auto o = retry(api::reason::insufficient_privilege, e.message);
+    o.max_delay = permission_retry_max;
+    return o;
+  }
   if (e.transient)
     return retry(reason, e.message);
   return refused(reason, e.message);
@@ -149,7 +154,10 @@ void finish(supervisor* self, outcome o) {
   milliseconds next = spread(ctx(self).settings.resync_period, draw(st.rng));
   if (o.what == outcome::kind::retry) {
     ++st.attempts;
-    next = backoff_delay(ctx(self).settings.backoff, st.attempts, draw(st.rng));
+    auto policy = ctx(self).settings.backoff;
+    if (o.max_delay)
+      policy.max = std::min(policy.max, *o.max_delay);
+    next = backoff_delay(policy, st.attempts, draw(st.rng));
   } else if (ok) {
     if (auto due = rotation_due_in(self); due && *due < next)
       next = *due;
@@ -585,14 +593,18 @@ void step_delete(supervisor* self) {
         .then(
           [self](msg::db_result& res) {
             if (res.failure) {
+              // Deletion waits on this: the condition says why, and how to let it go.
               auto o = from_db(self, *res.failure);
-              o.reason = api::reason::deleting;
+              if (o.reason != api::reason::insufficient_privilege)
+                o.reason = api::reason::deleting;
+              o.message = "cannot drop role " + self->state.rc->spec.username + ": " + o.message;
               finish(self, o);
               return;
             }
             auto& r2 = *self->state.rc;
             if (res.claim == msg::role_claim::ours)
-              event(self, "Normal", "RoleDropped", "dropped role " + r2.spec.username);
+              event(self, "Normal", "RoleDropped",
+                    res.done.empty() ? "dropped role " + r2.spec.username : summary(res.done));
             else if (res.claim != msg::role_claim::absent)
               event(self, "Warning", api::reason::role_conflict,
                     claim_message(res, r2.spec.username) + "; not dropping it");
