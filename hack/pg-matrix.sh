@@ -124,6 +124,7 @@ up() {
   src=$(fetch "$major")/native
   server_paths "$major"
   mkdir -p "$root" "$env_dir"
+  # One start at a time per version for the binaries' copy and the port.
   local lock
   exec {lock}> "$env_dir/.lock"
   flock "$lock"
@@ -142,16 +143,18 @@ up() {
     echo "pg${major}_port=$(free_port)" >> "$dev_dir/ports"
   fi
   port=$(sed -n "s/^pg${major}_port=//p" "$dev_dir/ports")
+  # Released before the server starts: it would inherit the descriptor and hold the lock.
+  exec {lock}>&-
 
   pg_server_up "$root/install/bin" "$root/install/lib" "$root" "$port"
 
   # TLS with the package's own libssl 1.1, verified against the dev CA as a client would.
   local tls
   tls=$(PGPASSWORD=$(cat "$root/admin-password") psql -Atq -c \
-    "SELECT ssl || ' ' || version FROM pg_stat_ssl WHERE pid = pg_backend_pid()" \
+    "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl" \
     "host=127.0.0.1 port=$port user=postgres dbname=postgres sslmode=verify-full sslrootcert=$dev_dir/pki/ca.crt" \
     2>&1) || die "PostgreSQL $major on port $port refuses TLS: $tls"
-  [[ $tls == "t "* ]] || die "PostgreSQL $major on port $port: the connection is not TLS ($tls)"
+  [[ $tls == TLS* ]] || die "PostgreSQL $major on port $port: the connection is not TLS ($tls)"
 
   # The environment: the main one with PostgreSQL's variables pointing at this server.
   q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
@@ -179,8 +182,7 @@ up() {
   ln -sfn ../pki "$env_dir/pki"
   # The marker that sends hack/dev-up.sh and hack/dev-down.sh run with DBUSER_DEV_DIR=$env_dir here.
   printf 'major=%s\ndev_dir=%s\n' "$major" "$dev_dir" > "$env_dir/pg-matrix"
-  exec {lock}>&-
-  log "PostgreSQL $major ($version) on 127.0.0.1:$port, TLS on; use: DBUSER_DEV_DIR=$env_dir"
+  log "PostgreSQL $major ($version) on 127.0.0.1:$port, $tls; use: DBUSER_DEV_DIR=$env_dir"
   echo "$env_dir"
 }
 
