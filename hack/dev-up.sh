@@ -209,6 +209,7 @@ export DBUSER_PG_LP_PASSWORD=$(q "$(cat "$pg_root/lp-admin-password")")
 export DBUSER_PG_DATA=$(q "$pg_data")
 export DBUSER_PG_LOG=$(q "$pg_root/postgresql.log")
 export DBUSER_PG_CA=$(q "$pki/ca.crt")
+export DBUSER_PG_MAJOR='15'
 export DBUSER_BIN_DIR=$(q "$bin_dir")
 export MYSQL_HOST='127.0.0.1'
 export MYSQL_PORT='$mysql_port'

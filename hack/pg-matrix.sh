@@ -19,7 +19,7 @@
 #   BUILD_DIR         the build whose tests `test` runs (default build)
 #   CTEST_ARGS        more ctest arguments for `test` (e.g. -j2)
 #   PG_MATRIX_E2E     ctest selection of the end-to-end subset (default: -L managed, or
-#                     -L e2e -R quickstart while no test has the label managed)
+#                     -L e2e -R 'quick start' while no test has the label managed)
 #
 # Layout: the cache holds <major>/native (bin, lib, share) and <major>/.version; a server's files
 # are $db_root/pg<major>/ (install/: a hard-linked copy of the cache that the server user can reach
@@ -158,7 +158,7 @@ up() {
 
   # The environment: the main one with PostgreSQL's variables pointing at this server.
   q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
-  local overridden='PGHOST|PGPORT|PGUSER|PGPASSWORD|PGDATABASE|DBUSER_PG_LP_USER|DBUSER_PG_LP_PASSWORD|DBUSER_PG_DATA|DBUSER_PG_LOG|DBUSER_PG_CA|DBUSER_PG_MAJOR|DBUSER_PG_VERSION'
+  local overridden='PGHOST|PGPORT|PGUSER|PGPASSWORD|PGDATABASE|DBUSER_PG_LP_USER|DBUSER_PG_LP_PASSWORD|DBUSER_PG_DATA|DBUSER_PG_LOG|DBUSER_PG_CA|DBUSER_PG_MAJOR|DBUSER_PG_PACKAGE'
   (
     umask 077
     {
@@ -175,7 +175,7 @@ up() {
       echo "export DBUSER_PG_LOG=$(q "$root/postgresql.log")"
       echo "export DBUSER_PG_CA=$(q "$dev_dir/pki/ca.crt")"
       echo "export DBUSER_PG_MAJOR='$major'"
-      echo "export DBUSER_PG_VERSION=$(q "$version")"
+      echo "export DBUSER_PG_PACKAGE=$(q "$package@$version")"
     } > "$env_dir/env.new"
     mv "$env_dir/env.new" "$env_dir/env"
   )
@@ -232,7 +232,7 @@ test_matrix() {
   elif (cd "$build" && ctest -N -L '^managed$') | grep -q '^Total Tests: [1-9]'; then
     e2e_sel=(-L '^managed$')
   else
-    e2e_sel=(-L '^e2e$' -R quickstart)
+    e2e_sel=(-L '^e2e$' -R 'quick start')
     log "no test has the label managed yet: the end-to-end subset is ${e2e_sel[*]}"
   fi
 
