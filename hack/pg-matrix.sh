@@ -19,7 +19,7 @@
 #   BUILD_DIR         the build whose tests `test` runs (default build)
 #   CTEST_ARGS        more ctest arguments for `test` (e.g. -j2)
 #   PG_MATRIX_E2E     ctest selection of the end-to-end subset (default: -L managed, or
-#                     -L e2e -R 'quick start' while no test has the label managed)
+#                     e2e_test's quick start while no test has the label managed)
 #
 # Layout: the cache holds <major>/native (bin, lib, share) and <major>/.version; a server's files
 # are $db_root/pg<major>/ (install/: a hard-linked copy of the cache that the server user can reach
@@ -229,10 +229,10 @@ test_matrix() {
   local -a e2e_sel
   if [ -n "${PG_MATRIX_E2E:-}" ]; then
     read -r -a e2e_sel <<< "$PG_MATRIX_E2E"
-  elif (cd "$build" && ctest -N -L '^managed$') | grep -q '^Total Tests: [1-9]'; then
+  elif (cd "$build" && ctest -N -FA dev_env -L '^managed$') | grep -q '^Total Tests: [1-9]'; then
     e2e_sel=(-L '^managed$')
   else
-    e2e_sel=(-L '^e2e$' -R 'quick start')
+    e2e_sel=(-L '^e2e$' -R '^e2e_test: ?the quick start')
     log "no test has the label managed yet: the end-to-end subset is ${e2e_sel[*]}"
   fi
 
