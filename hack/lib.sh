@@ -178,7 +178,8 @@ pg_server_up() {
     log "initialising PostgreSQL in $data"
     rm -rf "$data" "$root/run" "$root/pwfile" "$root/postgresql.log"
     mkdir -p "$root/run"
-    (umask 077; openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32 > "$root/admin-password.new")
+    (umask 077
+     openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32 > "$root/admin-password.new")
     printf postgres > "$root/admin-username"
     install -m 600 -o "$pg_os_user" "$root/admin-password.new" "$root/pwfile"
     chown "$pg_os_user" "$root" "$root/run"

