@@ -1,7 +1,7 @@
 #pragma once
 
 // The debug page: /debug/actors for a browser (Accept: text/html) and /debug/ui. One
-// self-contained HTML document — inline style and script, no external asset, no third-party
+// self-contained HTML document (actors/debug_page.html, compiled in) — inline style and script, no external asset, no third-party
 // code — that fetches /debug/actors as JSON and draws the supervision tree from it: the user
 // managers (one per kind) with their supervisors grouped by namespace (phase, attempts, last
 // error, next retry, last success, rotation due, each linking to /debug/actors/<ns>/<name>),

@@ -178,8 +178,9 @@ std::vector<metrics::metric_family> introspection_table::families(
     auto& [ready_n, not_ready_n] =
       by_ns[{r.kind, slash == std::string::npos ? std::string() : r.key.substr(0, slash)}];
     ++(r.ready ? ready_n : not_ready_n);
-    if (r.rotation_due_unix > 0 && (earliest_rotation == 0 || r.rotation_due_unix < earliest_rotation))
-      earliest_rotation = r.rotation_due_unix;
+    const auto due = r.rotation_due_unix;
+    if (due > 0 && (earliest_rotation == 0 || due < earliest_rotation))
+      earliest_rotation = due;
   }
   auto& per_ns = family("dbuser_managed_users_by_namespace",
                         "Users with a supervisor, by kind, namespace and Ready state.",

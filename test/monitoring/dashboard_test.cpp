@@ -220,8 +220,9 @@ TEST_CASE("every dashboard panel returns data from a real Prometheus scraping th
     }
   }
   // The failing user heals, so that deleting it at cleanup drops its role like any other.
-  env.apply(secret_manifest(env.ns, "admin-created-at-the-end",
-                            {{"username", env.pg.admin_user()}, {"password", env.pg.admin_password()}}));
+  env.apply(secret_manifest(
+    env.ns, "admin-created-at-the-end",
+    {{"username", env.pg.admin_user()}, {"password", env.pg.admin_password()}}));
   CHECK(env.wait_ready(bad, seconds(60)));
   CHECK_NO_SECRETS_IN_LOG(env);
 }

@@ -43,7 +43,8 @@ TEST_CASE("the debug page is one document that loads nothing from elsewhere") {
   for (const char* banned : {"<link", "src=", "@import", "url(", "<iframe", "http://", "https://"})
     CHECK(html.find(banned) == std::string::npos);
   const std::regex href(R"re(href="([^"]*)")re");
-  for (auto i = std::sregex_iterator(html.begin(), html.end(), href); i != std::sregex_iterator(); ++i)
+  for (auto i = std::sregex_iterator(html.begin(), html.end(), href); i != std::sregex_iterator();
+       ++i)
     CHECK((*i)[1].str().rfind('/', 0) == 0);
   // Data goes in as text: nothing from /debug/actors can become markup.
   CHECK(html.find("innerHTML") == std::string::npos);
