@@ -22,7 +22,7 @@ const char* browser_accept =
 
 } // namespace
 
-TEST_CASE("a browser's Accept header gets the page; curl, fetch and JSON clients get JSON") {
+TEST_CASE("a browser's Accept header gets the page and curl, fetch and JSON clients get JSON") {
   REQUIRE(accepts_html(browser_accept));
   REQUIRE(accepts_html("text/html"));
   REQUIRE(accepts_html("TEXT/HTML; charset=utf-8"));
