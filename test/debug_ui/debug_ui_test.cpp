@@ -98,6 +98,9 @@ TEST_CASE("the debug page in Chromium shows a Ready user and a refused one with 
     const auto dom = rendered_dom(base + "/debug/actors");
     INFO(dom.substr(0, 4000));
     REQUIRE(dom.find("supervision tree") != std::string::npos); // the page, not the JSON
+    // It refreshed itself: 8 s of the browser's virtual time hold the first load and at least
+    // one more from the 5 s timer.
+    CHECK(std::stoi(attribute(dom.substr(dom.find("<body")), "data-loaded")) >= 2);
     const auto ok_row = row_of(dom, good_key), refused_row = row_of(dom, bad_key);
     REQUIRE_FALSE(ok_row.empty());
     REQUIRE_FALSE(refused_row.empty());
