@@ -82,3 +82,8 @@ format:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# Helm, built from its pinned Go module (hack/helm/go.mod) into ~/.cache/dbuser-operator/bin.
+.PHONY: helm
+helm:
+	@hack/build-helm.sh

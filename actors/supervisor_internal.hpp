@@ -84,6 +84,7 @@ struct supervisor_state {
   std::string last_error;
   std::string last_result;
   std::int64_t last_success_unix = 0;
+  std::int64_t rotation_due_unix = 0; // when the next periodic rotation is due (0: none), for /metrics
   steady_clock::time_point last_login_check{};
   std::minstd_rand rng{std::random_device{}()}; // jitter only; 8 bytes, not mt19937's 2.5 KB
   std::unique_ptr<reconcile_ctx> rc;

@@ -43,6 +43,7 @@ void report(supervisor* self, const std::string& phase, milliseconds next = mill
   r.last_result = st.last_result;
   r.next_wakeup_ms = next.count();
   r.last_success_unix = st.last_success_unix;
+  r.rotation_due_unix = st.rotation_due_unix;
   r.last_duration_seconds = duration;
   r.ready = ready;
   r.deleted = deleted;
@@ -146,6 +147,18 @@ std::optional<milliseconds> rotation_due_in(supervisor* self) {
   return std::max(left, milliseconds(100));
 }
 
+// When the next periodic rotation is due, in seconds since the epoch; 0 without an interval or
+// when the password's age is unknown.
+std::int64_t rotation_due_unix(supervisor* self) {
+  auto& rc = *self->state.rc;
+  if (!rc.spec_valid || !rc.spec.rotation_interval)
+    return 0;
+  api::rotation_state s;
+  s.updated_at = api::parse_rfc3339(rc.creds.updated_at);
+  auto at = s.updated_at ? api::next_rotation(rc.spec, s) : std::nullopt;
+  return at ? duration_cast<seconds>(at->time_since_epoch()).count() : 0;
+}
+
 void finish(supervisor* self, outcome o) {
   auto& st = self->state;
   auto& rc = *st.rc;
@@ -162,6 +175,7 @@ void finish(supervisor* self, outcome o) {
     if (auto due = rotation_due_in(self); due && *due < next)
       next = *due;
     st.attempts = 0;
+    st.rotation_due_unix = rotation_due_unix(self);
     st.last_success_unix = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
   }
   // Settled after a success or a refusal (both wait for a change, or the resync); not after a

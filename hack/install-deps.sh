@@ -19,6 +19,9 @@ packages=(
   postgresql-15 postgresql-client-15
   mariadb-server mariadb-client libmariadb-dev
   openssl curl ca-certificates procps psmisc python3
+  # Monitoring and the debug page (test/monitoring, test/debug_ui): promtool and a Prometheus
+  # server the dashboard test starts itself (never the packaged service), a headless browser.
+  prometheus chromium python3-yaml
 )
 # Go builds the control plane (kube-apiserver, etcd); install Debian's only when none is present.
 if ! command -v go >/dev/null 2>&1; then packages+=(golang-go); fi

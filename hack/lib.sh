@@ -239,3 +239,29 @@ pg_matrix_delegate() {
   [ -n "$major" ] && [ -n "$main" ] || die "$dev_dir/pg-matrix is not a version-matrix marker"
   DBUSER_DEV_DIR=$main exec "$repo_root/hack/pg-matrix.sh" "$1" "$major"
 }
+
+# go_mod_version MODULE_DIR MODULE_PATH: the version of MODULE_PATH that MODULE_DIR/go.mod requires.
+go_mod_version() {
+  awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"
+}
+
+# build_go_binary BIN_DIR NAME VERSION MODULE_DIR PACKAGE LDFLAGS: builds PACKAGE from the wrapper
+# module MODULE_DIR into BIN_DIR/NAME and stamps it with VERSION (BIN_DIR/.NAME.version); skips
+# the build when that version is already there. For the pinned tools built from Go modules.
+build_go_binary() {
+  local bin_dir=$1 name=$2 version=$3 dir=$4 pkg=$5 ldflags=$6
+  local stamp="$bin_dir/.$name.version" me
+  me=$(basename "$0" .sh)
+  mkdir -p "$bin_dir"
+  if [ -x "$bin_dir/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
+    echo "$me: $name $version already built" >&2
+    return
+  fi
+  echo "$me: building $name $version (first time only; several minutes)" >&2
+  local start=$SECONDS
+  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 \
+     go build -trimpath -ldflags "-s -w $ldflags" -o "$bin_dir/$name.tmp" "$pkg")
+  mv "$bin_dir/$name.tmp" "$bin_dir/$name"
+  echo "$version" > "$stamp"
+  echo "$me: $name built in $((SECONDS - start)) s" >&2
+}
