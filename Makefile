@@ -10,6 +10,8 @@ CTEST_ARGS ?=
 JOBS ?= $(shell nproc)
 # ccache keys on paths relative to the checkout: clones and worktrees share one cache.
 export CCACHE_BASEDIR ?= $(CURDIR)
+# ... and not on the working directory, which -g would otherwise put in every hash.
+export CCACHE_NOHASHDIR ?= 1
 export BUILD_DIR
 
 .PHONY: all deps control-plane configure build build-operator test test-unit test-pg-matrix dev-up \

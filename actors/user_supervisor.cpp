@@ -165,11 +165,19 @@ void finish(supervisor* self, outcome o) {
   const bool ok = o.what == outcome::kind::success;
   std::uniform_real_distribution<double> draw(0.0, 1.0);
   milliseconds next = spread(ctx(self).settings.resync_period, draw(st.rng));
+  // A deletion that cannot proceed is never left to the resync: whatever stops it (a right, a
+  // missing Secret, a refusal) is someone's fix away, and the finalizer waits on it.
+  if (rc.meta.deleting && o.what == outcome::kind::refused) {
+    o.what = outcome::kind::retry;
+    o.max_delay = permission_retry_max;
+  }
   if (o.what == outcome::kind::retry) {
     ++st.attempts;
     auto policy = ctx(self).settings.backoff;
     if (o.max_delay)
       policy.max = std::min(policy.max, *o.max_delay);
+    if (rc.meta.deleting)
+      policy.max = std::min(policy.max, permission_retry_max);
     next = backoff_delay(policy, st.attempts, draw(st.rng));
   } else if (ok) {
     if (auto due = rotation_due_in(self); due && *due < next)
@@ -456,11 +464,19 @@ void read_secret(supervisor* self, const std::string& name,
         if (ctx(self).admin_secrets)
           ctx(self).admin_secrets->put(key, *r);
         found(*r);
-      } else if (r.error().code == k8s::error::kind::not_found)
-        finish(self, retry(missing_reason, "Secret " + self->state.rc->meta.ns + "/" + name
-                                             + " not found"));
-      else
+      } else if (r.error().code == k8s::error::kind::not_found) {
+        // A deletion waits for it too: say how to let the resource go without it.
+        const auto& rc2 = *self->state.rc;
+        finish(self, retry(missing_reason,
+                           "Secret " + rc2.meta.ns + "/" + name + " not found"
+                             + (rc2.meta.deleting
+                                  ? std::string("; the role cannot be dropped without it: restore "
+                                                "it, or set spec.deletionPolicy: Retain to "
+                                                "leave the role")
+                                  : std::string())));
+      } else {
         finish(self, from_k8s(r.error(), "while reading Secret " + name));
+      }
     }));
 }
 
