@@ -19,6 +19,10 @@ packages=(
   postgresql-15 postgresql-client-15
   mariadb-server mariadb-client libmariadb-dev
   openssl curl ca-certificates procps psmisc python3
+  # The single-node cluster and the image (hack/cluster-up.sh, hack/image.sh): containerd and
+  # runc run the Pods, never as system services; mmdebstrap makes the base images from Debian
+  # packages, buildah builds deploy/Dockerfile without a daemon.
+  containerd runc buildah mmdebstrap containernetworking-plugins socat
 )
 # Go builds the control plane (kube-apiserver, etcd); install Debian's only when none is present.
 if ! command -v go >/dev/null 2>&1; then packages+=(golang-go); fi
