@@ -14,7 +14,7 @@ source "$(dirname "$0")/cluster-lib.sh"
 own_pids() {
   local p
   for p in /proc/[0-9]*; do
-    tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF -- "$containerd_dir" && echo "${p#/proc/}"
+    tr '\0' ' ' 2>/dev/null < "$p/cmdline" | grep -qF -- "$containerd_dir" && echo "${p#/proc/}"
   done
   # Containers' processes: in the kubelet's cgroup root.
   find /sys/fs/cgroup/pids/"$cgroup_root" -name cgroup.procs -exec cat {} + 2>/dev/null
@@ -33,7 +33,11 @@ if [ -d "$cluster_dir" ]; then
       done
       kctr tasks delete -f "$id" >/dev/null 2>&1 || true
     done
-    for id in $(kctr containers ls -q 2>/dev/null); do kctr containers delete "$id" >/dev/null 2>&1 || true; done
+    for id in $(kctr containers ls -q 2>/dev/null); do
+      kctr containers delete "$id" >/dev/null 2>&1 || true
+      # libcni's cached results of the sandbox (containerd's own loopback, and the bridge).
+      rm -f /var/lib/cni/results/*-"$id"-*
+    done
   fi
   stop_pid "$cluster_dir/containerd.pid" 20
   for pid in $(own_pids); do kill -KILL "$pid" 2>/dev/null || true; done
@@ -62,9 +66,15 @@ if [ -d "$cluster_dir" ]; then
   if [ -s "$cluster_dir/sysctl.saved" ]; then
     sysctl -q -w $(cat "$cluster_dir/sysctl.saved") && rm -f "$cluster_dir/sysctl.saved"
   fi
+  # What Debian's containerd 1.6 and the kubelet keep at fixed paths whatever their
+  # configuration (shim sockets in /run/containerd/s, the device-plugin directory): removed when
+  # empty, i.e. when no other containerd or kubelet on this machine uses them.
+  if ! ps -C kubelet >/dev/null; then rm -f /var/lib/kubelet/device-plugins/kubelet.sock; fi
+  rmdir /run/containerd/s /run/containerd /var/lib/kubelet/device-plugins /var/lib/kubelet \
+    /var/lib/cni/results /var/lib/cni /var/log/containers 2>/dev/null || true
   # The kubelet's links in /var/log/containers into this cluster's logs.
   for l in /var/log/containers/*.log; do
-    [ -L "$l" ] && case $(readlink "$l") in "$kubelet_dir"/*) rm -f "$l" ;; esac
+    if [ -L "$l" ]; then case $(readlink "$l") in "$kubelet_dir"/*) rm -f "$l" ;; esac; fi
   done
 fi
 

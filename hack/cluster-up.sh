@@ -219,7 +219,7 @@ authorization: {mode: AlwaysAllow}
 cgroupDriver: cgroupfs
 cgroupRoot: /$cgroup_root
 containerRuntimeEndpoint: unix://$containerd_sock
-podLogsDirectory: $kubelet_dir/pod-logs
+podLogsDir: $kubelet_dir/pod-logs
 staticPodPath: ""
 failSwapOn: false
 resolvConf: /etc/resolv.conf
