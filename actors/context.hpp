@@ -45,6 +45,7 @@ struct supervisor_report {
   std::string last_result; // success, retry, refused
   std::int64_t next_wakeup_ms = 0;           // from now
   std::int64_t last_success_unix = 0;        // seconds
+  std::int64_t rotation_due_unix = 0;        // seconds; 0: no periodic rotation (or unknown)
   double last_duration_seconds = 0;
   bool ready = false;
   bool deleted = false; // the supervisor is gone for good

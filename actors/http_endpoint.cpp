@@ -2,6 +2,7 @@
 
 #include "actors/http_endpoint.hpp"
 
+#include "actors/debug_page.hpp"
 #include "messages/introspection.hpp"
 
 #include <arpa/inet.h>
@@ -48,6 +49,8 @@ http_route route_of(const std::string& raw) {
     r.what = http_route::kind::metrics;
   else if (path == "/debug/actors")
     r.what = http_route::kind::debug_actors;
+  else if (path == "/debug/ui")
+    r.what = http_route::kind::debug_ui;
   else if (const std::string prefix = "/debug/actors/"; path.rfind(prefix, 0) == 0) {
     auto key = path.substr(prefix.size());
     auto slash = key.find('/');
@@ -101,6 +104,7 @@ struct forget_caf_logger {
 const char* json_type = "application/json";
 const char* text_type = "text/plain; charset=utf-8";
 const char* metrics_type = "text/plain; version=0.0.4; charset=utf-8";
+const char* html_type = "text/html; charset=utf-8";
 
 } // namespace
 
@@ -140,6 +144,30 @@ struct http_endpoint::impl {
     });
   }
 
+  // The debug page, with a policy that lets it load nothing but this origin's JSON.
+  static void reply_page(const http::http_request& req) {
+    http::http_response resp(http::status_codes::OK);
+    resp.headers().add("Content-Security-Policy", debug_page_csp());
+    resp.headers().add("X-Content-Type-Options", "nosniff");
+    resp.headers().add("Cache-Control", "no-store");
+    resp.set_body(debug_page_html(), html_type);
+    req.reply(resp).then([](pplx::task<void> t) {
+      try {
+        t.get();
+      } catch (const std::exception& e) {
+        spdlog::debug("http endpoint: reply failed: {}", e.what());
+      }
+    });
+  }
+
+  static bool wants_page(const http::http_request& req) {
+    const auto& headers = req.headers();
+    auto accept = headers.find(http::header_names::accept);
+    if (accept == headers.end() || !accepts_html(accept->second))
+      return false;
+    return req.relative_uri().query().find("format=json") == std::string::npos;
+  }
+
   void handle(const http::http_request& req) {
     const auto path = web::uri::decode(req.relative_uri().path());
     const auto route = route_of(path);
@@ -174,7 +202,14 @@ struct http_endpoint::impl {
           unavailable();
         return;
       }
+      case kind::debug_ui:
+        reply_page(req);
+        return;
       case kind::debug_actors: {
+        if (wants_page(req)) {
+          reply_page(req);
+          return;
+        }
         auto text = ask_text(caf::make_message(msg::debug_atom::value));
         if (text)
           reply(req, http::status_codes::OK, *text + "\n", json_type);

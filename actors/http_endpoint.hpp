@@ -6,7 +6,11 @@
 //   GET /readyz                         200 when the informer caches are synced and, with leader
 //                                       election, this process leads or is a healthy standby
 //   GET /metrics                        Prometheus text exposition format 0.0.4
-//   GET /debug/actors                   JSON: supervisors, pools, leader election, counters
+//   GET /debug/actors                   JSON: supervisors, pools, leader election, counters;
+//                                       the debug page (actors/debug_page.hpp) instead when the
+//                                       Accept header prefers text/html (a browser), unless
+//                                       the query says format=json
+//   GET /debug/ui                       the debug page, whatever the Accept header
 //   GET /debug/actors/<namespace>/<name> one supervisor (404 when unknown)
 //
 // Handlers run on cpprestsdk's threads (never on CAF's) and wait for the introspection actor
@@ -31,7 +35,7 @@ struct listen_address {
 [[nodiscard]] expected<listen_address, std::string> parse_listen(const std::string& text);
 
 struct http_route {
-  enum class kind { healthz, readyz, metrics, debug_actors, debug_actor, not_found };
+  enum class kind { healthz, readyz, metrics, debug_actors, debug_actor, debug_ui, not_found };
   kind what = kind::not_found;
   std::string key; // "namespace/name" for debug_actor
 };

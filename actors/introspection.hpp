@@ -55,7 +55,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, supervisor_report& x) {
   return f(caf::meta::type_name("supervisor_report"), x.key, x.phase, x.attempts, x.restarts,
            x.last_error, x.last_result, x.next_wakeup_ms, x.last_success_unix,
-           x.last_duration_seconds, x.ready, x.deleted);
+           x.rotation_due_unix, x.last_duration_seconds, x.ready, x.deleted);
 }
 
 template <class Inspector>

@@ -82,6 +82,10 @@ json introspection_table::row_json(const supervisor_row& row) const {
                         ? time_or_null(std::chrono::system_clock::time_point(
                             std::chrono::seconds(r.last_success_unix)))
                         : json();
+  j["rotation_due"] = r.rotation_due_unix > 0
+                        ? time_or_null(std::chrono::system_clock::time_point(
+                            std::chrono::seconds(r.rotation_due_unix)))
+                        : json();
   const bool waiting = r.next_wakeup_ms > 0;
   j["next_wakeup"] = waiting ? time_or_null(row.next_wakeup) : json();
   j["next_retry"] = waiting && r.phase == "Backoff" ? time_or_null(row.next_wakeup) : json();
@@ -165,6 +169,33 @@ std::vector<metrics::metric_family> introspection_table::families(
   family("dbuser_supervisors_in_backoff", "Supervisors waiting to retry after a failure.",
          metric_type::gauge)
     .add({}, n(backoff));
+  // By kind and namespace (label user_namespace: a scrape adds its own `namespace`, the pod's).
+  std::map<std::pair<std::string, std::string>, std::pair<std::size_t, std::size_t>> by_ns;
+  std::int64_t earliest_rotation = 0;
+  for (const auto& [id, row] : supervisors_) {
+    const auto& r = row.last;
+    const auto slash = r.key.find('/');
+    auto& [ready_n, not_ready_n] =
+      by_ns[{r.kind, slash == std::string::npos ? std::string() : r.key.substr(0, slash)}];
+    ++(r.ready ? ready_n : not_ready_n);
+    const auto due = r.rotation_due_unix;
+    if (due > 0 && (earliest_rotation == 0 || due < earliest_rotation))
+      earliest_rotation = due;
+  }
+  auto& per_ns = family("dbuser_managed_users_by_namespace",
+                        "Users with a supervisor, by kind, namespace and Ready state.",
+                        metric_type::gauge);
+  for (const auto& [kind_ns, counts] : by_ns) {
+    per_ns.add({{"kind", kind_ns.first}, {"user_namespace", kind_ns.second}, {"ready", "true"}},
+               n(counts.first));
+    per_ns.add({{"kind", kind_ns.first}, {"user_namespace", kind_ns.second}, {"ready", "false"}},
+               n(counts.second));
+  }
+  if (earliest_rotation > 0)
+    family("dbuser_password_rotation_earliest_due_timestamp_seconds",
+           "When the earliest periodic password rotation among the users is due (Unix time).",
+           metric_type::gauge)
+      .add({}, n(earliest_rotation));
 
   struct pool_metric {
     const char* name;

@@ -19,6 +19,9 @@
 namespace dbuser::actors::supervision {
 
 using namespace std::chrono;
+
+// The longest wait between attempts while the admin lacks a right (InsufficientPrivilege).
+inline constexpr milliseconds permission_retry_max{60000};
 using nlohmann::json;
 
 // How one reconcile ended.
@@ -26,16 +29,19 @@ struct outcome {
   enum class kind { success, retry, refused } what = kind::success;
   std::string reason;
   std::string message;
+  // For a retry: the longest wait between attempts, when shorter than the backoff's maximum
+  // (a missing right is granted by a person: seconds to a minute, not five minutes).
+  std::optional<std::chrono::milliseconds> max_delay;
 };
 
 inline outcome success(std::string message) {
-  return {outcome::kind::success, api::reason::reconciled, std::move(message)};
+  return {outcome::kind::success, api::reason::reconciled, std::move(message), std::nullopt};
 }
 inline outcome retry(std::string reason, std::string message) {
-  return {outcome::kind::retry, std::move(reason), std::move(message)};
+  return {outcome::kind::retry, std::move(reason), std::move(message), std::nullopt};
 }
 inline outcome refused(std::string reason, std::string message) {
-  return {outcome::kind::refused, std::move(reason), std::move(message)};
+  return {outcome::kind::refused, std::move(reason), std::move(message), std::nullopt};
 }
 
 // The reconcile in progress.
@@ -78,6 +84,7 @@ struct supervisor_state {
   std::string last_error;
   std::string last_result;
   std::int64_t last_success_unix = 0;
+  std::int64_t rotation_due_unix = 0; // when the next periodic rotation is due (0: none), for /metrics
   steady_clock::time_point last_login_check{};
   std::minstd_rand rng{std::random_device{}()}; // jitter only; 8 bytes, not mt19937's 2.5 KB
   std::unique_ptr<reconcile_ctx> rc;

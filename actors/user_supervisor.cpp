@@ -43,6 +43,7 @@ void report(supervisor* self, const std::string& phase, milliseconds next = mill
   r.last_result = st.last_result;
   r.next_wakeup_ms = next.count();
   r.last_success_unix = st.last_success_unix;
+  r.rotation_due_unix = st.rotation_due_unix;
   r.last_duration_seconds = duration;
   r.ready = ready;
   r.deleted = deleted;
@@ -81,8 +82,13 @@ outcome from_db(supervisor* self, const msg::db_error& e) {
   const char* reason = api::reason::database_error;
   if (e.what == msg::db_error::kind::unavailable)
     reason = api::reason::database_unreachable;
-  else if (e.what == msg::db_error::kind::permission)
-    reason = api::reason::permission_denied;
+  if (e.what == msg::db_error::kind::permission) {
+    // Nothing was half-done (the statements of a step share a transaction) and the fix is
+    // somebody else's GRANT: try again soon, without a change to the resource.
+    auto o = retry(api::reason::insufficient_privilege, e.message);
+    o.max_delay = permission_retry_max;
+    return o;
+  }
   if (e.transient)
     return retry(reason, e.message);
   return refused(reason, e.message);
@@ -141,6 +147,18 @@ std::optional<milliseconds> rotation_due_in(supervisor* self) {
   return std::max(left, milliseconds(100));
 }
 
+// When the next periodic rotation is due, in seconds since the epoch; 0 without an interval or
+// when the password's age is unknown.
+std::int64_t rotation_due_unix(supervisor* self) {
+  auto& rc = *self->state.rc;
+  if (!rc.spec_valid || !rc.spec.rotation_interval)
+    return 0;
+  api::rotation_state s;
+  s.updated_at = api::parse_rfc3339(rc.creds.updated_at);
+  auto at = s.updated_at ? api::next_rotation(rc.spec, s) : std::nullopt;
+  return at ? duration_cast<seconds>(at->time_since_epoch()).count() : 0;
+}
+
 void finish(supervisor* self, outcome o) {
   auto& st = self->state;
   auto& rc = *st.rc;
@@ -149,11 +167,15 @@ void finish(supervisor* self, outcome o) {
   milliseconds next = spread(ctx(self).settings.resync_period, draw(st.rng));
   if (o.what == outcome::kind::retry) {
     ++st.attempts;
-    next = backoff_delay(ctx(self).settings.backoff, st.attempts, draw(st.rng));
+    auto policy = ctx(self).settings.backoff;
+    if (o.max_delay)
+      policy.max = std::min(policy.max, *o.max_delay);
+    next = backoff_delay(policy, st.attempts, draw(st.rng));
   } else if (ok) {
     if (auto due = rotation_due_in(self); due && *due < next)
       next = *due;
     st.attempts = 0;
+    st.rotation_due_unix = rotation_due_unix(self);
     st.last_success_unix = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
   }
   // Settled after a success or a refusal (both wait for a change, or the resync); not after a
@@ -585,14 +607,18 @@ void step_delete(supervisor* self) {
         .then(
           [self](msg::db_result& res) {
             if (res.failure) {
+              // Deletion waits on this: the condition says why, and how to let it go.
               auto o = from_db(self, *res.failure);
-              o.reason = api::reason::deleting;
+              if (o.reason != api::reason::insufficient_privilege)
+                o.reason = api::reason::deleting;
+              o.message = "cannot drop role " + self->state.rc->spec.username + ": " + o.message;
               finish(self, o);
               return;
             }
             auto& r2 = *self->state.rc;
             if (res.claim == msg::role_claim::ours)
-              event(self, "Normal", "RoleDropped", "dropped role " + r2.spec.username);
+              event(self, "Normal", "RoleDropped",
+                    res.done.empty() ? "dropped role " + r2.spec.username : summary(res.done));
             else if (res.claim != msg::role_claim::absent)
               event(self, "Warning", api::reason::role_conflict,
                     claim_message(res, r2.spec.username) + "; not dropping it");

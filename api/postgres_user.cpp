@@ -204,6 +204,7 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
             && read_string(*s, "accountHost", spec.account_host, err, p)
             && read_string_list(*s, "privileges", spec.privileges, err, p)
             && read_string_list(*s, "memberOf", spec.member_of, err, p)
+            && read_string_list(*s, "defaultPrivilegesFor", spec.default_privileges_for, err, p)
             && read_int(*s, "port", spec.port, err, p)
             && read_int(*s, "connectionLimit", spec.connection_limit, err, p);
   if (!ok)
@@ -227,6 +228,19 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
       return refuse("spec.caSecretRef.name is required");
     spec.ca_secret_ref = ref;
   }
+  // defaultPrivilegesFor: role names, PostgreSQL only, not the user itself (checked below).
+  auto check_creators = [&](const std::vector<std::string>& creators, const std::string& field) {
+    if (!creators.empty() && !rules.has_schema) {
+      err = field + " is not supported for this engine";
+      return false;
+    }
+    for (const auto& c : creators)
+      if (!verdict_check(rules.user(c), field))
+        return false;
+    return true;
+  };
+  if (!check_creators(spec.default_privileges_for, "spec.defaultPrivilegesFor"))
+    return refuse(err);
   if (auto g = s->find("grants"); g != s->end() && g->is_array()) {
     std::set<std::pair<std::string, std::string>> seen;
     for (size_t i = 0; i < g->size(); ++i) {
@@ -237,7 +251,10 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
       grant gr;
       if (!read_string(item, "database", gr.database, err, gp)
           || !read_string(item, "schema", gr.schema, err, gp)
-          || !read_string_list(item, "privileges", gr.privileges, err, gp))
+          || !read_string_list(item, "privileges", gr.privileges, err, gp)
+          || !read_string_list(item, "defaultPrivilegesFor", gr.default_privileges_for, err, gp))
+        return refuse(err);
+      if (!check_creators(gr.default_privileges_for, gp + "defaultPrivilegesFor"))
         return refuse(err);
       if (!verdict_check(rules.database(gr.database), gp + "database")
           || (rules.has_schema && !verdict_check(rules.schema(gr.schema), gp + "schema"))
@@ -287,6 +304,14 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
   if (std::find(spec.member_of.begin(), spec.member_of.end(), spec.username)
       != spec.member_of.end())
     return refuse("spec.memberOf: a role cannot be a member of itself");
+  auto names_user = [&](const std::vector<std::string>& creators) {
+    return std::find(creators.begin(), creators.end(), spec.username) != creators.end();
+  };
+  if (names_user(spec.default_privileges_for)
+      || std::any_of(spec.grants.begin(), spec.grants.end(),
+                     [&](const grant& g) { return names_user(g.default_privileges_for); }))
+    return refuse("defaultPrivilegesFor: " + spec.username
+                  + " is the user itself; the tables it creates are its own already");
   if (rules.account_host && !verdict_check(rules.account_host(spec.account_host), "spec.accountHost"))
     return refuse(err);
   if (!is_host(spec.host))
@@ -340,6 +365,7 @@ pg::desired_role desired_role(const user_spec& spec, const std::string& owner_ke
   main.database = spec.database;
   main.privileges = pg::parse_privileges(spec.privileges).value();
   main.create_database = true;
+  main.default_creators = spec.default_privileges_for;
   d.grants.push_back(std::move(main));
   for (const auto& g : spec.grants) {
     pg::grant_scope extra;
@@ -347,6 +373,7 @@ pg::desired_role desired_role(const user_spec& spec, const std::string& owner_ke
     extra.schema = g.schema;
     extra.privileges = pg::parse_privileges(g.privileges).value();
     extra.create_database = true;
+    extra.default_creators = g.default_privileges_for;
     d.grants.push_back(std::move(extra));
   }
   return d;

@@ -50,6 +50,7 @@ struct grant {
   std::string database;
   std::string schema = "public";
   std::vector<std::string> privileges;
+  std::vector<std::string> default_privileges_for; // PostgreSQL: creators of future tables
 };
 
 // The two database engines a user resource can target.
@@ -69,6 +70,8 @@ struct user_spec {
   admin_secret_ref admin;
   std::vector<std::string> privileges;
   std::vector<std::string> member_of;
+  // PostgreSQL: the roles whose future tables spec.privileges covers (empty: the admin).
+  std::vector<std::string> default_privileges_for;
   std::vector<grant> grants;
   int connection_limit = -1;
   std::optional<std::chrono::seconds> rotation_interval;

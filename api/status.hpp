@@ -22,7 +22,8 @@ inline constexpr const char* admin_secret_invalid = "AdminSecretInvalid";
 inline constexpr const char* ca_secret_not_found = "CASecretNotFound";
 inline constexpr const char* database_unreachable = "DatabaseUnreachable";
 inline constexpr const char* database_error = "DatabaseError";
-inline constexpr const char* permission_denied = "PermissionDenied";
+// The admin lacks a right (SQLSTATE 42501); the message names it and the way out.
+inline constexpr const char* insufficient_privilege = "InsufficientPrivilege";
 inline constexpr const char* role_conflict = "RoleConflict";
 inline constexpr const char* secret_conflict = "SecretConflict";
 inline constexpr const char* login_failed = "LoginFailed";

@@ -10,6 +10,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh" # go_mod_version, build_go_binary
 bin_dir=${DBUSER_BIN_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dbuser-operator/bin}
 mkdir -p "$bin_dir"
 # One build at a time per cache (clones and worktrees share it): the others wait, then find the
@@ -17,29 +18,12 @@ mkdir -p "$bin_dir"
 exec 9> "$bin_dir/.lock"
 flock 9
 
-mod_version() { # module-dir module-path
-  awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"
-}
-
-k8s_version=$(mod_version "$here/control-plane/kube-apiserver" k8s.io/kubernetes)
-etcd_version=$(mod_version "$here/control-plane/etcd" go.etcd.io/etcd/server/v3)
+k8s_version=$(go_mod_version "$here/control-plane/kube-apiserver" k8s.io/kubernetes)
+etcd_version=$(go_mod_version "$here/control-plane/etcd" go.etcd.io/etcd/server/v3)
 k8s_minor=$(echo "$k8s_version" | cut -d. -f2)
 
-export GOFLAGS=-mod=mod CGO_ENABLED=0
-
 build_one() { # name version module-dir package ldflags
-  local name=$1 version=$2 dir=$3 pkg=$4 ldflags=$5
-  local stamp="$bin_dir/.$name.version"
-  if [ -x "$bin_dir/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
-    echo "build-control-plane: $name $version already built" >&2
-    return
-  fi
-  echo "build-control-plane: building $name $version (first time only; several minutes)" >&2
-  local start=$SECONDS
-  (cd "$dir" && go build -trimpath -ldflags "-s -w $ldflags" -o "$bin_dir/$name.tmp" "$pkg")
-  mv "$bin_dir/$name.tmp" "$bin_dir/$name"
-  echo "$version" > "$stamp"
-  echo "build-control-plane: $name built in $((SECONDS - start)) s" >&2
+  build_go_binary "$bin_dir" "$@"
 }
 
 k8s_ldflags="-X k8s.io/component-base/version.gitVersion=$k8s_version \

@@ -17,9 +17,12 @@ case "${1:-}" in
   *) die "unknown argument $1 (use --clean or --only postgres)" ;;
 esac
 
+# A version-matrix environment (hack/pg-matrix.sh, DBUSER_DEV_DIR=.dev/pg<major>): its server only
+# (--clean also removes its data and the environment directory).
+if [ "$mode" = clean ]; then pg_matrix_delegate clean; else pg_matrix_delegate down; fi
+
 if [ "$mode" = postgres ]; then
-  [ -s "$pg_root/data/postmaster.pid" ] || exit 0
-  as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$pg_root/data" -m fast -w stop >/dev/null
+  pg_server_stop /usr/lib/postgresql/15/bin "" "$pg_root/data"
   exit 0
 fi
 

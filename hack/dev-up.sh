@@ -4,6 +4,8 @@
 # is left alone; a component that is down is started again on the ports it had before.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+# A version-matrix environment (hack/pg-matrix.sh, DBUSER_DEV_DIR=.dev/pg<major>): its server only.
+pg_matrix_delegate up
 
 require_writable_dev_dir
 prepare_db_root
@@ -126,49 +128,8 @@ export KUBECONFIG=$kubeconfig
 # --- PostgreSQL 15 -------------------------------------------------------------------------------
 pg_bin=$(ls -d /usr/lib/postgresql/15/bin 2>/dev/null) || die "PostgreSQL 15 is not installed"
 pg_data=$pg_root/data
-if [ ! -s "$pg_root/admin-password" ]; then
-  log "initialising PostgreSQL in $pg_data"
-  rm -rf "$pg_root"
-  mkdir -p "$pg_root/run"
-  (umask 077; openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32 > "$pg_root/admin-password")
-  printf postgres > "$pg_root/admin-username"
-  install -m 600 -o "$pg_os_user" "$pg_root/admin-password" "$pg_root/pwfile"
-  chown "$pg_os_user" "$pg_root" "$pg_root/run"
-  as_pg "$pg_bin/initdb" -D "$pg_data" -U postgres --pwfile="$pg_root/pwfile" \
-    --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
-  rm -f "$pg_root/pwfile"
-  install -m 600 -o "$pg_os_user" "$pki/postgres.key" "$pg_data/server.key"
-  install -m 644 -o "$pg_os_user" "$pki/postgres.crt" "$pg_data/server.crt"
-  cat > "$pg_data/pg_hba.conf" <<HBA
-local all all                peer
-host  all all 127.0.0.1/32   scram-sha-256
-host  all all ::1/128        scram-sha-256
-HBA
-  cat >> "$pg_data/postgresql.conf" <<CONF
-# dbuser-operator dev environment
-listen_addresses = '127.0.0.1'
-port = $pg_port
-unix_socket_directories = '$pg_root/run'
-password_encryption = 'scram-sha-256'
-ssl = on
-max_connections = 300
-shared_buffers = 64MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-log_line_prefix = '%m [%p] %q%u@%d '
-CONF
-  install -m 644 -o "$pg_os_user" /dev/null "$pg_root/postgresql.log"
-fi
-if ! as_pg "$pg_bin/pg_ctl" -D "$pg_data" status >/dev/null 2>&1; then
-  log "starting PostgreSQL on 127.0.0.1:$pg_port"
-  # pg_ctl starts the server detached in its own session already.
-  as_pg "$pg_bin/pg_ctl" -D "$pg_data" -l "$pg_root/postgresql.log" -w -t 60 start >/dev/null
-fi
+pg_server_up "$pg_bin" "" "$pg_root" "$pg_port"
 admin_password=$(cat "$pg_root/admin-password")
-wait_for "PostgreSQL" 60 env PGPASSWORD="$admin_password" \
-  psql -h 127.0.0.1 -p "$pg_port" -U postgres -d postgres -Atqc 'select 1'
-ensure_lp_admin "$pg_port" "$pg_root/admin-password" "$pg_root/lp-admin-password"
 
 # --- MariaDB ------------------------------------------------------------------------------------
 if [ ! -s "$my_root/admin-password" ]; then
@@ -247,6 +208,7 @@ export DBUSER_PG_LP_PASSWORD=$(q "$(cat "$pg_root/lp-admin-password")")
 export DBUSER_PG_DATA=$(q "$pg_data")
 export DBUSER_PG_LOG=$(q "$pg_root/postgresql.log")
 export DBUSER_PG_CA=$(q "$pki/ca.crt")
+export DBUSER_PG_MAJOR='15'
 export DBUSER_BIN_DIR=$(q "$bin_dir")
 export MYSQL_HOST='127.0.0.1'
 export MYSQL_PORT='$mysql_port'

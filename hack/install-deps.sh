@@ -19,6 +19,9 @@ packages=(
   postgresql-15 postgresql-client-15
   mariadb-server mariadb-client libmariadb-dev
   openssl curl ca-certificates procps psmisc python3
+  # Monitoring and the debug page (test/monitoring, test/debug_ui): promtool and a Prometheus
+  # server the dashboard test starts itself (never the packaged service), a headless browser.
+  prometheus chromium python3-yaml
   # The single-node cluster and the image (hack/cluster-up.sh, hack/image.sh): containerd and
   # runc run the Pods, never as system services; mmdebstrap makes the base images from Debian
   # packages, buildah builds deploy/Dockerfile without a daemon.

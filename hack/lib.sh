@@ -61,13 +61,16 @@ prepare_db_root() {
   done
 }
 
-# stop_db_servers: PostgreSQL and MariaDB of this dev environment, if they run.
+# stop_db_servers: PostgreSQL (Debian's 15 and the version matrix's, hack/pg-matrix.sh) and
+# MariaDB of this dev environment, if they run.
 stop_db_servers() {
   stop_pid "$my_root/mariadbd.pid" 30
-  if [ -s "$pg_root/data/postmaster.pid" ]; then
-    as_pg /usr/lib/postgresql/15/bin/pg_ctl -D "$pg_root/data" -m fast -w stop >/dev/null 2>&1 ||
-      true
-  fi
+  pg_server_stop /usr/lib/postgresql/15/bin "" "$pg_root/data" || true
+  local d
+  for d in "$db_root"/pg[0-9]*; do
+    [ -d "$d/install/bin" ] || continue
+    pg_server_stop "$d/install/bin" "$d/install/lib" "$d/data" || true
+  done
 }
 
 # pid_alive FILE: the process recorded in FILE is running (a zombie that nobody reaped yet is
@@ -146,4 +149,119 @@ SELECT format('CREATE ROLE %I', :'role')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 ALTER ROLE :"role" LOGIN CREATEROLE CREATEDB NOSUPERUSER PASSWORD :'verifier';
 SQL
+}
+
+# --- one PostgreSQL server -----------------------------------------------------------------------
+# The same initdb, configuration and start for Debian's PostgreSQL 15 (hack/dev-up.sh) and the
+# version matrix's servers (hack/pg-matrix.sh). BIN is the server's bin directory; LIB, when not
+# empty, is the LD_LIBRARY_PATH its binaries need (the npm packages' native/lib).
+
+# pg_tool BIN LIB TOOL ARGS...: runs BIN/TOOL as the server user.
+pg_tool() {
+  local bin=$1 lib=$2 tool=$3; shift 3
+  if [ -n "$lib" ]; then
+    as_pg env LD_LIBRARY_PATH="$lib" "$bin/$tool" "$@"
+  else
+    as_pg "$bin/$tool" "$@"
+  fi
+}
+
+# pg_server_up BIN LIB ROOT PORT: PostgreSQL with its files under ROOT (data/, run/,
+# postgresql.log, admin-username, admin-password, lp-admin-password) listening on 127.0.0.1:PORT
+# with TLS (the dev PKI's postgres certificate) and scram-sha-256; initialised the first time
+# (superuser postgres with a generated password), started when it is down, and the least-privilege
+# admin ensured. Idempotent.
+pg_server_up() {
+  local bin=$1 lib=$2 root=$3 port=$4
+  local data=$root/data pki=$dev_dir/pki
+  if [ ! -s "$root/admin-password" ]; then
+    log "initialising PostgreSQL in $data"
+    rm -rf "$data" "$root/run" "$root/pwfile" "$root/postgresql.log"
+    mkdir -p "$root/run"
+    (umask 077
+     openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32 > "$root/admin-password.new")
+    printf postgres > "$root/admin-username"
+    install -m 600 -o "$pg_os_user" "$root/admin-password.new" "$root/pwfile"
+    chown "$pg_os_user" "$root" "$root/run"
+    pg_tool "$bin" "$lib" initdb -D "$data" -U postgres --pwfile="$root/pwfile" \
+      --auth-local=peer --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >/dev/null
+    rm -f "$root/pwfile"
+    install -m 600 -o "$pg_os_user" "$pki/postgres.key" "$data/server.key"
+    install -m 644 -o "$pg_os_user" "$pki/postgres.crt" "$data/server.crt"
+    cat > "$data/pg_hba.conf" <<HBA
+local all all                peer
+host  all all 127.0.0.1/32   scram-sha-256
+host  all all ::1/128        scram-sha-256
+HBA
+    cat >> "$data/postgresql.conf" <<CONF
+# dbuser-operator dev environment
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$root/run'
+password_encryption = 'scram-sha-256'
+ssl = on
+max_connections = 300
+shared_buffers = 64MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_line_prefix = '%m [%p] %q%u@%d '
+CONF
+    install -m 644 -o "$pg_os_user" /dev/null "$root/postgresql.log"
+    # Only now is the server complete: an interrupted initialisation starts over next time.
+    mv "$root/admin-password.new" "$root/admin-password"
+  fi
+  if ! pg_tool "$bin" "$lib" pg_ctl -D "$data" status >/dev/null 2>&1; then
+    log "starting PostgreSQL on 127.0.0.1:$port"
+    # pg_ctl starts the server detached in its own session already.
+    pg_tool "$bin" "$lib" pg_ctl -D "$data" -l "$root/postgresql.log" -w -t 60 start >/dev/null
+  fi
+  wait_for "PostgreSQL" 60 env PGPASSWORD="$(cat "$root/admin-password")" \
+    psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atqc 'select 1'
+  ensure_lp_admin "$port" "$root/admin-password" "$root/lp-admin-password"
+}
+
+# pg_server_stop BIN LIB DATA: a fast shutdown of the server of DATA, if it runs.
+pg_server_stop() {
+  local bin=$1 lib=$2 data=$3
+  [ -s "$data/postmaster.pid" ] || return 0
+  pg_tool "$bin" "$lib" pg_ctl -D "$data" -m fast -w stop >/dev/null
+}
+
+# pg_matrix_delegate ACTION: when the dev directory is a version-matrix environment (the marker
+# that hack/pg-matrix.sh writes), runs `hack/pg-matrix.sh ACTION MAJOR` for its main dev directory
+# instead of the caller (dev-up.sh: up; dev-down.sh: down), and exits with its status.
+pg_matrix_delegate() {
+  [ -f "$dev_dir/pg-matrix" ] || return 0
+  local major main
+  major=$(sed -n 's/^major=//p' "$dev_dir/pg-matrix")
+  main=$(sed -n 's/^dev_dir=//p' "$dev_dir/pg-matrix")
+  [ -n "$major" ] && [ -n "$main" ] || die "$dev_dir/pg-matrix is not a version-matrix marker"
+  DBUSER_DEV_DIR=$main exec "$repo_root/hack/pg-matrix.sh" "$1" "$major"
+}
+
+# go_mod_version MODULE_DIR MODULE_PATH: the version of MODULE_PATH that MODULE_DIR/go.mod requires.
+go_mod_version() {
+  awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"
+}
+
+# build_go_binary BIN_DIR NAME VERSION MODULE_DIR PACKAGE LDFLAGS: builds PACKAGE from the wrapper
+# module MODULE_DIR into BIN_DIR/NAME and stamps it with VERSION (BIN_DIR/.NAME.version); skips
+# the build when that version is already there. For the pinned tools built from Go modules.
+build_go_binary() {
+  local bin_dir=$1 name=$2 version=$3 dir=$4 pkg=$5 ldflags=$6
+  local stamp="$bin_dir/.$name.version" me
+  me=$(basename "$0" .sh)
+  mkdir -p "$bin_dir"
+  if [ -x "$bin_dir/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$version" ]; then
+    echo "$me: $name $version already built" >&2
+    return
+  fi
+  echo "$me: building $name $version (first time only; several minutes)" >&2
+  local start=$SECONDS
+  (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 \
+     go build -trimpath -ldflags "-s -w $ldflags" -o "$bin_dir/$name.tmp" "$pkg")
+  mv "$bin_dir/$name.tmp" "$bin_dir/$name"
+  echo "$version" > "$stamp"
+  echo "$me: $name built in $((SECONDS - start)) s" >&2
 }

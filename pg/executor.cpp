@@ -256,8 +256,18 @@ struct executor::impl {
                           + " WHERE a.grantee = " + role_oid + " AND a.privilege_type = 'USAGE'",
                         d.name))
       at(row[0].as<std::string>()).usage = true;
+    // PUBLIC (grantee 0) holding USAGE: a NULL ACL is the owner's default, which gives PUBLIC
+    // nothing on a schema.
+    std::set<std::string> public_usage;
+    for (const auto& row : tx.exec("SELECT DISTINCT n.nspname FROM pg_namespace n, "
+                                   + explode_acl("n.nspacl")
+                                   + " WHERE a.grantee = 0 AND a.privilege_type = 'USAGE'"))
+      public_usage.insert(row[0].as<std::string>());
     const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f')";
-    const std::string not_owned = std::string("c.relowner <> ") + role_oid;
+    // Tables the role owns are its own; tables whose owner's privileges the admin lacks are out
+    // of its reach (a GRANT on them only warns): neither is counted.
+    const std::string not_owned = std::string("c.relowner <> ") + role_oid
+                                  + " AND pg_has_role(c.relowner, 'USAGE')";
     std::map<std::string, std::map<std::string, int>> held; // schema → privilege → tables
     for (const auto& row : tx.exec_params(
            "SELECT n.nspname, a.privilege_type, count(DISTINCT c.oid)::int FROM pg_class c "
@@ -270,15 +280,13 @@ struct executor::impl {
       at(row[0].as<std::string>());
     }
     for (const auto& row : tx.exec_params(
-           "SELECT n.nspname, a.privilege_type FROM pg_default_acl da JOIN pg_namespace n ON "
-           "n.oid = da.defaclnamespace, " + explode_acl("da.defaclacl")
-             + " WHERE da.defaclobjtype = 'r' AND da.defaclrole = (SELECT oid FROM pg_roles "
-               "WHERE rolname = $2) AND a.grantee = "
-             + std::string(role_oid),
-           d.name, t.admin_user)) {
+           "SELECT n.nspname, pg_get_userbyid(da.defaclrole), a.privilege_type FROM pg_default_acl "
+           "da JOIN pg_namespace n ON n.oid = da.defaclnamespace, " + explode_acl("da.defaclacl")
+             + " WHERE da.defaclobjtype = 'r' AND a.grantee = " + std::string(role_oid),
+           d.name)) {
       privilege p{};
-      if (privilege_from_keyword(row[1].as<std::string>(), p))
-        at(row[0].as<std::string>()).defaults.insert(p);
+      if (privilege_from_keyword(row[2].as<std::string>(), p))
+        at(row[0].as<std::string>()).defaults[row[1].as<std::string>()].insert(p);
     }
     std::map<std::string, int> tables;
     for (const auto& row : tx.exec_params(
@@ -288,6 +296,7 @@ struct executor::impl {
            d.name))
       tables[row[0].as<std::string>()] = row[1].as<int>();
     for (auto& [name, s] : schemas) {
+      s.usage_via_public = public_usage.count(name) != 0;
       s.tables = tables.count(name) != 0 ? tables[name] : 0;
       s.on_every_table = s.tables == 0 ? privilege_set::all() : privilege_set{};
       for (const auto& [keyword, count] : held[name]) {
@@ -466,7 +475,10 @@ result<std::vector<std::string>> executor::apply(const std::vector<action>& acti
         tx.commit();
       }
     } catch (const std::exception& ex) {
-      return make_unexpected(self.fail(ex, actions[current].context));
+      auto e = self.fail(ex, actions[current].context);
+      if (e.sqlstate == "42501" && !actions[current].if_denied.empty())
+        e.message = actions[current].if_denied + " (the server said: " + e.message + ")";
+      return make_unexpected(std::move(e));
     }
     for (size_t k = i; k < end; ++k) {
       spdlog::debug("pg: {}", actions[k].description);
@@ -549,10 +561,18 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
   // Where the role owns objects or holds privileges; REASSIGN/DROP OWNED act on the current
   // database's objects, and on shared objects (databases, their CONNECT) from any of them.
   std::vector<std::string> databases;
+  bool has_its_privileges = true;
+  int version = 0;
   try {
     pqxx::read_transaction tx(self.conn(""));
-    if (tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1", name).empty())
+    auto found = tx.exec_params("SELECT pg_has_role(oid, 'USAGE'), "
+                                "current_setting('server_version_num')::int FROM pg_roles "
+                                "WHERE rolname = $1",
+                                name);
+    if (found.empty())
       return std::vector<std::string>{};
+    has_its_privileges = found[0][0].as<bool>();
+    version = found[0][1].as<int>();
     for (const auto& row : tx.exec_params(
            std::string("SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON "
                        "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
@@ -568,21 +588,42 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
                         [&](const std::string& db) { return db == self.current_db; });
   if (databases.empty() || databases.front() != self.current_db)
     databases.insert(databases.begin(), self.current_db);
+  const auto& admin = self.t.admin_user;
+  const std::string way_out = " (or set spec.deletionPolicy: Retain to leave the role)";
+  const std::string needs_privileges =
+    "the admin " + admin + " needs the privileges of role " + name
+    + " to reassign its objects: GRANT " + sql::quote_ident(name) + " TO " + sql::quote_ident(admin)
+    + (version >= 160000 ? " WITH INHERIT TRUE" : "") + ", by a role with ADMIN OPTION on it"
+    + way_out;
   std::vector<action> actions;
+  // A non-superuser admin (managed PostgreSQL) takes the role's privileges explicitly, in a
+  // transaction of its own (its own database "" is not `where` below); DROP ROLE ends it.
+  if (!has_its_privileges)
+    actions.push_back(action{"", sql::grant_role_privileges_to(name, admin, version),
+                             "granted role " + name + " to the admin " + admin
+                               + (version >= 160000 ? " WITH INHERIT TRUE, SET FALSE" : "")
+                               + " (REASSIGN OWNED needs its privileges)",
+                             "while granting role " + name + " to the admin " + admin, false,
+                             false, needs_privileges});
   for (const auto& db : databases) {
     const std::string& where = db;
-    actions.push_back(action{where, sql::reassign_owned(name, self.t.admin_user),
+    actions.push_back(action{where, sql::reassign_owned(name, admin),
                              "reassigned the objects of role " + name + " in database " + db
-                               + " to " + self.t.admin_user,
+                               + " to " + admin,
                              "while reassigning the objects of role " + name + " in database "
-                               + db + " to " + self.t.admin_user});
+                               + db + " to " + admin,
+                             false, false, needs_privileges});
     actions.push_back(action{where, sql::drop_owned(name),
                              "dropped the privileges of role " + name + " in database " + db,
                              "while dropping the privileges of role " + name + " in database "
-                               + db});
+                               + db,
+                             false, false, needs_privileges});
   }
-  actions.push_back(
-    action{"", sql::drop_role(name), "dropped role " + name, "while dropping role " + name});
+  actions.push_back(action{"", sql::drop_role(name), "dropped role " + name,
+                           "while dropping role " + name, false, false,
+                           "the admin " + admin + " cannot drop role " + name
+                             + ": it needs ADMIN OPTION on it (PostgreSQL 16+) or CREATEROLE"
+                             + way_out});
   return apply(actions);
 }
 

@@ -17,15 +17,36 @@ std::string where(const scope_key& k) { return k.first + "." + k.second; }
 
 struct builder {
   std::string role;
+  std::string admin;
   std::vector<action> out;
 
   void add(std::string database, std::string sql, std::string description, std::string context,
-           bool outside_transaction = false, bool sensitive = false) {
+           bool outside_transaction = false, bool sensitive = false, std::string if_denied = {}) {
     if (sql.empty())
       return;
     out.push_back(action{std::move(database), std::move(sql), std::move(description),
-                         std::move(context), outside_transaction, sensitive});
+                         std::move(context), outside_transaction, sensitive,
+                         std::move(if_denied)});
   }
+
+  // What a least-privilege admin lacks when the server refuses (42501), and the way out.
+  [[nodiscard]] std::string needs_admin_option(const std::string& r) const {
+    return "the admin " + admin + " cannot alter role " + r
+           + ": on PostgreSQL 16+ it needs ADMIN OPTION on it (it has it on roles it created)";
+  }
+  [[nodiscard]] std::string needs_grantable(const std::string& group) const {
+    return "the admin " + admin + " cannot grant membership in " + group
+           + ": grant it ADMIN OPTION on that role (GRANT " + sql::quote_ident(group) + " TO "
+           + sql::quote_ident(admin)
+           + " WITH ADMIN OPTION); before PostgreSQL 16, CREATEROLE is enough";
+  }
+};
+
+// One (database, schema) the role should hold privileges in, merged over grants.
+struct scope {
+  scope_key key;
+  privilege_set privileges;
+  std::vector<std::string> creators; // whose future tables are covered; never empty
 };
 
 const observed_database* find_database(const observed_state& o, const std::string& name) {
@@ -52,16 +73,18 @@ result<void> plan_role(builder& b, const desired_role& d, const observed_role& o
     auto create = sql::create_role(r, d.verifier, d.connection_limit);
     if (!create)
       return make_unexpected(create.error());
-    b.add("", *create, "created role " + r, "while creating role " + r, false, true);
+    b.add("", *create, "created role " + r, "while creating role " + r, false, true,
+          "the admin " + b.admin + " lacks CREATEROLE: grant it CREATEROLE");
     auto comment = sql::comment_on_role(r, d.marker);
     if (!comment)
       return make_unexpected(comment.error());
-    b.add("", *comment, "marked role " + r + " as managed", "while marking role " + r);
+    b.add("", *comment, "marked role " + r + " as managed", "while marking role " + r, false,
+          false, b.needs_admin_option(r));
     return {};
   }
   if (!o.login)
     b.add("", sql::alter_role_attribute(r, "LOGIN"), "enabled LOGIN for role " + r,
-          "while enabling LOGIN for role " + r);
+          "while enabling LOGIN for role " + r, false, false, b.needs_admin_option(r));
   const std::pair<bool, const char*> flags[] = {
     {o.superuser, "SUPERUSER"},     {o.createdb, "CREATEDB"},   {o.createrole, "CREATEROLE"},
     {o.replication, "REPLICATION"}, {o.bypassrls, "BYPASSRLS"},
@@ -70,16 +93,20 @@ result<void> plan_role(builder& b, const desired_role& d, const observed_role& o
     if (held)
       b.add("", sql::alter_role_attribute(r, std::string("NO") + name),
             std::string("removed ") + name + " from role " + r,
-            std::string("while removing ") + name + " from role " + r);
+            std::string("while removing ") + name + " from role " + r, false, false,
+            "the admin " + b.admin + " cannot remove " + name + " from role " + r
+              + ": only a superuser can (a role with " + name + " is not the operator's to fix)");
   if (o.connection_limit != d.connection_limit)
     b.add("", sql::alter_role_connection_limit(r, d.connection_limit),
           "set the connection limit of role " + r + " to " + std::to_string(d.connection_limit),
-          "while setting the connection limit of role " + r);
+          "while setting the connection limit of role " + r, false, false,
+          b.needs_admin_option(r));
   if (o.comment != d.marker) {
     auto comment = sql::comment_on_role(r, d.marker);
     if (!comment)
       return make_unexpected(comment.error());
-    b.add("", *comment, "marked role " + r + " as managed", "while marking role " + r);
+    b.add("", *comment, "marked role " + r + " as managed", "while marking role " + r, false,
+          false, b.needs_admin_option(r));
   }
   return {};
 }
@@ -92,20 +119,64 @@ void plan_memberships(builder& b, const desired_role& d, const observed_role& o)
   for (const auto& g : want)
     if (have.count(g) == 0)
       b.add("", sql::grant_membership(g, d.name), "granted membership in " + g,
-            "while granting membership in " + g + " to " + d.name);
+            "while granting membership in " + g + " to " + d.name, false, false,
+            b.needs_grantable(g));
   for (const auto& g : have)
     if (want.count(g) == 0)
       b.add("", sql::revoke_membership(g, d.name), "revoked membership in " + g,
-            "while revoking membership in " + g + " from " + d.name);
+            "while revoking membership in " + g + " from " + d.name, false, false,
+            b.needs_grantable(g));
 }
 
-void plan_schema(builder& b, const scope_key& k, privilege_set want, const observed_schema* o,
-                 std::string_view admin) {
+// The admin sets default privileges for its own tables; for another creator's, it must be a
+// member of that role.
+std::string default_privileges_denied(const builder& b, const std::string& creator) {
+  if (creator == b.admin)
+    return {};
+  return "the admin " + b.admin + " cannot set default privileges for tables that " + creator
+         + " creates: make it a member (GRANT " + sql::quote_ident(creator) + " TO "
+         + sql::quote_ident(b.admin) + ")";
+}
+
+void plan_defaults(builder& b, const scope_key& k, privilege_set want,
+                   const std::vector<std::string>& creators,
+                   const std::map<std::string, privilege_set>& have) {
   const auto& r = b.role;
+  const auto& [db, schema] = k;
+  auto held = [&](const std::string& c) {
+    auto it = have.find(c);
+    return it == have.end() ? privilege_set{} : it->second;
+  };
+  for (const auto& c : creators) {
+    const auto grant = want.minus(held(c));
+    const std::string whose = c == b.admin ? "" : " created by " + c;
+    b.add(db, sql::grant_default_privileges(c, grant, schema, r),
+          "granted " + grant.to_string() + " on future tables of " + where(k) + whose,
+          "while granting default privileges " + grant.to_string() + " on " + where(k) + whose
+            + " to " + r,
+          false, false, default_privileges_denied(b, c));
+  }
+  for (const auto& [c, privileges] : have) {
+    const bool wanted = std::find(creators.begin(), creators.end(), c) != creators.end();
+    const auto revoke = wanted ? privileges.minus(want) : privileges;
+    const std::string whose = c == b.admin ? "" : " created by " + c;
+    b.add(db, sql::revoke_default_privileges(c, revoke, schema, r),
+          "revoked " + revoke.to_string() + " on future tables of " + where(k) + whose,
+          "while revoking default privileges " + revoke.to_string() + " on " + where(k) + whose
+            + " from " + r,
+          false, false, default_privileges_denied(b, c));
+  }
+}
+
+void plan_schema(builder& b, const scope& sc, const observed_schema* o) {
+  const auto& r = b.role;
+  const auto& k = sc.key;
+  const auto& want = sc.privileges;
   const auto& [db, schema] = k;
   const observed_schema none{};
   const observed_schema& have = o != nullptr ? *o : none;
-  if (!have.usage)
+  // PUBLIC's USAGE (schema public's default) is enough: no ACL entry per role.
+  if (!have.usage && !have.usage_via_public)
     b.add(db, sql::grant_usage(schema, r), "granted USAGE on schema " + where(k),
           "while granting USAGE on schema " + where(k) + " to " + r);
   const privilege_set every = o != nullptr ? have.on_every_table : privilege_set{};
@@ -117,28 +188,16 @@ void plan_schema(builder& b, const scope_key& k, privilege_set want, const obser
   b.add(db, sql::revoke_on_all_tables(revoke, schema, r),
         "revoked " + revoke.to_string() + " on " + where(k),
         "while revoking " + revoke.to_string() + " on " + where(k) + " from " + r);
-  const auto def_grant = want.minus(have.defaults);
-  b.add(db, sql::grant_default_privileges(admin, def_grant, schema, r),
-        "granted " + def_grant.to_string() + " on future tables of " + where(k),
-        "while granting default privileges " + def_grant.to_string() + " on " + where(k) + " to "
-          + r);
-  const auto def_revoke = have.defaults.minus(want);
-  b.add(db, sql::revoke_default_privileges(admin, def_revoke, schema, r),
-        "revoked " + def_revoke.to_string() + " on future tables of " + where(k),
-        "while revoking default privileges " + def_revoke.to_string() + " on " + where(k)
-          + " from " + r);
+  plan_defaults(b, k, want, sc.creators, have.defaults);
 }
 
-void plan_unwanted_schema(builder& b, const observed_schema& o, std::string_view admin) {
+void plan_unwanted_schema(builder& b, const observed_schema& o) {
   const auto& r = b.role;
   const scope_key k{o.database, o.schema};
   b.add(o.database, sql::revoke_on_all_tables(o.on_some_table, o.schema, r),
         "revoked " + o.on_some_table.to_string() + " on " + where(k),
         "while revoking " + o.on_some_table.to_string() + " on " + where(k) + " from " + r);
-  b.add(o.database, sql::revoke_default_privileges(admin, o.defaults, o.schema, r),
-        "revoked " + o.defaults.to_string() + " on future tables of " + where(k),
-        "while revoking default privileges " + o.defaults.to_string() + " on " + where(k)
-          + " from " + r);
+  plan_defaults(b, k, privilege_set{}, {}, o.defaults);
   if (o.usage)
     b.add(o.database, sql::revoke_usage(o.schema, r), "revoked USAGE on schema " + where(k),
           "while revoking USAGE on schema " + where(k) + " from " + r);
@@ -148,17 +207,21 @@ void plan_unwanted_schema(builder& b, const observed_schema& o, std::string_view
 
 result<std::vector<action>> plan(const desired_role& desired, const observed_state& observed,
                                  std::string_view admin_user) {
-  builder b{desired.name, {}};
+  builder b{desired.name, std::string(admin_user), {}};
   // Desired scopes, merged by (database, schema) in first-seen order; databases likewise.
-  std::vector<std::pair<scope_key, privilege_set>> scopes;
+  std::vector<scope> scopes;
   std::vector<std::pair<std::string, bool>> databases; // name, may be created
   for (const auto& g : desired.grants) {
     scope_key k{g.database, g.schema};
-    auto s = std::find_if(scopes.begin(), scopes.end(), [&](auto& e) { return e.first == k; });
+    auto s = std::find_if(scopes.begin(), scopes.end(), [&](auto& e) { return e.key == k; });
     if (s == scopes.end())
-      scopes.emplace_back(k, g.privileges);
+      s = scopes.insert(scopes.end(), scope{k, g.privileges, {}});
     else
-      s->second = s->second.unite(g.privileges);
+      s->privileges = s->privileges.unite(g.privileges);
+    for (const auto& c : g.default_creators.empty() ? std::vector<std::string>{b.admin}
+                                                    : g.default_creators)
+      if (std::find(s->creators.begin(), s->creators.end(), c) == s->creators.end())
+        s->creators.push_back(c);
     auto d = std::find_if(databases.begin(), databases.end(),
                           [&](auto& e) { return e.first == g.database; });
     if (d == databases.end())
@@ -177,7 +240,9 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
                                         "while granting on database " + name + " to "
                                           + desired.name));
     b.add("", sql::create_database(name), "created database " + name,
-          "while creating database " + name, true);
+          "while creating database " + name, true, false,
+          "the admin " + b.admin + " lacks CREATEDB: create database " + name
+            + " (owned by the admin) or grant the admin CREATEDB");
   }
   // 2. The role, 3. its memberships.
   if (auto r = plan_role(b, desired, observed.role); !r)
@@ -189,16 +254,19 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
     const auto* o = find_database(observed, name);
     if (o == nullptr || !o->connect || !observed.role.exists)
       b.add("", sql::grant_connect(name, desired.name), "granted CONNECT on database " + name,
-            "while granting CONNECT on database " + name + " to " + desired.name);
+            "while granting CONNECT on database " + name + " to " + desired.name, false, false,
+            "the admin " + b.admin + " cannot grant CONNECT on database " + name
+              + ": make it the database's owner (ALTER DATABASE " + sql::quote_ident(name)
+              + " OWNER TO " + sql::quote_ident(b.admin) + ")");
   }
-  for (const auto& [k, want] : scopes)
-    plan_schema(b, k, want, observed.role.exists ? find_schema(observed, k) : nullptr, admin_user);
+  for (const auto& sc : scopes)
+    plan_schema(b, sc, observed.role.exists ? find_schema(observed, sc.key) : nullptr);
   // 5. Whatever is held and no longer desired.
   if (observed.role.exists) {
     for (const auto& s : observed.schemas) {
       const scope_key k{s.database, s.schema};
-      if (std::none_of(scopes.begin(), scopes.end(), [&](auto& e) { return e.first == k; }))
-        plan_unwanted_schema(b, s, admin_user);
+      if (std::none_of(scopes.begin(), scopes.end(), [&](auto& e) { return e.key == k; }))
+        plan_unwanted_schema(b, s);
     }
     for (const auto& d : observed.databases) {
       if (!d.connect)

@@ -7,6 +7,7 @@
 #include "pg/error.hpp"
 #include "pg/privileges.hpp"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -15,12 +16,16 @@
 namespace dbuser::pg {
 
 // Table privileges on every table of `schema` in `database` (existing ones and, through default
-// privileges, those the admin creates later), with CONNECT on the database and USAGE on the schema.
+// privileges, those that `default_creators` create later), with CONNECT on the database and USAGE
+// on the schema.
 struct grant_scope {
   std::string database;
   std::string schema = "public";
   privilege_set privileges;
   bool create_database = false; // created (outside a transaction) when missing; never dropped
+  // The roles whose future tables the grant covers (ALTER DEFAULT PRIVILEGES FOR ROLE ...);
+  // empty: the admin alone.
+  std::vector<std::string> default_creators = {};
 };
 
 struct desired_role {
@@ -51,15 +56,18 @@ struct observed_database {
   bool connect = false; // the role holds an explicit CONNECT grant
 };
 
-// What the role holds in one schema. Tables the role owns itself are not counted.
+// What the role holds in one schema. Tables the role owns itself, and tables whose owner's
+// privileges the admin does not have (it could not grant on them), are not counted.
 struct observed_schema {
   std::string database;
   std::string schema;
-  bool usage = false;
+  bool usage = false;            // granted to the role itself
+  bool usage_via_public = false; // PUBLIC holds USAGE (the default for schema public)
   int tables = 0;                // tables, views, matviews, foreign and partitioned tables
   privilege_set on_every_table;  // held on each of them (all privileges when there are none)
   privilege_set on_some_table;   // held on at least one
-  privilege_set defaults;        // default privileges the admin grants it on new tables
+  // Default privileges on new tables granted to it, by the creator role they apply to.
+  std::map<std::string, privilege_set> defaults;
 };
 
 struct observed_state {
@@ -75,6 +83,9 @@ struct action {
   std::string context;      // for errors: "while granting SELECT on myapp_db.public to myapp"
   bool outside_transaction = false; // CREATE DATABASE
   bool sensitive = false;           // sql holds a verifier
+  // When the server answers 42501 (insufficient privilege): the right the admin lacks and the
+  // way out, for the message ("the admin lacks CREATEDB: create database X or grant CREATEDB").
+  std::string if_denied = {};
 };
 
 // The statements that take `observed` to `desired`, in order: databases, role, memberships,

@@ -69,6 +69,12 @@ std::string grant_membership(std::string_view group, std::string_view role) {
   return "GRANT " + quote_ident(group) + " TO " + quote_ident(role);
 }
 
+std::string grant_role_privileges_to(std::string_view role, std::string_view admin,
+                                     int server_version_num) {
+  return "GRANT " + quote_ident(role) + " TO " + quote_ident(admin)
+         + (server_version_num >= 160000 ? " WITH INHERIT TRUE, SET FALSE" : "");
+}
+
 std::string revoke_membership(std::string_view group, std::string_view role) {
   return "REVOKE " + quote_ident(group) + " FROM " + quote_ident(role);
 }

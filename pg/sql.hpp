@@ -38,6 +38,12 @@ namespace dbuser::pg::sql {
 // GRANT "group" TO "r" / REVOKE "group" FROM "r"
 [[nodiscard]] std::string grant_membership(std::string_view group, std::string_view role);
 [[nodiscard]] std::string revoke_membership(std::string_view group, std::string_view role);
+// The membership a non-superuser admin needs to act on a role's objects (REASSIGN/DROP OWNED
+// check that it has the role's privileges): GRANT "r" TO "admin" before PostgreSQL 16, and from
+// 16 on (server_version_num >= 160000) GRANT "r" TO "admin" WITH INHERIT TRUE, SET FALSE — the
+// privileges, never the identity.
+[[nodiscard]] std::string grant_role_privileges_to(std::string_view role, std::string_view admin,
+                                                   int server_version_num);
 // REASSIGN OWNED BY "r" TO "admin" / DROP OWNED BY "r" / DROP ROLE IF EXISTS "r"
 [[nodiscard]] std::string reassign_owned(std::string_view role, std::string_view new_owner);
 [[nodiscard]] std::string drop_owned(std::string_view role);

@@ -125,3 +125,23 @@ TEST_CASE("the desired role carries the owner marker, the main database first, t
   CHECK(d.grants[1].database == "reports");
   CHECK(d.member_of == std::vector<std::string>{"auditors", "readers"});
 }
+
+TEST_CASE("defaultPrivilegesFor names the creators of future tables, validated like every role") {
+  auto obj = quick_start();
+  obj["spec"]["defaultPrivilegesFor"] = json::array({"app_migrator"});
+  obj["spec"]["grants"] = json::parse(
+    R"([{"database": "other", "privileges": ["SELECT"], "defaultPrivilegesFor": ["etl"]}])");
+  auto spec = api::parse_spec(obj);
+  REQUIRE(spec);
+  auto d = api::desired_role(*spec, "default/app-user");
+  REQUIRE(d.grants.size() == 2);
+  CHECK(d.grants[0].default_creators == std::vector<std::string>{"app_migrator"});
+  CHECK(d.grants[1].default_creators == std::vector<std::string>{"etl"});
+
+  obj["spec"]["defaultPrivilegesFor"] = json::array({"x\"; DROP ROLE postgres; --"});
+  CHECK_THAT(refusal(obj), Catch::Contains("spec.defaultPrivilegesFor"));
+  obj["spec"]["defaultPrivilegesFor"] = json::array({"pg_write_all_data"});
+  CHECK_THAT(refusal(obj), Catch::Contains("spec.defaultPrivilegesFor"));
+  obj["spec"]["defaultPrivilegesFor"] = json::array({"myapp"});
+  CHECK_THAT(refusal(obj), Catch::Contains("the user itself"));
+}

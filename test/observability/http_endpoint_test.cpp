@@ -47,6 +47,7 @@ TEST_CASE("paths route to their handlers and a resource path needs namespace and
   REQUIRE(route_of("/debug/actors/team-a").what == http_route::kind::not_found);
   REQUIRE(route_of("/debug/actors/a/b/c").what == http_route::kind::not_found);
   REQUIRE(route_of("/").what == http_route::kind::not_found);
+  REQUIRE(route_of("/debug/ui").what == http_route::kind::debug_ui);
 }
 
 TEST_CASE("the endpoint serves health, readiness, metrics and the actor table") {

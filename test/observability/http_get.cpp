@@ -1,13 +1,15 @@
 #include "test/observability/http_get.hpp"
 
 #include <arpa/inet.h>
+#include <cctype>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 namespace dbuser::test {
 
-http_response http_get(const std::string& hostport, const std::string& path) {
+http_response http_get(const std::string& hostport, const std::string& path,
+                       const std::map<std::string, std::string>& headers) {
   http_response r;
   auto colon = hostport.rfind(':');
   if (colon == std::string::npos)
@@ -26,7 +28,10 @@ http_response http_get(const std::string& hostport, const std::string& path) {
     ::close(fd);
     return r;
   }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: test\r\nConnection: close\r\n\r\n";
+  std::string req = "GET " + path + " HTTP/1.0\r\nHost: test\r\nConnection: close\r\n";
+  for (const auto& [name, value] : headers)
+    req += name + ": " + value + "\r\n";
+  req += "\r\n";
   if (::write(fd, req.data(), req.size()) != static_cast<ssize_t>(req.size())) {
     ::close(fd);
     return r;
@@ -42,6 +47,19 @@ http_response http_get(const std::string& hostport, const std::string& path) {
   auto body = raw.find("\r\n\r\n");
   if (body != std::string::npos)
     r.body = raw.substr(body + 4);
+  // Header lines between the status line and the blank line.
+  for (auto at = raw.find("\r\n"); at != std::string::npos && at < body;) {
+    auto next = raw.find("\r\n", at + 2);
+    const auto line = raw.substr(at + 2, next - at - 2);
+    if (auto sep = line.find(':'); sep != std::string::npos) {
+      std::string name = line.substr(0, sep);
+      for (auto& c : name)
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const auto value = line.find_first_not_of(' ', sep + 1);
+      r.headers[name] = value == std::string::npos ? "" : line.substr(value);
+    }
+    at = next;
+  }
   return r;
 }
 

@@ -149,3 +149,54 @@ TEST_CASE("a PostgresUser and a MySQLUser with one namespace/name have a row eac
   CHECK(both->is_array());
   CHECK(both->size() == 2);
 }
+
+TEST_CASE("users are counted per kind and namespace, the scrape's own namespace label aside") {
+  introspection_table t;
+  auto pg = [](const std::string& key, bool ready) {
+    auto r = report(key, ready ? "Idle" : "Refused", ready ? "success" : "refused", ready);
+    r.kind = "PostgresUser";
+    return r;
+  };
+  t.apply(pg("team-a/x", true), t0);
+  t.apply(pg("team-a/y", false), t0);
+  t.apply(pg("team-a/z", false), t0);
+  t.apply(pg("team-b/x", true), t0);
+  auto my = report("team-a/x", "Idle", "success", true);
+  my.kind = "MySQLUser";
+  t.apply(my, t0);
+  const auto m = prom::parse(t.metrics_text({}));
+  REQUIRE(m.errors.empty());
+  auto users = [&](const char* kind, const char* ns, const char* ready) {
+    return m.value("dbuser_managed_users_by_namespace",
+                   {{"kind", kind}, {"user_namespace", ns}, {"ready", ready}});
+  };
+  REQUIRE(users("PostgresUser", "team-a", "true") == 1);
+  REQUIRE(users("PostgresUser", "team-a", "false") == 2);
+  REQUIRE(users("PostgresUser", "team-b", "true") == 1);
+  REQUIRE(users("PostgresUser", "team-b", "false") == 0);
+  REQUIRE(users("MySQLUser", "team-a", "true") == 1);
+  REQUIRE_FALSE(users("MySQLUser", "team-b", "true"));
+  REQUIRE(m.sum("dbuser_managed_users_by_namespace") == m.sum("dbuser_managed_users"));
+}
+
+TEST_CASE("the earliest rotation due among the users is exported, and absent without rotations") {
+  introspection_table t;
+  t.apply(report("ns/a", "Idle", "success", true), t0);
+  REQUIRE_FALSE(prom::parse(t.metrics_text({})).value(
+    "dbuser_password_rotation_earliest_due_timestamp_seconds"));
+  auto b = report("ns/b", "Idle", "success", true);
+  b.rotation_due_unix = 1700003600;
+  auto c = report("ns/c", "Idle", "success", true);
+  c.rotation_due_unix = 1700000600;
+  t.apply(b, t0);
+  t.apply(c, t0);
+  const auto m = prom::parse(t.metrics_text({}));
+  REQUIRE(m.errors.empty());
+  REQUIRE(m.value("dbuser_password_rotation_earliest_due_timestamp_seconds") == 1700000600);
+  REQUIRE(t.supervisor_json("ns/c")->at("rotation_due") == "2023-11-14T22:23:20.000000Z");
+  auto gone = c;
+  gone.deleted = true;
+  t.apply(gone, t0);
+  REQUIRE(prom::parse(t.metrics_text({})).value(
+            "dbuser_password_rotation_earliest_due_timestamp_seconds") == 1700003600);
+}

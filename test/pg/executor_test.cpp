@@ -266,22 +266,22 @@ TEST_CASE("with log_statement all no plaintext password reaches the server log o
   const auto log_path = env.at("DBUSER_PG_LOG");
   const auto role = name("logged");
   const auto db = name("logdb");
-  cleanup c{{role}, {db}, {}};
-  struct reset_logging {
-    ~reset_logging() {
-      try {
-        admin_exec("postgres", {"ALTER SYSTEM RESET log_statement", "SELECT pg_reload_conf()"});
-      } catch (...) {
-      }
-    }
-  } reset;
-  admin_exec("postgres", {"ALTER SYSTEM SET log_statement = 'all'", "SELECT pg_reload_conf()"});
-  REQUIRE(dbuser::test::wait_until(
-    [] { return admin_value("postgres", "SHOW log_statement") == "all"; },
-    std::chrono::seconds(10)));
+  // The executor runs as an admin of its own whose sessions log every statement: a role setting,
+  // applied when each session starts. (It used ALTER SYSTEM and a reload, which is server-wide
+  // and asynchronous: any session not yet past the reload, or another test's reset, missed it.)
+  const auto admin = name("logadmin");
+  const auto admin_password = password();
+  cleanup c{{role, admin}, {db}, {}};
+  admin_exec("postgres", {"CREATE ROLE " + sql::quote_ident(admin)
+                            + " LOGIN CREATEROLE CREATEDB PASSWORD "
+                            + *sql::quote_literal(verifier(admin_password, admin)),
+                          "ALTER ROLE " + sql::quote_ident(admin) + " SET log_statement = 'all'"});
   const auto log_start = std::filesystem::file_size(log_path);
 
-  auto ex = make_executor();
+  auto t = admin_target();
+  t.admin_user = admin;
+  t.admin_password = admin_password;
+  auto ex = make_executor(t);
   const auto first = password();
   auto d = desired(role, db, privilege_set{privilege::select}, first);
   REQUIRE(ex.converge(d));
@@ -292,8 +292,8 @@ TEST_CASE("with log_statement all no plaintext password reaches the server log o
 
   // pg_stat_activity: read every query text and search here, so the search itself sends nothing.
   {
-    pqxx::connection admin(env.pg_admin_conninfo("postgres"));
-    pqxx::nontransaction tx(admin);
+    pqxx::connection superuser(env.pg_admin_conninfo("postgres"));
+    pqxx::nontransaction tx(superuser);
     for (const auto& row : tx.exec("SELECT coalesce(query, '') FROM pg_stat_activity")) {
       const auto q = row[0].as<std::string>();
       CHECK(q.find(first) == std::string::npos);
@@ -565,4 +565,95 @@ TEST_CASE("roles with superuser, createrole, replication or bypassrls are report
   REQUIRE(privileged);
   CHECK(*privileged == std::vector<std::string>{creator, super});
   admin_exec("postgres", {"DROP ROLE " + plain, "DROP ROLE " + creator, "DROP ROLE " + super});
+}
+
+namespace {
+
+// The dev environment's least-privilege admin (LOGIN CREATEROLE CREATEDB), or an admin of the
+// test's own with `attributes` (e.g. "CREATEROLE" alone), dropped by the test's cleanup.
+target admin_with(const std::string& admin, const std::string& attributes,
+                  const std::string& admin_password) {
+  admin_exec("postgres", {"CREATE ROLE " + sql::quote_ident(admin) + " LOGIN " + attributes
+                            + " PASSWORD " + *sql::quote_literal(verifier(admin_password, admin))});
+  auto t = admin_target();
+  t.admin_user = admin;
+  t.admin_password = admin_password;
+  return t;
+}
+
+} // namespace
+
+TEST_CASE("a least-privilege admin drops a role that owns tables, taking its privileges first") {
+  const auto admin = name("lpadmin");
+  const auto role = name("lpowner");
+  const auto db = name("lpdb");
+  cleanup c{{role, admin}, {db}, {}};
+  auto ex = make_executor(admin_with(admin, "CREATEROLE CREATEDB", password()));
+  const auto pw = password();
+  auto converged_now = ex.converge(desired(role, db, privilege_set{privilege::select}, pw));
+  INFO((converged_now ? std::string() : converged_now.error().to_string()));
+  REQUIRE(converged_now);
+  // The role creates a table of its own (the admin owns the database and lets it).
+  {
+    auto as_admin = pqxx::connection(role_conninfo(admin, ex.where().admin_password, db));
+    pqxx::nontransaction w(as_admin);
+    w.exec("GRANT CREATE ON SCHEMA public TO " + sql::quote_ident(role));
+  }
+  {
+    pqxx::connection as_role(role_conninfo(role, pw, db));
+    pqxx::nontransaction w(as_role);
+    w.exec("CREATE TABLE mine (id int)");
+    w.exec("INSERT INTO mine VALUES (1)");
+  }
+  auto dropped = ex.drop_role(role);
+  INFO((dropped ? std::string() : dropped.error().to_string()));
+  REQUIRE(dropped);
+  CHECK(std::any_of(dropped->begin(), dropped->end(), [&](const std::string& d) {
+    return d.find("granted role " + role + " to the admin " + admin) != std::string::npos;
+  }));
+  CHECK(admin_value("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = "
+                                  + *sql::quote_literal(role))
+        == "0");
+  CHECK(admin_value(db, "SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = 'mine'")
+        == admin);
+  CHECK(admin_value(db, "SELECT count(*) FROM mine") == "1");
+  ex.close();
+}
+
+TEST_CASE("an admin without CREATEDB is refused a missing database with the right it lacks "
+          "named, and nothing is created") {
+  const auto admin = name("nodbadmin");
+  const auto role = name("nodbrole");
+  const auto db = name("nodb");
+  cleanup c{{role, admin}, {db}, {}};
+  auto ex = make_executor(admin_with(admin, "CREATEROLE", password()));
+  auto r = ex.converge(desired(role, db, privilege_set{privilege::select}, password()));
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == error_kind::permission);
+  CHECK_THAT(r.error().message, Catch::Contains("lacks CREATEDB: create database " + db));
+  CHECK(admin_value("postgres", "SELECT count(*) FROM pg_database WHERE datname = "
+                                  + *sql::quote_literal(db))
+        == "0");
+  CHECK(admin_value("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = "
+                                  + *sql::quote_literal(role))
+        == "0");
+  ex.close();
+}
+
+TEST_CASE("tables whose owner's privileges the admin lacks are out of its reach and not retried") {
+  const auto admin = name("reachadmin");
+  const auto other = name("stranger");
+  const auto role = name("reachrole");
+  const auto db = name("reachdb");
+  cleanup c{{role, admin}, {db}, {other}};
+  auto ex = make_executor(admin_with(admin, "CREATEROLE CREATEDB", password()));
+  auto d = desired(role, db, privilege_set{privilege::select}, password());
+  REQUIRE(ex.converge(d));
+  // A table of a role the admin has no part in (a superuser made it): GRANT would only warn.
+  admin_exec("postgres", {"CREATE ROLE " + sql::quote_ident(other)});
+  admin_exec(db, {"CREATE TABLE theirs (id int)", "ALTER TABLE theirs OWNER TO " + sql::quote_ident(other)});
+  auto again = ex.converge(d);
+  REQUIRE(again);
+  CHECK(again->empty());
+  ex.close();
 }

@@ -33,7 +33,7 @@ observed_state converged(const desired_role& d) {
     s.tables = 2;
     s.on_every_table = g.privileges;
     s.on_some_table = g.privileges;
-    s.defaults = g.privileges;
+    s.defaults["postgres"] = g.privileges;
     o.schemas.push_back(s);
   }
   return o;
@@ -151,7 +151,7 @@ TEST_CASE("memberships and a second database converge added and removed") {
   old.schema = "public";
   old.usage = true;
   old.on_some_table = privilege_set{privilege::select};
-  old.defaults = privilege_set{privilege::select};
+  old.defaults["postgres"] = privilege_set{privilege::select};
   o.schemas.push_back(old);
   d.member_of = {"new_group"};
   d.grants.push_back(grant_scope{"new_db", "public", privilege_set{privilege::update}, false});
@@ -190,4 +190,59 @@ TEST_CASE("a role without our marker is unmanaged and another marker names its o
   CHECK(other.state == ownership::owned_by_other);
   CHECK(other.owner == "ns/a");
   CHECK(*r.comment == "dbuser-operator:owner=ns/a");
+}
+
+TEST_CASE("future tables of other creators get default privileges for each, the admin's revoked") {
+  auto d = app();
+  d.grants[0].default_creators = {"app_migrator", "etl"};
+  auto o = converged(app()); // default privileges held for the admin's tables only
+  auto p = plan(d, o, "postgres");
+  REQUIRE(p);
+  CHECK(sqls(*p)
+        == std::vector<std::string>{
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_migrator\" IN SCHEMA \"public\" GRANT SELECT, "
+          "INSERT ON TABLES TO \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"etl\" IN SCHEMA \"public\" GRANT SELECT, INSERT ON "
+          "TABLES TO \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" REVOKE SELECT, "
+          "INSERT ON TABLES FROM \"myapp\"",
+        });
+  // Refused for another creator, the message names the membership the admin needs.
+  CHECK_THAT((*p)[0].if_denied, Catch::Contains("GRANT \"app_migrator\" TO \"postgres\""));
+  CHECK((*p)[2].if_denied.empty());
+  // Once held, nothing more to do.
+  auto held = o;
+  held.schemas[0].defaults.clear();
+  held.schemas[0].defaults["app_migrator"] = d.grants[0].privileges;
+  held.schemas[0].defaults["etl"] = d.grants[0].privileges;
+  auto again = plan(d, held, "postgres");
+  REQUIRE(again);
+  CHECK(again->empty());
+}
+
+TEST_CASE("USAGE that PUBLIC holds on the schema is not granted to the role again") {
+  auto d = app();
+  auto o = converged(d);
+  o.schemas[0].usage = false;
+  o.schemas[0].usage_via_public = true;
+  auto p = plan(d, o, "postgres");
+  REQUIRE(p);
+  CHECK(p->empty());
+  o.schemas[0].usage_via_public = false; // PUBLIC's USAGE revoked by the DBA: granted to the role
+  p = plan(d, o, "postgres");
+  REQUIRE(p);
+  CHECK(sqls(*p) == std::vector<std::string>{"GRANT USAGE ON SCHEMA \"public\" TO \"myapp\""});
+}
+
+TEST_CASE("statements a least-privilege admin may be refused name the right it lacks") {
+  auto p = plan(app(), observed_state{}, "dbuser_admin");
+  REQUIRE(p);
+  CHECK_THAT((*p)[0].if_denied, Catch::Contains("lacks CREATEDB: create database myapp_db"));
+  CHECK_THAT((*p)[1].if_denied, Catch::Contains("lacks CREATEROLE"));
+  auto d = app();
+  d.member_of = {"readers"};
+  auto m = plan(d, converged(app()), "postgres");
+  REQUIRE(m);
+  REQUIRE(m->size() == 1);
+  CHECK_THAT(m->front().if_denied, Catch::Contains("ADMIN OPTION"));
 }

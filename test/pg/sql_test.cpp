@@ -62,3 +62,10 @@ TEST_CASE("table privilege statements cover all tables and future tables of the 
            "INSERT ON TABLES FROM \"myapp\"");
   CHECK(sql::grant_on_all_tables({}, "public", "myapp").empty());
 }
+
+TEST_CASE("the admin takes a role's privileges, and from PostgreSQL 16 on never its identity") {
+  CHECK(sql::grant_role_privileges_to("my\"app", "admin", 150004)
+        == "GRANT \"my\"\"app\" TO \"admin\"");
+  CHECK(sql::grant_role_privileges_to("myapp", "admin", 160000)
+        == "GRANT \"myapp\" TO \"admin\" WITH INHERIT TRUE, SET FALSE");
+}

@@ -91,4 +91,9 @@ command_result run_command(const std::string& cmd) {
   return r;
 }
 
+std::string dev_env::value(const std::string& key, const std::string& fallback) const {
+  auto it = vars_.find(key);
+  return it == vars_.end() ? fallback : it->second;
+}
+
 } // namespace dbuser::test

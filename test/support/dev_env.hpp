@@ -12,6 +12,8 @@ public:
   static const dev_env& get();
 
   [[nodiscard]] const std::string& at(const std::string& key) const;
+  // The variable, or `fallback` when the environment does not define it.
+  [[nodiscard]] std::string value(const std::string& key, const std::string& fallback = "") const;
   [[nodiscard]] std::string kubeconfig() const { return at("KUBECONFIG"); }
   [[nodiscard]] std::string pg_host() const { return at("PGHOST"); }
   [[nodiscard]] int pg_port() const { return std::stoi(at("PGPORT")); }

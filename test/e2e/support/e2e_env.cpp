@@ -4,7 +4,9 @@
 #include "test/support/wait.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 #include <unistd.h>
 
 namespace dbuser::test::e2e {
@@ -25,9 +27,11 @@ std::string snake(const std::string& s) {
 e2e_env::e2e_env(e2e_options opts)
     : k8s(dev_env::get().kubeconfig()), ns(unique_name("e2e")), opts_(std::move(opts)) {
   k8s.must({"create", "namespace", ns});
+  if (least_privilege() && pg.lp_user().empty())
+    throw std::runtime_error("the dev environment has no least-privilege admin: run hack/dev-up.sh");
   if (opts_.admin_secret)
     apply(secret_manifest(ns, admin_secret_name,
-                          {{"username", pg.admin_user()}, {"password", pg.admin_password()}}));
+                          {{"username", admin_user()}, {"password", admin_password()}}));
   if (opts_.start_operator) {
     operator_options o;
     o.kubeconfig = k8s.kubeconfig();
@@ -81,6 +85,26 @@ e2e_env::~e2e_env() {
   } catch (const std::exception& e) {
     std::cerr << "e2e cleanup of namespace " << ns << ": " << e.what() << "\n";
   }
+}
+
+admin_kind admin_kind_from_env(admin_kind fallback) {
+  const char* v = std::getenv("DBUSER_E2E_ADMIN");
+  if (v == nullptr || *v == '\0')
+    return fallback;
+  const std::string s(v);
+  if (s == "superuser")
+    return admin_kind::superuser;
+  if (s == "least-privilege")
+    return admin_kind::least_privilege;
+  throw std::runtime_error("DBUSER_E2E_ADMIN must be superuser or least-privilege, not " + s);
+}
+
+const std::string& e2e_env::admin_user() const {
+  return least_privilege() ? pg.lp_user() : pg.admin_user();
+}
+
+const std::string& e2e_env::admin_password() const {
+  return least_privilege() ? pg.lp_password() : pg.admin_password();
 }
 
 std::string e2e_env::object_name(const std::string& prefix) {

@@ -25,12 +25,21 @@ namespace dbuser::test::e2e {
 inline constexpr const char* admin_secret_name = "postgres-admin";
 inline constexpr const char* pguser = "postgresusers.database.example.com";
 
+// Who the postgres-admin Secret names: the dev environment's superuser, or its least-privilege
+// admin (LOGIN CREATEROLE CREATEDB, what managed PostgreSQL gives).
+enum class admin_kind { superuser, least_privilege };
+
+// DBUSER_E2E_ADMIN=superuser|least-privilege (the version matrix runs suites both ways), else
+// `fallback`.
+[[nodiscard]] admin_kind admin_kind_from_env(admin_kind fallback);
+
 struct e2e_options {
   bool admin_secret = true; // create the postgres-admin Secret in the namespace
   bool start_operator = true;
   bool fault_injection = false;
   std::string resync_period = "5s";
   std::vector<std::string> extra_args;
+  admin_kind admin = admin_kind_from_env(admin_kind::superuser);
 };
 
 // The Ready condition of a PostgresUser.
@@ -51,6 +60,11 @@ public:
   kube k8s;
   postgres pg;
   const std::string ns;
+  // The admin the postgres-admin Secret holds (pg.admin_user() stays the superuser, for the
+  // test's own checks and cleanup).
+  [[nodiscard]] const std::string& admin_user() const;
+  [[nodiscard]] const std::string& admin_password() const;
+  [[nodiscard]] bool least_privilege() const { return opts_.admin == admin_kind::least_privilege; }
   std::unique_ptr<operator_process> op; // null when start_operator is false
 
   // Unique names for this test: Kubernetes objects (DNS labels), roles and databases (lower

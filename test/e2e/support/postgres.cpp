@@ -29,6 +29,14 @@ postgres::postgres() {
   port_ = env.pg_port();
   admin_user_ = env.pg_user();
   admin_password_ = env.pg_password();
+  lp_user_ = env.value("DBUSER_PG_LP_USER");
+  lp_password_ = env.value("DBUSER_PG_LP_PASSWORD");
+}
+
+int postgres::major_version() const {
+  auto c = admin();
+  pqxx::nontransaction w(c);
+  return w.exec1("SELECT current_setting('server_version_num')::int / 10000")[0].as<int>();
 }
 
 std::string postgres::ident(const std::string& name) {

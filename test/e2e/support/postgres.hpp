@@ -34,6 +34,12 @@ public:
   [[nodiscard]] int port() const { return port_; }
   [[nodiscard]] const std::string& admin_user() const { return admin_user_; }
   [[nodiscard]] const std::string& admin_password() const { return admin_password_; }
+  // The least-privilege admin of the dev environment (LOGIN CREATEROLE CREATEDB, no superuser:
+  // what managed PostgreSQL gives), from DBUSER_PG_LP_USER / DBUSER_PG_LP_PASSWORD.
+  [[nodiscard]] const std::string& lp_user() const { return lp_user_; }
+  [[nodiscard]] const std::string& lp_password() const { return lp_password_; }
+  // The server's major version (13 ... 18).
+  [[nodiscard]] int major_version() const;
 
   [[nodiscard]] pqxx::connection admin(const std::string& database = "postgres") const;
   // Runs statements as the admin outside a transaction (CREATE DATABASE, DROP ROLE, ...).
@@ -73,6 +79,8 @@ private:
   int port_ = 0;
   std::string admin_user_;
   std::string admin_password_;
+  std::string lp_user_;
+  std::string lp_password_;
 };
 
 } // namespace dbuser::test::e2e
