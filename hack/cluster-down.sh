@@ -69,7 +69,10 @@ if [ -d "$cluster_dir" ]; then
   # What Debian's containerd 1.6 and the kubelet keep at fixed paths whatever their
   # configuration (shim sockets in /run/containerd/s, the device-plugin directory): removed when
   # empty, i.e. when no other containerd or kubelet on this machine uses them.
-  if ! ps -C kubelet >/dev/null; then rm -f /var/lib/kubelet/device-plugins/kubelet.sock; fi
+  # (a kubelet that is a zombie, not reaped yet, is not running)
+  if ! ps -C kubelet -o stat= | grep -qv '^Z'; then
+    rm -f /var/lib/kubelet/device-plugins/kubelet.sock
+  fi
   rmdir /run/containerd/s /run/containerd /var/lib/kubelet/device-plugins /var/lib/kubelet \
     /var/lib/cni/results /var/lib/cni /var/log/containers 2>/dev/null || true
   # The kubelet's links in /var/log/containers into this cluster's logs.
