@@ -15,7 +15,7 @@ export CCACHE_NOHASHDIR ?= 1
 export BUILD_DIR
 
 .PHONY: all deps control-plane configure build build-operator test test-unit test-pg-matrix dev-up \
-        dev-down dev-clean run demo lint format asan clean bench
+        dev-down dev-clean run demo lint format asan clean bench cluster-up cluster-down image
 
 all: build
 
@@ -55,6 +55,18 @@ dev-down:
 
 dev-clean:
 	@hack/dev-down.sh --clean
+
+# A single-node cluster beside the dev control plane (kubelet, containerd, controller-manager,
+# scheduler) and the operator's image built without a daemon, loaded into it (README: "In a
+# cluster, on this machine").
+cluster-up: deps
+	@hack/cluster-up.sh
+
+cluster-down:
+	@hack/cluster-down.sh
+
+image: deps
+	@hack/image.sh
 
 run: build-operator dev-up
 	@hack/run.sh

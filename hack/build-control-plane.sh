@@ -3,6 +3,9 @@
 # wrapper modules under hack/control-plane/, into a cache outside the repository. Skips a binary
 # whose pinned version is already there. Prints the bin directory on its last line.
 #
+# With DBUSER_NODE_BINARIES=1 it also builds what the single-node dev cluster adds
+# (hack/cluster-up.sh): kubelet, kube-controller-manager and kube-scheduler, from the same module.
+#
 #   DBUSER_BIN_DIR   where the binaries go (default ${XDG_CACHE_HOME:-$HOME/.cache}/dbuser-operator/bin)
 set -euo pipefail
 
@@ -35,5 +38,11 @@ build_one kube-apiserver "$k8s_version" "$here/control-plane/kube-apiserver" \
 if ! command -v kubectl >/dev/null 2>&1; then
   build_one kubectl "$k8s_version" "$here/control-plane/kube-apiserver" \
     k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
+fi
+if [ "${DBUSER_NODE_BINARIES:-0}" = 1 ]; then
+  for name in kube-controller-manager kube-scheduler kubelet; do
+    build_one "$name" "$k8s_version" "$here/control-plane/kube-apiserver" \
+      "k8s.io/kubernetes/cmd/$name" "$k8s_ldflags"
+  done
 fi
 echo "$bin_dir"

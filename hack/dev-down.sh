@@ -27,6 +27,8 @@ if [ "$mode" = postgres ]; then
 fi
 
 if [ -d "$dev_dir" ]; then
+  # The single-node cluster of hack/cluster-up.sh, when one was started: its node first.
+  if [ -d "$dev_dir/cluster" ]; then "$repo_root/hack/cluster-down.sh" --node-only; fi
   for f in "$dev_dir"/operator*.pid; do [ -e "$f" ] && stop_pid "$f" 10; done
   stop_pid "$dev_dir/kube-apiserver.pid" 20
   stop_pid "$dev_dir/etcd.pid" 20

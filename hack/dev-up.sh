@@ -97,7 +97,6 @@ if ! pid_alive "$dev_dir/kube-apiserver.pid"; then
     --service-account-issuer="$api_url" \
     --service-account-key-file="$pki/sa.pub" \
     --service-account-signing-key-file="$pki/sa.key" \
-    --disable-admission-plugins=ServiceAccount \
     --enable-priority-and-fairness=false --endpoint-reconciler-type=none \
     > "$dev_dir/kube-apiserver.pid"
 fi

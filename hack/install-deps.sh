@@ -22,6 +22,10 @@ packages=(
   # Monitoring and the debug page (test/monitoring, test/debug_ui): promtool and a Prometheus
   # server the dashboard test starts itself (never the packaged service), a headless browser.
   prometheus chromium python3-yaml
+  # The single-node cluster and the image (hack/cluster-up.sh, hack/image.sh): containerd and
+  # runc run the Pods, never as system services; mmdebstrap makes the base images from Debian
+  # packages, buildah builds deploy/Dockerfile without a daemon.
+  containerd runc buildah mmdebstrap containernetworking-plugins socat
 )
 # Go builds the control plane (kube-apiserver, etcd); install Debian's only when none is present.
 if ! command -v go >/dev/null 2>&1; then packages+=(golang-go); fi
