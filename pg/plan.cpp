@@ -142,29 +142,26 @@ void plan_defaults(builder& b, const scope_key& k, privilege_set want,
                    const std::vector<std::string>& creators,
                    const std::map<std::string, privilege_set>& have) {
   const auto& r = b.role;
-  const auto& [db, schema] = k;
   auto held = [&](const std::string& c) {
     auto it = have.find(c);
     return it == have.end() ? privilege_set{} : it->second;
   };
-  for (const auto& c : creators) {
-    const auto grant = want.minus(held(c));
+  auto add = [&b, &k, &r](const std::string& c, privilege_set p, bool grant) {
     const std::string whose = c == b.admin ? "" : " created by " + c;
-    b.add(db, sql::grant_default_privileges(c, grant, schema, r),
-          "granted " + grant.to_string() + " on future tables of " + where(k) + whose,
-          "while granting default privileges " + grant.to_string() + " on " + where(k) + whose
-            + " to " + r,
+    b.add(k.first,
+          grant ? sql::grant_default_privileges(c, p, k.second, r)
+                : sql::revoke_default_privileges(c, p, k.second, r),
+          (grant ? "granted " : "revoked ") + p.to_string() + " on future tables of " + where(k)
+            + whose,
+          std::string(grant ? "while granting" : "while revoking") + " default privileges "
+            + p.to_string() + " on " + where(k) + whose + (grant ? " to " : " from ") + r,
           false, false, default_privileges_denied(b, c));
-  }
+  };
+  for (const auto& c : creators)
+    add(c, want.minus(held(c)), true);
   for (const auto& [c, privileges] : have) {
     const bool wanted = std::find(creators.begin(), creators.end(), c) != creators.end();
-    const auto revoke = wanted ? privileges.minus(want) : privileges;
-    const std::string whose = c == b.admin ? "" : " created by " + c;
-    b.add(db, sql::revoke_default_privileges(c, revoke, schema, r),
-          "revoked " + revoke.to_string() + " on future tables of " + where(k) + whose,
-          "while revoking default privileges " + revoke.to_string() + " on " + where(k) + whose
-            + " from " + r,
-          false, false, default_privileges_denied(b, c));
+    add(c, wanted ? privileges.minus(want) : privileges, false);
   }
 }
 

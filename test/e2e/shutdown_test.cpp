@@ -20,6 +20,7 @@ TEST_CASE("the operator stops within 10 s of SIGTERM and a restarted one keeps i
   const auto transition = env.ready(name).last_transition_time;
 
   const auto how = env.op->stop(seconds(15));
+  INFO("exit: signaled " << how.signaled << ", signal " << how.signal << ", code " << how.code);
   CHECK_FALSE(how.signaled);
   CHECK(how.code == 0);
   CHECK(how.took < seconds(10));
