@@ -444,6 +444,16 @@ int main(int argc, char** argv) {
   }
   rt->reset();
   spdlog::info("stopped");
+  spdlog::default_logger()->flush();
   capture.finish();
-  return 0;
+#if defined(__SANITIZE_ADDRESS__)
+  return 0; // the sanitizer's leak check runs at exit
+#else
+  // Everything has stopped; what is left are static destructors, and cpprestsdk's are unsafe: its
+  // pooled TLS connections are freed by its thread pool's static destructor after OpenSSL's exit
+  // handlers ran, which now and then ends a clean shutdown with SIGSEGV (seen once in the e2e
+  // shutdown test; cpprestsdk #1482, #1545). Nothing of ours needs them.
+  std::fflush(nullptr);
+  std::_Exit(0);
+#endif
 }
