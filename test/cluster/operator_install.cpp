@@ -117,6 +117,16 @@ std::string operator_install::leader() const {
   return holder.substr(0, holder.rfind('_'));
 }
 
+std::string operator_install::current_leader() const {
+  const auto holder = leader();
+  if (holder.empty())
+    return "";
+  for (const auto& p : pods())
+    if (p["metadata"].value("name", std::string()) == holder)
+      return holder;
+  return "";
+}
+
 std::optional<std::string> operator_install::http_get(const json& pod, const std::string& path,
                                                       milliseconds timeout) const {
   const auto ip = pod.value("/status/podIP"_json_pointer, std::string());

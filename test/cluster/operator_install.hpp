@@ -55,6 +55,9 @@ public:
   [[nodiscard]] bool wait_rolled_out(std::chrono::seconds deadline) const;
   // The Pod holding the Lease, or "" when none.
   [[nodiscard]] std::string leader() const;
+  // The Lease holder if it is one of the Pods that are not terminating, else "": during a
+  // rollout or after a Pod's deletion the Lease may still name a Pod on its way out.
+  [[nodiscard]] std::string current_leader() const;
   // GET http://<pod IP>:8080<path> from this machine; nullopt when it does not answer.
   [[nodiscard]] std::optional<std::string> http_get(
       const nlohmann::json& pod, const std::string& path,
