@@ -18,6 +18,8 @@ struct recorded {
   std::optional<expected<void, error>> closed;
 
   void add(const watch_event& ev) {
+    if (published_by_cluster(ev.object))
+      return;
     std::lock_guard<std::mutex> lock(m);
     events.push_back(ev);
   }
