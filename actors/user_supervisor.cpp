@@ -133,30 +133,35 @@ void done_running(supervisor* self) {
   }
 }
 
-// Time until the next periodic rotation, if the spec has an interval.
-std::optional<milliseconds> rotation_due_in(supervisor* self) {
+// When the next periodic rotation is due, if the spec has an interval; `known_age` says whether
+// the password's last change is known (without it, next_rotation treats it as due now).
+std::optional<system_clock::time_point> next_rotation_at(supervisor* self, bool& known_age) {
   auto& rc = *self->state.rc;
+  known_age = false;
   if (!rc.spec_valid || !rc.spec.rotation_interval)
     return std::nullopt;
   api::rotation_state s;
   s.updated_at = api::parse_rfc3339(rc.creds.updated_at);
-  auto at = api::next_rotation(rc.spec, s);
+  known_age = s.updated_at.has_value();
+  return api::next_rotation(rc.spec, s);
+}
+
+// Time until the next periodic rotation, if the spec has an interval.
+std::optional<milliseconds> rotation_due_in(supervisor* self) {
+  bool known_age = false;
+  auto at = next_rotation_at(self, known_age);
   if (!at)
     return std::nullopt;
   auto left = duration_cast<milliseconds>(*at - ctx(self).now());
   return std::max(left, milliseconds(100));
 }
 
-// When the next periodic rotation is due, in seconds since the epoch; 0 without an interval or
-// when the password's age is unknown.
+// The same in seconds since the epoch, for /metrics; 0 without an interval or when the
+// password's age is unknown.
 std::int64_t rotation_due_unix(supervisor* self) {
-  auto& rc = *self->state.rc;
-  if (!rc.spec_valid || !rc.spec.rotation_interval)
-    return 0;
-  api::rotation_state s;
-  s.updated_at = api::parse_rfc3339(rc.creds.updated_at);
-  auto at = s.updated_at ? api::next_rotation(rc.spec, s) : std::nullopt;
-  return at ? duration_cast<seconds>(at->time_since_epoch()).count() : 0;
+  bool known_age = false;
+  auto at = next_rotation_at(self, known_age);
+  return at && known_age ? duration_cast<seconds>(at->time_since_epoch()).count() : 0;
 }
 
 void finish(supervisor* self, outcome o) {
@@ -167,10 +172,9 @@ void finish(supervisor* self, outcome o) {
   milliseconds next = spread(ctx(self).settings.resync_period, draw(st.rng));
   // A deletion that cannot proceed is never left to the resync: whatever stops it (a right, a
   // missing Secret, a refusal) is someone's fix away, and the finalizer waits on it.
-  if (rc.meta.deleting && o.what == outcome::kind::refused) {
+  // (Its retries wait at most permission_retry_max, below.)
+  if (rc.meta.deleting && o.what == outcome::kind::refused)
     o.what = outcome::kind::retry;
-    o.max_delay = permission_retry_max;
-  }
   if (o.what == outcome::kind::retry) {
     ++st.attempts;
     auto policy = ctx(self).settings.backoff;

@@ -141,14 +141,15 @@ ensure_lp_admin() {
   local port=$1 su_file=$2 lp_file=$3
   [ -s "$lp_file" ] ||
     (umask 077; openssl rand -base64 48 | tr -dc 'A-Za-z0-9' | head -c 32 > "$lp_file")
-  local verifier
-  verifier=$(scram_verifier < "$lp_file")
-  PGPASSWORD=$(cat "$su_file") psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atq \
-    -v ON_ERROR_STOP=1 -v role="$lp_admin_user" -v verifier="$verifier" >/dev/null <<'SQL'
+  # The verifier goes in on stdin (a \set line), never on psql's command line, where ps shows it.
+  { printf "\\set verifier '%s'\n" "$(scram_verifier < "$lp_file")"
+    cat <<'SQL'
 SELECT format('CREATE ROLE %I', :'role')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 ALTER ROLE :"role" LOGIN CREATEROLE CREATEDB NOSUPERUSER PASSWORD :'verifier';
 SQL
+  } | PGPASSWORD=$(cat "$su_file") psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atq \
+    -v ON_ERROR_STOP=1 -v role="$lp_admin_user" >/dev/null
 }
 
 # --- one PostgreSQL server -----------------------------------------------------------------------

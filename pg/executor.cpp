@@ -251,18 +251,19 @@ struct executor::impl {
     for (const auto& g : d.grants)
       if (g.database == db)
         at(g.schema);
-    for (const auto& row :
-         tx.exec_params("SELECT n.nspname FROM pg_namespace n, " + explode_acl("n.nspacl")
-                          + " WHERE a.grantee = " + role_oid + " AND a.privilege_type = 'USAGE'",
-                        d.name))
-      at(row[0].as<std::string>()).usage = true;
-    // PUBLIC (grantee 0) holding USAGE: a NULL ACL is the owner's default, which gives PUBLIC
-    // nothing on a schema.
+    // USAGE held by the role itself, and by PUBLIC (grantee 0), in one pass over the schema
+    // ACLs (a NULL ACL is the owner's default, which gives PUBLIC nothing on a schema).
     std::set<std::string> public_usage;
-    for (const auto& row : tx.exec("SELECT DISTINCT n.nspname FROM pg_namespace n, "
-                                   + explode_acl("n.nspacl")
-                                   + " WHERE a.grantee = 0 AND a.privilege_type = 'USAGE'"))
-      public_usage.insert(row[0].as<std::string>());
+    for (const auto& row :
+         tx.exec_params("SELECT DISTINCT n.nspname, a.grantee = 0 FROM pg_namespace n, "
+                          + explode_acl("n.nspacl") + " WHERE a.grantee IN (0, " + role_oid
+                          + ") AND a.privilege_type = 'USAGE'",
+                        d.name)) {
+      if (row[1].as<bool>())
+        public_usage.insert(row[0].as<std::string>());
+      else
+        at(row[0].as<std::string>()).usage = true;
+    }
     const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f')";
     // Tables the role owns are its own; tables whose owner's privileges the admin lacks are out
     // of its reach (a GRANT on them only warns): neither is counted.
