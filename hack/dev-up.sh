@@ -154,8 +154,12 @@ if ! pid_alive "$my_root/mariadbd.pid"; then
     --innodb-buffer-pool-size=32M --innodb-flush-log-at-trx-commit=0 \
     --general-log-file="$my_root/general.log" > "$my_root/mariadbd.pid"
 fi
-wait_for "MariaDB" 60 env MYSQL_PWD="$(cat "$my_root/admin-password" 2>/dev/null)" \
-  mariadb-admin --no-defaults --socket="$my_root/run/mysqld.sock" -uroot ping
+# The password through a function's environment, not `env NAME=…` (argv, seen by ps).
+my_ping() {
+  MYSQL_PWD=$(cat "$my_root/admin-password" 2>/dev/null) \
+    mariadb-admin --no-defaults --socket="$my_root/run/mysqld.sock" -uroot ping
+}
+wait_for "MariaDB" 60 my_ping
 if [ -s "$my_root/admin-password.new" ]; then
   # First start: the TCP admin (root@127.0.0.1) and root@localhost get the generated password.
   my_pw=$(cat "$my_root/admin-password.new")

@@ -217,8 +217,12 @@ CONF
     # pg_ctl starts the server detached in its own session already.
     pg_tool "$bin" "$lib" pg_ctl -D "$data" -l "$root/postgresql.log" -w -t 60 start >/dev/null
   fi
-  wait_for "PostgreSQL" 60 env PGPASSWORD="$(cat "$root/admin-password")" \
-    psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atqc 'select 1'
+  # The password through the environment of a function, not `env NAME=…` (argv, seen by ps).
+  pg_ping() {
+    PGPASSWORD=$(cat "$root/admin-password") \
+      psql -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atqc 'select 1'
+  }
+  wait_for "PostgreSQL" 60 pg_ping
   ensure_lp_admin "$port" "$root/admin-password" "$root/lp-admin-password"
 }
 
