@@ -1,11 +1,16 @@
 #include "actors/db_pool.hpp"
 
+#include "common/socket_cutter.hpp"
+#include "messages/reconcile.hpp"
 #include "mysql/password.hpp"
 #include "pg/password.hpp"
 
 #include <caf/all.hpp>
+#include <cmath>
+#include <ctime>
 #include <deque>
 #include <map>
+#include <random>
 #include <variant>
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
@@ -290,28 +295,42 @@ db_result failed(msg::db_error e) {
 
 // --- db_connection --------------------------------------------------------------------------
 
+using any_executor = std::variant<std::monostate, pg::executor, mysql::executor>;
+
+// The engine's executor for `target`, made on first use and wired to `cutter`: nullopt when it
+// exists, else the error of making it.
+std::optional<msg::db_error> ensure_executor(any_executor& ex, const msg::db_target& target,
+                                             const std::shared_ptr<socket_cutter>& cutter) {
+  if (!std::holds_alternative<std::monostate>(ex))
+    return std::nullopt;
+  if (target.engine == msg::db_engine::mysql) {
+    auto made = mysql::executor::create(target.my);
+    if (!made)
+      return to_db_error(made.error());
+    made->set_socket_cutter(cutter);
+    ex.emplace<mysql::executor>(std::move(*made));
+  } else {
+    auto made = pg::executor::create(target.pg);
+    if (!made)
+      return to_db_error(made.error());
+    made->set_socket_cutter(cutter);
+    ex.emplace<pg::executor>(std::move(*made));
+  }
+  return std::nullopt;
+}
+
 struct connection_state {
-  std::variant<std::monostate, pg::executor, mysql::executor> executor;
+  any_executor executor;
   static inline const char* name = "db_connection";
 };
 
-caf::behavior db_connection(caf::stateful_actor<connection_state>* self, msg::db_target target) {
+caf::behavior db_connection(caf::stateful_actor<connection_state>* self, msg::db_target target,
+                            std::shared_ptr<socket_cutter> cutter) {
   return {
     [=](msg::job_atom, db_job& job) -> db_result {
       auto& ex = self->state.executor;
-      if (std::holds_alternative<std::monostate>(ex)) {
-        if (target.engine == msg::db_engine::mysql) {
-          auto made = mysql::executor::create(target.my);
-          if (!made)
-            return failed(to_db_error(made.error()));
-          ex.emplace<mysql::executor>(std::move(*made));
-        } else {
-          auto made = pg::executor::create(target.pg);
-          if (!made)
-            return failed(to_db_error(made.error()));
-          ex.emplace<pg::executor>(std::move(*made));
-        }
-      }
+      if (auto e = ensure_executor(ex, target, cutter))
+        return failed(std::move(*e));
       if (auto* p = std::get_if<pg::executor>(&ex))
         return run<postgres_engine>(*p, job);
       return run<mysql_engine>(std::get<mysql::executor>(ex), job);
@@ -319,17 +338,76 @@ caf::behavior db_connection(caf::stateful_actor<connection_state>* self, msg::db
   };
 }
 
+// One question on a fresh connection (the pool gives it a short connect timeout): does the
+// target answer? A one-shot actor: the pool stops it after the answer.
+caf::behavior db_probe(caf::stateful_actor<connection_state>* self, msg::db_target target,
+                       std::shared_ptr<socket_cutter> cutter) {
+  return {
+    [=](msg::probe_atom) -> msg::db_probe_result {
+      msg::db_probe_result r;
+      auto& ex = self->state.executor;
+      if (auto e = ensure_executor(ex, target, cutter)) {
+        r.failure = std::move(*e);
+      } else if (auto* p = std::get_if<pg::executor>(&ex)) {
+        if (auto ok = p->ping(); !ok)
+          r.failure = to_db_error(ok.error());
+      } else if (auto ok = std::get<mysql::executor>(ex).ping(); !ok) {
+        r.failure = to_db_error(ok.error());
+      }
+      return r;
+    },
+  };
+}
+
 // --- db_pool ----------------------------------------------------------------------------------
+//
+// Health of the target (the circuit breaker). Expected flow:
+//   1. Up: jobs are queued and run on at most `size` connections.
+//   2. A job fails in a way that says the target, not the request, is the problem (cannot
+//      connect, connection broken, the admin's authentication or TLS refused: kinds unavailable
+//      and auth), or a liveness probe gets no answer: the target is down. One log line. Every
+//      queued job fails at once with that error (target_down), so is every new one, and their
+//      senders are remembered; idle connections are closed (they may be dead), busy ones are
+//      retired when their job ends.
+//   3. While down, one probe at a time (a fresh connection with `probe_timeout`, SELECT 1), with
+//      exponential backoff and jitter from `probe_backoff_min` to `probe_backoff_max`.
+//   4. A probe answers (or any job succeeds): up again. One log line. The remembered senders
+//      (user supervisors) are woken, spread `wake_spread` apart (at most 20 s in all), and
+//      reconcile as usual.
+// Liveness: a job still running after `stall_after` makes the pool probe the target (again every
+// `stall_after` while it runs). No answer within `probe_timeout`: the target is down and the
+// sockets of every busy connection are cut (socket_cutter), so their jobs fail at once and the
+// server rolls their transactions back. A job that overruns `job_timeout` (a target that answers
+// probes but not this job) is cut and failed; its connection actor is replaced.
+// Guarantees: a job never waits longer than about stall_after + probe_timeout for a dead target
+// and never longer than job_timeout in all; while the target is down no connection is attempted
+// except the probe's; waiting for this target holds nothing that another target's pool needs.
 
 struct pending_job {
   db_job job;
+  caf::actor requester;
   caf::typed_response_promise<db_result> promise;
 };
 
 struct slot {
   caf::actor conn;
+  std::shared_ptr<socket_cutter> cutter;
   bool busy = false;
+  bool retire = false; // the target went down while it ran: close it when its job ends
+  std::uint64_t job = 0;
   steady_clock::time_point last_used;
+};
+
+struct target_health {
+  bool up = true;
+  system_clock::time_point down_since{};
+  std::string down_message; // what a job failed fast is told: stable for the whole outage
+  msg::db_error last_error;
+  int probe_attempts = 0;
+  bool probing = false;
+  system_clock::time_point next_probe{};
+  std::map<caf::actor_addr, caf::actor> parked; // senders of jobs failed fast: woken when back
+  std::map<std::string, std::uint64_t> failures; // by kind, for /metrics
 };
 
 struct pool_state {
@@ -338,12 +416,28 @@ struct pool_state {
   pool_stats_sink sink;
   std::vector<slot> slots;
   std::deque<pending_job> queue;
+  target_health health;
   std::uint64_t restarts = 0;
   std::uint64_t jobs = 0;
+  std::uint64_t job_numbers = 0;
+  std::minstd_rand rng{std::random_device{}()};
   static inline const char* name = "db_pool";
 };
 
 using pool_actor = caf::stateful_actor<pool_state>;
+
+std::int64_t unix_seconds(system_clock::time_point t) {
+  return t == system_clock::time_point{} ? 0 : duration_cast<seconds>(t.time_since_epoch()).count();
+}
+
+std::string utc_text(system_clock::time_point t) {
+  const std::time_t tt = system_clock::to_time_t(t);
+  std::tm tm{};
+  ::gmtime_r(&tt, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
 
 void report(pool_actor* self) {
   auto& st = self->state;
@@ -357,59 +451,236 @@ void report(pool_actor* self) {
   s.waiting = st.queue.size();
   s.restarts = st.restarts;
   s.jobs = st.jobs;
+  const auto& h = st.health;
+  s.up = h.up;
+  s.down_since_unix = h.up ? 0 : unix_seconds(h.down_since);
+  s.next_probe_unix = h.up ? 0 : unix_seconds(h.next_probe);
+  s.last_error = h.up ? "" : h.last_error.message;
+  s.parked = h.parked.size();
+  s.failures = h.failures;
   st.sink(s);
 }
 
-slot* find_slot(pool_actor* self, const caf::actor_addr& addr) {
-  for (auto& sl : self->state.slots)
-    if (sl.conn.address() == addr)
-      return &sl;
-  return nullptr;
+// The target, not the request, failed: it cannot be reached, or will not let the admin in.
+bool is_target_failure(const msg::db_error& e) {
+  return !e.target_down
+         && (e.what == msg::db_error::kind::unavailable || e.what == msg::db_error::kind::auth);
+}
+
+msg::db_error down_error(const pool_state& st) {
+  msg::db_error e = st.health.last_error;
+  e.message = st.health.down_message;
+  e.target_down = true;
+  return e;
+}
+
+void fail_fast(pool_actor* self, pending_job& p) {
+  auto& h = self->state.health;
+  if (p.requester)
+    h.parked.emplace(p.requester.address(), p.requester);
+  p.promise.deliver(failed(down_error(self->state)));
+}
+
+std::vector<slot>::iterator close_slot(pool_actor* self, std::vector<slot>::iterator i) {
+  self->send_exit(i->conn, caf::exit_reason::user_shutdown);
+  return self->state.slots.erase(i);
+}
+
+void schedule_probe(pool_actor* self) {
+  auto& st = self->state;
+  auto& h = st.health;
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  const double base = static_cast<double>(st.opts.probe_backoff_min.count())
+                      * std::pow(2.0, std::min(h.probe_attempts, 16));
+  const auto delay = milliseconds(static_cast<std::int64_t>(
+    std::min(base, static_cast<double>(st.opts.probe_backoff_max.count())) * jitter(st.rng)));
+  h.next_probe = system_clock::now() + delay;
+  self->delayed_send(self, delay, msg::probe_atom::value);
+}
+
+// Step 2 of the flow.
+void target_failed(pool_actor* self, const msg::db_error& e, const std::string& kind) {
+  auto& st = self->state;
+  auto& h = st.health;
+  ++h.failures[kind];
+  if (!h.up)
+    return;
+  h.up = false;
+  h.down_since = system_clock::now();
+  h.last_error = e;
+  h.down_message = "database target " + st.target.label() + " is unreachable since "
+                   + utc_text(h.down_since) + ": " + e.message;
+  h.probe_attempts = 0;
+  spdlog::warn("database target {} is down ({}): {}; its jobs fail fast until a probe gets an "
+               "answer", st.target.label(), kind, e.message);
+  while (!st.queue.empty()) {
+    auto p = std::move(st.queue.front());
+    st.queue.pop_front();
+    fail_fast(self, p);
+  }
+  for (auto i = st.slots.begin(); i != st.slots.end();) {
+    if (i->busy) {
+      i->retire = true;
+      ++i;
+    } else {
+      i = close_slot(self, i);
+    }
+  }
+  if (!h.probing)
+    schedule_probe(self);
+  report(self);
 }
 
 void dispatch(pool_actor* self);
 
+// Step 4 of the flow.
+void target_back(pool_actor* self) {
+  auto& st = self->state;
+  auto& h = st.health;
+  if (h.up)
+    return;
+  h.up = true;
+  h.probe_attempts = 0;
+  const auto down_for = duration_cast<seconds>(system_clock::now() - h.down_since).count();
+  spdlog::info("database target {} answers again after {} s; reconciling the {} users that "
+               "waited for it", st.target.label(), down_for, h.parked.size());
+  const auto n = static_cast<std::int64_t>(std::max<std::size_t>(1, h.parked.size()));
+  const milliseconds step = std::min(st.opts.wake_spread, milliseconds(20000) / n);
+  std::size_t i = 0;
+  for (auto& [addr, who] : h.parked)
+    self->delayed_send(who, step * static_cast<int>(i++), msg::reconcile_atom::value);
+  h.parked.clear();
+  dispatch(self);
+}
+
+void probe_failed(pool_actor* self, const msg::db_error& e) {
+  auto& st = self->state;
+  ++st.health.probe_attempts;
+  if (st.health.up) {
+    // A liveness probe while a job seemed stuck: the target does not answer. Its busy
+    // connections wait on a dead peer: cut them.
+    target_failed(self, e, "unresponsive");
+    for (auto& sl : st.slots)
+      if (sl.busy)
+        sl.cutter->cut();
+    return;
+  }
+  ++st.health.failures[std::string(to_string(e.what))];
+  schedule_probe(self);
+  report(self);
+}
+
+void start_probe(pool_actor* self) {
+  auto& st = self->state;
+  if (st.health.probing)
+    return;
+  st.health.probing = true;
+  auto target = st.target;
+  target.pg.connect_timeout = st.opts.probe_timeout;
+  target.my.connect_timeout = st.opts.probe_timeout;
+  auto cutter = std::make_shared<socket_cutter>();
+  auto probe = self->spawn<caf::detached>(db_probe, std::move(target), cutter);
+  self->request(probe, st.opts.probe_timeout + seconds(2), msg::probe_atom::value)
+    .then(
+      [=](msg::db_probe_result& r) {
+        self->send_exit(probe, caf::exit_reason::user_shutdown);
+        self->state.health.probing = false;
+        if (r.failure)
+          probe_failed(self, *r.failure);
+        else
+          target_back(self);
+      },
+      [=](caf::error&) {
+        cutter->cut(); // it may still wait on the target: let it go
+        self->send_exit(probe, caf::exit_reason::user_shutdown);
+        self->state.health.probing = false;
+        msg::db_error e;
+        e.what = msg::db_error::kind::unavailable;
+        e.transient = true;
+        e.message = "no answer within " + std::to_string(self->state.opts.probe_timeout.count())
+                    + " s";
+        probe_failed(self, e);
+      });
+}
+
+std::vector<slot>::iterator find_slot(pool_actor* self, const caf::actor_addr& addr) {
+  auto& slots = self->state.slots;
+  return std::find_if(slots.begin(), slots.end(),
+                      [&](const slot& s) { return s.conn.address() == addr; });
+}
+
 void finish(pool_actor* self, const caf::actor& conn) {
-  if (auto* sl = find_slot(self, conn.address()); sl != nullptr) {
-    sl->busy = false;
-    sl->last_used = steady_clock::now();
+  if (auto i = find_slot(self, conn.address()); i != self->state.slots.end()) {
+    if (i->retire) {
+      close_slot(self, i);
+    } else {
+      i->busy = false;
+      i->last_used = steady_clock::now();
+    }
   }
   ++self->state.jobs;
   dispatch(self);
 }
 
+// The outcome of a job says something about the target, too. A job that found the target down
+// parks its sender like a job failed fast: it is woken when the target is back.
+void judge(pool_actor* self, const db_result& r, const caf::actor& requester) {
+  if (r.failure && is_target_failure(*r.failure)) {
+    target_failed(self, *r.failure, std::string(to_string(r.failure->what)));
+    if (requester && !self->state.health.up)
+      self->state.health.parked.emplace(requester.address(), requester);
+  } else if (!self->state.health.up) {
+    target_back(self); // it answered this job
+  }
+}
+
 void dispatch(pool_actor* self) {
   auto& st = self->state;
-  while (!st.queue.empty()) {
-    slot* free = nullptr;
-    for (auto& sl : st.slots)
-      if (!sl.busy) {
-        free = &sl;
-        break;
-      }
-    if (free == nullptr && st.slots.size() < st.opts.size) {
-      auto conn = self->spawn<caf::detached + caf::monitored>(db_connection, st.target);
-      st.slots.push_back(slot{conn, false, steady_clock::now()});
-      free = &st.slots.back();
+  while (!st.queue.empty() && st.health.up) {
+    auto free = std::find_if(st.slots.begin(), st.slots.end(),
+                             [](const slot& s) { return !s.busy; });
+    if (free == st.slots.end() && st.slots.size() < st.opts.size) {
+      auto cutter = std::make_shared<socket_cutter>();
+      auto conn = self->spawn<caf::detached + caf::monitored>(db_connection, st.target, cutter);
+      st.slots.push_back(slot{conn, cutter, false, false, 0, steady_clock::now()});
+      free = st.slots.end() - 1;
     }
-    if (free == nullptr)
+    if (free == st.slots.end())
       break;
     free->busy = true;
+    free->job = ++st.job_numbers;
+    free->cutter->arm();
     auto conn = free->conn;
+    auto number = free->job;
     auto p = std::move(st.queue.front());
     st.queue.pop_front();
     auto promise = p.promise;
+    auto requester = p.requester;
+    self->delayed_send(self, st.opts.stall_after, msg::stall_atom::value, number);
     self->request(conn, st.opts.job_timeout, msg::job_atom::value, std::move(p.job))
       .then(
         [=](db_result& r) mutable {
+          judge(self, r, requester);
           promise.deliver(std::move(r));
           finish(self, conn);
         },
         [=](caf::error& err) mutable {
           msg::db_error e;
           e.what = msg::db_error::kind::unavailable;
-          e.message = "database connection actor failed: " + self->system().render(err);
           e.transient = true;
+          if (err == caf::sec::request_timeout) {
+            // Answers probes but not this job: cut it; its actor is replaced.
+            e.message = "the job did not finish within "
+                        + std::to_string(self->state.opts.job_timeout.count())
+                        + " s and was cut short";
+            if (auto i = find_slot(self, conn.address()); i != self->state.slots.end()) {
+              i->cutter->cut();
+              close_slot(self, i);
+              ++self->state.restarts;
+            }
+          } else {
+            e.message = "database connection actor failed: " + self->system().render(err);
+          }
           promise.deliver(failed(std::move(e)));
           finish(self, conn);
         });
@@ -423,12 +694,10 @@ caf::behavior db_pool(pool_actor* self, msg::db_target target, pool_options opts
   self->state.opts = opts;
   self->state.sink = std::move(sink);
   self->set_down_handler([=](caf::down_msg& dm) {
-    auto& slots = self->state.slots;
-    auto i = std::find_if(slots.begin(), slots.end(),
-                          [&](const slot& s) { return s.conn.address() == dm.source; });
-    if (i == slots.end())
+    auto i = find_slot(self, dm.source);
+    if (i == self->state.slots.end())
       return;
-    slots.erase(i);
+    self->state.slots.erase(i);
     if (dm.reason && dm.reason != caf::exit_reason::user_shutdown) {
       ++self->state.restarts; // replaced on demand by dispatch()
       spdlog::warn("db pool {}: a connection actor died ({}); replacing it",
@@ -438,23 +707,50 @@ caf::behavior db_pool(pool_actor* self, msg::db_target target, pool_options opts
   });
   self->set_exit_handler([=](caf::exit_msg& em) {
     // Shutdown: the connection actors go with the pool (they are monitored, not linked).
-    for (auto& sl : self->state.slots)
+    for (auto& sl : self->state.slots) {
+      sl.cutter->cut(); // a job blocked on a dead target must not hold the process
       self->send_exit(sl.conn, em.reason);
+    }
     self->quit(em.reason);
   });
   self->delayed_send(self, seconds(10), msg::idle_atom::value);
   return {
     [=](msg::job_atom, db_job& job) -> caf::result<db_result> {
+      // Before make_response_promise(): it moves the sender out of the current message.
+      auto requester = caf::actor_cast<caf::actor>(self->current_sender());
       auto promise = self->make_response_promise<db_result>();
-      self->state.queue.push_back(pending_job{std::move(job), promise});
+      pending_job p{std::move(job), std::move(requester), promise};
+      if (!self->state.health.up) {
+        fail_fast(self, p);
+        report(self);
+        return promise;
+      }
+      self->state.queue.push_back(std::move(p));
       dispatch(self);
       return promise;
     },
+    [=](msg::stall_atom, std::uint64_t number) {
+      auto& st = self->state;
+      auto i = std::find_if(st.slots.begin(), st.slots.end(),
+                            [&](const slot& s) { return s.busy && s.job == number; });
+      if (i == st.slots.end())
+        return; // it ended
+      if (!st.health.up)
+        i->cutter->cut(); // known dead: do not wait for it
+      else
+        start_probe(self);
+      self->delayed_send(self, st.opts.stall_after, msg::stall_atom::value, number);
+    },
+    [=](msg::probe_atom) {
+      if (!self->state.health.up)
+        start_probe(self);
+    },
     [=](msg::idle_atom) {
       auto now = steady_clock::now();
-      for (auto& sl : self->state.slots)
-        if (!sl.busy && now - sl.last_used > self->state.opts.idle_timeout)
-          self->send_exit(sl.conn, caf::exit_reason::user_shutdown);
+      auto& slots = self->state.slots;
+      for (auto i = slots.begin(); i != slots.end();)
+        i = !i->busy && now - i->last_used > self->state.opts.idle_timeout ? close_slot(self, i)
+                                                                           : i + 1;
       report(self);
       self->delayed_send(self, seconds(10), msg::idle_atom::value);
     },

@@ -61,7 +61,8 @@ typename Inspector::result_type inspect(Inspector& f, supervisor_report& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
   return f(caf::meta::type_name("pool_stats"), x.target, x.size, x.busy, x.waiting, x.restarts,
-           x.jobs);
+           x.jobs, x.up, x.down_since_unix, x.next_probe_unix, x.last_error, x.parked,
+           x.failures);
 }
 
 } // namespace dbuser::actors

@@ -97,8 +97,18 @@ json introspection_table::debug_json() const {
   for (const auto& [key, row] : supervisors_)
     sups.push_back(row_json(row));
   json pools = json::array();
+  auto unix_time = [](std::int64_t t) {
+    return t > 0 ? time_or_null(std::chrono::system_clock::time_point(std::chrono::seconds(t)))
+                 : json();
+  };
   for (const auto& [target, p] : pools_)
     pools.push_back({{"target", p.target},
+                     {"state", p.up ? "up" : "down"},
+                     {"down_since", unix_time(p.down_since_unix)},
+                     {"last_error", p.last_error.empty() ? json() : json(p.last_error)},
+                     {"next_probe", unix_time(p.next_probe_unix)},
+                     {"waiting_for_target", p.parked},
+                     {"failures", p.failures},
                      {"size", p.size},
                      {"busy", p.busy},
                      {"idle", p.size >= p.busy ? p.size - p.busy : 0},
@@ -217,6 +227,18 @@ std::vector<metrics::metric_family> introspection_table::families(
     {"dbuser_db_pool_jobs_total", "Jobs a pool ran.", metric_type::counter,
      [](const pool_stats& p) { return static_cast<double>(p.jobs); }},
   };
+  auto& up = family("dbuser_db_target_up",
+                     "1 while a database target answers, 0 while it is down (its jobs fail fast).",
+                     metric_type::gauge);
+  for (const auto& [target, p] : pools_)
+    up.add({{"target", target}}, p.up ? 1 : 0);
+  auto& failures = family("dbuser_db_target_failures_total",
+                          "Failures of a database target by kind (unavailable, auth, "
+                          "unresponsive): connections refused or timed out, broken or silent.",
+                          metric_type::counter);
+  for (const auto& [target, p] : pools_)
+    for (const auto& [kind, count] : p.failures)
+      failures.add({{"target", target}, {"kind", kind}}, n(count));
   std::uint64_t connection_restarts = 0;
   for (const auto& [target, p] : pools_)
     connection_restarts += p.restarts;

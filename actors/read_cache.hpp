@@ -5,14 +5,23 @@
 // watches these Secrets (watching every Secret of the cluster is what we avoid) — so an entry is
 // trusted for `ttl` only, and dropped at once when the database refuses the credentials it held.
 // Thread-safe: supervisors on any scheduler thread share one.
+//
+// Single flight: when many reconciles miss the same key at once (a burst of new users, or all the
+// users of a target retrying together), the first reads it and the others wait for that read
+// (begin_read / end_read) instead of sending the same GET each.
+
+#include "common/expected.hpp"
+#include "k8s/error.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace dbuser::actors {
 
@@ -40,6 +49,36 @@ public:
     entries_[key] = entry{std::move(object), now};
   }
 
+  using result = expected<nlohmann::json, k8s::error>;
+  using waiter = std::function<void(result)>;
+
+  // A caller that missed: true when it should read `key` itself and then call end_read(); false
+  // when a read is already in flight (`w` gets its result).
+  [[nodiscard]] bool begin_read(const std::string& key, waiter w) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto& waiting = reading_[key];
+    waiting.push_back(std::move(w));
+    return waiting.size() == 1;
+  }
+
+  // The read of `key` ended: kept on success, and every waiter (the reader's own included) gets
+  // the result. Waiters run on the caller's thread, outside the lock.
+  void end_read(const std::string& key, const result& r) {
+    if (r)
+      put(key, *r);
+    std::vector<waiter> waiting;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto i = reading_.find(key);
+      if (i == reading_.end())
+        return;
+      waiting = std::move(i->second);
+      reading_.erase(i);
+    }
+    for (auto& w : waiting)
+      w(r);
+  }
+
   void forget(const std::string& key) {
     std::lock_guard<std::mutex> lock(mutex_);
     entries_.erase(key);
@@ -53,6 +92,7 @@ private:
   std::chrono::milliseconds ttl_;
   mutable std::mutex mutex_;
   std::map<std::string, entry> entries_;
+  std::map<std::string, std::vector<waiter>> reading_;
 };
 
 } // namespace dbuser::actors

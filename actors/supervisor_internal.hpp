@@ -22,6 +22,9 @@ using namespace std::chrono;
 
 // The longest wait between attempts while the admin lacks a right (InsufficientPrivilege).
 inline constexpr milliseconds permission_retry_max{60000};
+// The shortest wait (spread out) before retrying on its own while the target is down: the pool
+// wakes the supervisor when the target answers again.
+inline constexpr milliseconds target_down_retry{60000};
 using nlohmann::json;
 
 // How one reconcile ended.
@@ -32,16 +35,19 @@ struct outcome {
   // For a retry: the longest wait between attempts, when shorter than the backoff's maximum
   // (a missing right is granted by a person: seconds to a minute, not five minutes).
   std::optional<std::chrono::milliseconds> max_delay;
+  // Its target is known to be down (the job failed fast): logged at debug level, and its Event
+  // is not repeated while the message stays the same.
+  bool quiet = false;
 };
 
 inline outcome success(std::string message) {
-  return {outcome::kind::success, api::reason::reconciled, std::move(message), std::nullopt};
+  return {outcome::kind::success, api::reason::reconciled, std::move(message), std::nullopt, false};
 }
 inline outcome retry(std::string reason, std::string message) {
-  return {outcome::kind::retry, std::move(reason), std::move(message), std::nullopt};
+  return {outcome::kind::retry, std::move(reason), std::move(message), std::nullopt, false};
 }
 inline outcome refused(std::string reason, std::string message) {
-  return {outcome::kind::refused, std::move(reason), std::move(message), std::nullopt};
+  return {outcome::kind::refused, std::move(reason), std::move(message), std::nullopt, false};
 }
 
 // The reconcile in progress.

@@ -23,9 +23,15 @@ struct entry {
 struct manager_state {
   std::shared_ptr<const operator_context> ctx;
   std::map<std::string, entry> users;
-  std::set<caf::actor_addr> running;     // supervisors holding a reconcile slot
-  std::deque<caf::actor> waiting;        // asked for one, in order ...
-  std::set<caf::actor_addr> still_waiting; // ... and still alive (a dead one is skipped)
+  // Reconcile slots, max_concurrent_reconciles per database target (the bucket a supervisor
+  // names when it asks): a target that is slow or down never holds another target's slots.
+  struct bucket {
+    std::size_t running = 0;
+    std::deque<caf::actor> waiting; // asked for one, in order
+  };
+  std::map<std::string, bucket> buckets;
+  std::map<caf::actor_addr, std::string> running;       // supervisors holding a slot → bucket
+  std::map<caf::actor_addr, std::string> still_waiting; // asked, still alive (a dead one is skipped)
   bool paused = false;
   bool stopping = false;
   std::mt19937_64 rng{std::random_device{}()};
@@ -34,23 +40,37 @@ struct manager_state {
 
 using manager = caf::stateful_actor<manager_state>;
 
-// Hands free slots to waiting supervisors (skipping any that died meanwhile).
-void grant(manager* self) {
+// Hands free slots of `name` to its waiting supervisors (skipping any that died meanwhile).
+void grant(manager* self, const std::string& name) {
   auto& st = self->state;
   const auto limit = std::max<std::size_t>(1, st.ctx->settings.max_concurrent_reconciles);
-  while (st.running.size() < limit && !st.waiting.empty()) {
-    auto next = std::move(st.waiting.front());
-    st.waiting.pop_front();
-    if (st.still_waiting.erase(next.address()) != 0 && st.running.insert(next.address()).second)
+  auto b = st.buckets.find(name);
+  if (b == st.buckets.end())
+    return;
+  while (b->second.running < limit && !b->second.waiting.empty()) {
+    auto next = std::move(b->second.waiting.front());
+    b->second.waiting.pop_front();
+    if (st.still_waiting.erase(next.address()) != 0
+        && st.running.emplace(next.address(), name).second) {
+      ++b->second.running;
       self->send(next, msg::grant_atom::value);
+    }
   }
+  if (b->second.running == 0 && b->second.waiting.empty())
+    st.buckets.erase(b);
 }
 
 void release(manager* self, const caf::actor_addr& supervisor) {
   auto& st = self->state;
   st.still_waiting.erase(supervisor);
-  if (st.running.erase(supervisor) != 0)
-    grant(self);
+  auto i = st.running.find(supervisor);
+  if (i == st.running.end())
+    return;
+  const std::string name = std::move(i->second);
+  st.running.erase(i);
+  if (auto b = st.buckets.find(name); b != st.buckets.end() && b->second.running > 0)
+    --b->second.running;
+  grant(self, name);
 }
 
 void start(manager* self, const std::string& key, entry& e) {
@@ -130,14 +150,14 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
       self->quit();
     },
     [self](msg::supervisors_atom) -> std::size_t { return self->state.users.size(); },
-    [self](msg::acquire_atom) {
+    [self](msg::acquire_atom, const std::string& target) {
       auto sender = caf::actor_cast<caf::actor>(self->current_sender());
       if (!sender)
         return;
-      if (!self->state.still_waiting.insert(sender.address()).second)
+      if (!self->state.still_waiting.emplace(sender.address(), target).second)
         return; // already waiting
-      self->state.waiting.push_back(std::move(sender));
-      grant(self);
+      self->state.buckets[target].waiting.push_back(std::move(sender));
+      grant(self, target);
     },
     [self](msg::release_atom) {
       release(self, caf::actor_cast<caf::actor_addr>(self->current_sender()));

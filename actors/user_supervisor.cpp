@@ -89,9 +89,9 @@ outcome from_db(supervisor* self, const msg::db_error& e) {
     o.max_delay = permission_retry_max;
     return o;
   }
-  if (e.transient)
-    return retry(reason, e.message);
-  return refused(reason, e.message);
+  auto o = e.transient ? retry(reason, e.message) : refused(reason, e.message);
+  o.quiet = e.target_down;
+  return o;
 }
 
 void describe_account(const reconcile_ctx& rc, msg::db_job& job) {
@@ -183,6 +183,10 @@ void finish(supervisor* self, outcome o) {
     if (rc.meta.deleting)
       policy.max = std::min(policy.max, permission_retry_max);
     next = backoff_delay(policy, st.attempts, draw(st.rng));
+    // Its target is down: the pool wakes this supervisor when a probe gets an answer. Retrying
+    // sooner would only spend the shared Kubernetes client's rate on requests that fail fast.
+    if (o.quiet)
+      next = std::max(next, std::min(policy.max, spread(target_down_retry, draw(st.rng))));
   } else if (ok) {
     if (auto due = rotation_due_in(self); due && *due < next)
       next = *due;
@@ -198,18 +202,23 @@ void finish(supervisor* self, outcome o) {
     // The Secret as this reconcile left it (the cache may not have seen our write yet).
     st.settled = state_hash(rc.object, rc.secret_seen);
   }
-  st.last_error = ok ? "" : o.reason + ": " + o.message;
+  // A target that is down: one Event per resource and outage (its message names the outage's
+  // start), not one per retry; the pool logs the outage once.
+  const std::string error = ok ? "" : o.reason + ": " + o.message;
+  const bool repeated = o.quiet && error == st.last_error;
+  st.last_error = error;
   st.last_result = ok ? "success" : (o.what == outcome::kind::retry ? "retry" : "refused");
   const double took = duration<double>(steady_clock::now() - rc.started).count();
   if (ok)
     spdlog::info("{}: reconciled in {:.0f} ms{}", st.key, took * 1000,
                  rc.changes.empty() ? "" : " (" + std::to_string(rc.changes.size()) + " changes)");
   else
-    spdlog::warn("{}: {} ({}), next attempt in {} ms", st.key, o.message, o.reason,
-                 next.count());
-  if (!ok)
-    event(self, "Warning", o.reason, o.message);
-  else if (!rc.changes.empty())
+    spdlog::log(o.quiet ? spdlog::level::debug : spdlog::level::warn,
+                "{}: {} ({}), next attempt in {} ms", st.key, o.message, o.reason, next.count());
+  if (!ok) {
+    if (!repeated)
+      event(self, "Warning", o.reason, o.message);
+  } else if (!rc.changes.empty())
     event(self, "Normal", "Reconciled", summary(rc.changes));
   schedule(self, next);
   report(self, ok ? "Idle" : (o.what == outcome::kind::retry ? "Backoff" : "Refused"), next, ok,
@@ -461,12 +470,9 @@ void read_secret(supervisor* self, const std::string& name,
       found(*hit);
       return;
     }
-  ctx(self).kube->get(
-    k8s::object_ref{k8s::resource::secrets(), rc.meta.ns, name, ""},
-    then<json>(self, [self, key, name, found, missing_reason](expected<json, k8s::error> r) {
+  auto handler =
+    then<json>(self, [self, name, found, missing_reason](expected<json, k8s::error> r) {
       if (r) {
-        if (ctx(self).admin_secrets)
-          ctx(self).admin_secrets->put(key, *r);
         found(*r);
       } else if (r.error().code == k8s::error::kind::not_found) {
         // A deletion waits for it too: say how to let the resource go without it.
@@ -481,7 +487,15 @@ void read_secret(supervisor* self, const std::string& name,
       } else {
         finish(self, from_k8s(r.error(), "while reading Secret " + name));
       }
-    }));
+    });
+  const k8s::object_ref ref{k8s::resource::secrets(), rc.meta.ns, name, ""};
+  if (!cache) {
+    ctx(self).kube->get(ref, std::move(handler));
+    return;
+  }
+  // One GET for every reconcile that misses this Secret at the same time.
+  if (cache->begin_read(key, std::move(handler)))
+    ctx(self).kube->get(ref, [cache, key](expected<json, k8s::error> r) { cache->end_read(key, r); });
 }
 
 // The spec names the admin itself (as the user or a membership): refused.
@@ -692,6 +706,23 @@ void stop_for_good(supervisor* self) {
   self->quit();
 }
 
+// The database target a reconcile of `object` will talk to, as the manager's slot bucket:
+// "engine://host:port" from the spec as it stands ("" when it names none).
+std::string slot_bucket(const json& object, api::engine engine) {
+  auto spec = object.find("spec");
+  if (spec == object.end() || !spec->is_object())
+    return "";
+  auto host = spec->find("host");
+  if (host == spec->end() || !host->is_string())
+    return "";
+  const bool mysql = engine == api::engine::mysql;
+  auto port = spec->find("port");
+  const auto p = port != spec->end() && port->is_number_integer() ? port->get<std::int64_t>()
+                                                                   : (mysql ? 3306 : 5432);
+  return std::string(mysql ? "mysql://" : "postgresql://") + host->get<std::string>() + ":"
+         + std::to_string(p);
+}
+
 // Woken (`resync`: by its timer — periodic resync, retry, rotation — not by a watch event): is
 // there anything to do? Then wait for a slot; step_fetch runs when the manager grants it.
 void wake(supervisor* self, bool resync) {
@@ -708,7 +739,7 @@ void wake(supervisor* self, bool resync) {
       && *st.settled == state_hash(*object, ctx(self).secrets->get(st.settled_secret)))
     return;
   st.running = true;
-  self->send(st.manager, msg::acquire_atom::value);
+  self->send(st.manager, msg::acquire_atom::value, slot_bucket(*object, ctx(self).engine));
 }
 
 void step_fetch(supervisor* self) {

@@ -42,11 +42,15 @@ const char* usage = R"(usage: dbuser-operator [flags]
   --listen ADDR              address of the HTTP endpoint (default :8080)
   --log-level LEVEL          trace, debug, info, warn, error (default info)
   --log-format FORMAT        text or json (default text)
-  --db-pool-size N           connections per PostgreSQL target (default 4)
+  --db-pool-size N           connections per database target (default 4)
+  --db-probe-timeout DUR     a target whose job runs over 2s is probed; no answer within this
+                             marks it down (default 3s)
+  --db-job-timeout DUR       a database job is cut short after this, whatever happens (default 2m)
   --resync-period DURATION   drift check per resource, spread out (default 5m)
   --login-check-period DUR   periodic login check with the generated credentials (default 30m)
   --admin-secret-ttl DUR     how long an admin/CA Secret read is reused (default 10s; 0: never)
-  --max-concurrent-reconciles N  reconciles running at once per kind (default 64)
+  --max-concurrent-reconciles N  reconciles running at once per kind and database target
+                             (default 64)
   --kube-qps N, --kube-burst N   client-side rate limit for the API server (default 50, 100)
   --leader-elect             take part in leader election (one active replica)
   --leader-election-namespace NS  namespace of the Lease (default: the in-cluster namespace,
@@ -69,6 +73,8 @@ struct flags {
   milliseconds resync = minutes(5);
   milliseconds login_check = minutes(30);
   milliseconds admin_secret_ttl = seconds(10);
+  milliseconds db_probe_timeout = seconds(3);
+  milliseconds db_job_timeout = seconds(120);
   std::size_t max_concurrent = 64;
   double qps = 50;
   int burst = 100;
@@ -141,6 +147,10 @@ flags parse(int argc, char** argv) {
       f.log_format = next();
     } else if (a == "--db-pool-size") {
       f.pool_size = static_cast<std::size_t>(number(next()));
+    } else if (a == "--db-probe-timeout") {
+      f.db_probe_timeout = duration_flag(a, next());
+    } else if (a == "--db-job-timeout") {
+      f.db_job_timeout = duration_flag(a, next());
     } else if (a == "--resync-period") {
       f.resync = duration_flag(a, next());
     } else if (a == "--login-check-period") {
@@ -380,6 +390,9 @@ int main(int argc, char** argv) {
   oc.kube_options.burst = f.burst;
   oc.watch_namespace = f.ns;
   oc.pool.size = f.pool_size;
+  oc.pool.probe_timeout = std::max(seconds(2), duration_cast<seconds>(f.db_probe_timeout));
+  oc.pool.job_timeout = std::max(duration_cast<seconds>(f.db_job_timeout),
+                                 oc.pool.stall_after + oc.pool.probe_timeout + seconds(2));
   oc.settings.resync_period = f.resync;
   oc.settings.login_check_period = f.login_check;
   oc.settings.admin_secret_ttl = f.admin_secret_ttl;

@@ -26,6 +26,8 @@ packages=(
   # runc run the Pods, never as system services; mmdebstrap makes the base images from Debian
   # packages, buildah builds deploy/Dockerfile without a daemon.
   containerd runc buildah mmdebstrap containernetworking-plugins socat
+  # test/e2e/faults_test.cpp drops a database server's packets on loopback (else it uses SIGSTOP).
+  iptables
 )
 # Go builds the control plane (kube-apiserver, etcd); install Debian's only when none is present.
 if ! command -v go >/dev/null 2>&1; then packages+=(golang-go); fi

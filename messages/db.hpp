@@ -25,6 +25,11 @@ using pool_atom = caf::atom_constant<caf::atom("pool")>;
 using job_atom = caf::atom_constant<caf::atom("job")>;
 // (idle_atom): a pool's periodic check for idle connections.
 using idle_atom = caf::atom_constant<caf::atom("idle")>;
+// (stall_atom, slot id, job number): a job has run `stall_after`: is its target still answering?
+using stall_atom = caf::atom_constant<caf::atom("stall")>;
+// (probe_atom): a down target's next probe is due; (probe_atom, db_target) → db_probe_result to
+// a one-shot probe actor.
+using probe_atom = caf::atom_constant<caf::atom("probe")>;
 
 enum class db_engine : std::uint8_t { postgres, mysql };
 
@@ -62,6 +67,14 @@ struct db_error {
   kind what = kind::internal;
   std::string message; // "while ...: ..." — redacted by the engine layer
   bool transient = false;
+  // Failed fast: the pool knows the target is down and did not try (the message says since when
+  // and why). One log line per outage comes from the pool, not one per user.
+  bool target_down = false;
+};
+
+// A probe's answer: the target answered (no failure), or why not.
+struct db_probe_result {
+  std::optional<db_error> failure;
 };
 
 // Logging in with the generated credentials.
@@ -88,3 +101,4 @@ struct db_result {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dbuser::msg::db_target)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dbuser::msg::db_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dbuser::msg::db_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dbuser::msg::db_probe_result)

@@ -24,7 +24,8 @@ using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 // (pause_atom, bool): leader election says stop (true) or go on (false) reconciling.
 using pause_atom = caf::atom_constant<caf::atom("pause")>;
-// (acquire_atom) from a supervisor to its manager: it has work; (grant_atom) back when one of the
+// (acquire_atom, target) from a supervisor to its manager: it has work on that database target
+// ("engine://host:port", "" when unknown); (grant_atom) back when one of the target's
 // max_concurrent_reconciles slots is its; (release_atom) when its reconcile ended.
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using grant_atom = caf::atom_constant<caf::atom("grant")>;

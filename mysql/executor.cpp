@@ -65,9 +65,21 @@ struct executor::impl {
   std::string ca_path;   // the CA file handed to libmariadb
   bool ca_owned = false; // written by us from ca_pem: removed on destruction
   handle admin;
+  std::shared_ptr<socket_cutter> cutter;
+  socket_cutter::lease admin_lease; // the admin connection's socket, while it is open
 
   ~impl() {
+    drop_admin();
+    remove_ca();
+  }
+
+  // Before the socket is closed, its lease goes: the cutter never hits a reused descriptor.
+  void drop_admin() {
+    admin_lease.release();
     admin.reset();
+  }
+
+  void remove_ca() {
     if (ca_owned)
       ::unlink(ca_path.c_str());
   }
@@ -124,6 +136,8 @@ struct executor::impl {
         e.message = "TLS: " + e.message;
       return make_unexpected(e);
     }
+    // libmariadb has no keepalive options: a vanished peer is noticed in ~10 s, not ~15 min.
+    set_tcp_liveness(mysql_get_socket(m.get()), 10000);
     if (t.tls_mode != "disable" && t.tls_mode != "preferred" && mysql_get_ssl_cipher(m.get()) == nullptr)
       return make_unexpected(make_error(error_kind::invalid,
                                         "TLS: the connection is not encrypted although tls mode "
@@ -140,6 +154,8 @@ struct executor::impl {
     if (!h)
       return make_unexpected(h.error());
     admin = std::move(*h);
+    if (cutter)
+      admin_lease = cutter->watch(mysql_get_socket(admin.get()));
     return admin.get();
   }
 
@@ -147,7 +163,7 @@ struct executor::impl {
   error fail(MYSQL* m, const std::string& context, const std::vector<std::string>& hidden = {}) {
     auto e = last_error(m, context, secrets(hidden));
     if (e.kind == error_kind::unavailable || e.code == 0)
-      admin.reset();
+      drop_admin();
     return e;
   }
 
@@ -235,7 +251,19 @@ result<executor> executor::create(target t) {
   return executor(std::move(p));
 }
 
-void executor::close() { impl_->admin.reset(); }
+void executor::close() { impl_->drop_admin(); }
+
+void executor::set_socket_cutter(std::shared_ptr<socket_cutter> cutter) {
+  impl_->cutter = std::move(cutter);
+}
+
+result<void> executor::ping() {
+  auto rows = impl_->run("SELECT 1", "while checking that " + impl_->t.host + ":"
+                                        + std::to_string(impl_->t.port) + " answers");
+  if (!rows)
+    return make_unexpected(rows.error());
+  return {};
+}
 
 result<observed_account> executor::observe_account(std::string_view user, std::string_view host) {
   auto& self = *impl_;
@@ -459,6 +487,7 @@ login_result executor::login_check(std::string_view user, std::string_view passw
     return r;
   }
   MYSQL* m = c->get();
+  auto lease = self.cutter ? self.cutter->watch(mysql_get_socket(m)) : socket_cutter::lease();
   const std::string q = "SELECT VERSION()";
   MYSQL_RES* res = nullptr;
   if (mysql_real_query(m, q.data(), q.size()) != 0

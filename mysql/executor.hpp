@@ -18,6 +18,7 @@
 //   verify-ca       TLS and the chain must verify against the CA (ca_file / ca_pem).
 //   verify-identity verify-ca and the host name must match (MYSQL_OPT_SSL_VERIFY_SERVER_CERT).
 
+#include "common/socket_cutter.hpp"
 #include "mysql/error.hpp"
 #include "mysql/plan.hpp"
 
@@ -97,6 +98,13 @@ public:
 
   // Closes the admin connection (reopened on demand).
   void close();
+
+  // Registers every socket this executor opens from now on with `cutter`, so that another thread
+  // can cut a blocked call short (common/socket_cutter.hpp).
+  void set_socket_cutter(std::shared_ptr<socket_cutter> cutter);
+
+  // Connects as the admin and runs SELECT 1: is the target answering?
+  [[nodiscard]] result<void> ping();
 
 private:
   struct impl;

@@ -180,6 +180,8 @@ struct executor::impl {
   // on a database) name no database ("") and run on whichever is open.
   session current;
   std::string current_db;
+  std::shared_ptr<socket_cutter> cutter;
+  socket_cutter::lease current_lease; // the admin connection's socket, while it is open
 
   ~impl() {
     close();
@@ -195,6 +197,7 @@ struct executor::impl {
   }
 
   void close() {
+    current_lease.release(); // before its socket is closed: the cutter never hits a reused fd
     current.notices.reset(); // unregistered before its connection goes
     current.conn.reset();
     current_db.clear();
@@ -207,6 +210,8 @@ struct executor::impl {
                      + " dbname=" + conn_value(db) + " sslmode=" + conn_value(t.ssl_mode)
                      + " connect_timeout=" + std::to_string(t.connect_timeout.count())
                      + " application_name=" + conn_value(application)
+                     + " keepalives=1 keepalives_idle=5 keepalives_interval=2 keepalives_count=3"
+                     + " tcp_user_timeout=10000"
                      + " options=" + conn_value("-c statement_timeout="
                                                 + std::to_string(t.statement_timeout.count())
                                                 + " -c standard_conforming_strings=on");
@@ -226,6 +231,8 @@ struct executor::impl {
       std::make_unique<pqxx::connection>(conninfo(t.admin_user, t.admin_password, name));
     current.notices = std::make_unique<notice_logger>(*current.conn, secrets());
     current_db = name;
+    if (cutter)
+      current_lease = cutter->watch(current.conn->sock());
     return *current.conn;
   }
 
@@ -364,6 +371,22 @@ result<executor> executor::create(target t) {
 }
 
 void executor::close() { impl_->close(); }
+
+void executor::set_socket_cutter(std::shared_ptr<socket_cutter> cutter) {
+  impl_->cutter = std::move(cutter);
+}
+
+result<void> executor::ping() {
+  auto& self = *impl_;
+  try {
+    pqxx::nontransaction tx(self.conn(""));
+    tx.exec("SELECT 1");
+    return {};
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, "while checking that " + self.t.host + ":"
+                                           + std::to_string(self.t.port) + " answers"));
+  }
+}
 
 result<observed_state> executor::observe(const desired_role& desired) {
   auto& self = *impl_;
@@ -637,6 +660,7 @@ login_result executor::login_check(std::string_view role, std::string_view passw
   const auto start = std::chrono::steady_clock::now();
   try {
     pqxx::connection c(self.conninfo(role, password, database, "dbuser-operator-login-check"));
+    auto lease = self.cutter ? self.cutter->watch(c.sock()) : socket_cutter::lease();
     notice_logger notices(c, self.secrets({std::string(password)}));
     pqxx::nontransaction tx(c);
     r.server_version = tx.exec("SELECT current_setting('server_version')")[0][0].as<std::string>();

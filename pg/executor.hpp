@@ -6,9 +6,13 @@
 // call it from a detached actor only.
 //
 // Every connection sets application_name=dbuser-operator, the connect timeout, the statement
-// timeout and standard_conforming_strings=on (which sql::quote_literal relies on). Errors are
+// timeout and standard_conforming_strings=on (which sql::quote_literal relies on), TCP keepalives
+// (idle 5 s, then every 2 s, 3 probes) and tcp_user_timeout (10 s): a peer that vanishes after
+// connect is noticed in seconds. A server that still acknowledges but never answers (frozen) is
+// the socket_cutter's job (common/socket_cutter.hpp). Errors are
 // pg::error values with context; no password or verifier ever appears in them.
 
+#include "common/socket_cutter.hpp"
 #include "pg/error.hpp"
 #include "pg/plan.hpp"
 
@@ -85,6 +89,13 @@ public:
 
   // Closes every cached connection (they are reopened on demand).
   void close();
+
+  // Registers every socket this executor opens from now on with `cutter`, so that another thread
+  // can cut a blocked call short.
+  void set_socket_cutter(std::shared_ptr<socket_cutter> cutter);
+
+  // Connects to the maintenance database and runs one trivial query: is the target answering?
+  [[nodiscard]] result<void> ping();
 
 private:
   struct impl;

@@ -118,7 +118,8 @@ TEST_CASE("the debug page in Chromium shows a Ready user and a refused one with 
     CHECK_THAT(dom, Catch::Contains("user_manager PostgresUser: 2 supervisors, 1 not ready"));
     CHECK_THAT(dom, Catch::Contains("data-ns=\"" + env.ns + "\""));
     CHECK(std::regex_search(
-      dom, std::regex("<tr data-target=\"[^\"]*127\\.0\\.0\\.1:" + std::to_string(env.pg.port()))));
+      dom, std::regex("<tr data-target=\"[^\"]*127\\.0\\.0\\.1:" + std::to_string(env.pg.port())
+                      + "[^\"]*\" data-state=\"up\"")));
     CHECK_THAT(dom, Catch::Contains("<dd>disabled (this process reconciles)</dd>"));
     CHECK_THAT(dom, Catch::Contains("<th>rotation due</th>"));
     CHECK_THAT(text_of(ok_row), Catch::Contains("in 720 h")); // spec.passwordRotation.interval

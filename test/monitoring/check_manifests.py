@@ -28,6 +28,7 @@ PROMISED_ALERTS = {
     "DBUserUsersNotReady",           # users not Ready for 15m, by namespace
     "DBUserSupervisorsStuckInBackoff",
     "DBUserPoolSaturated",           # waiting > 0 for 10m
+    "DBUserDatabaseTargetDown",      # issue 21: a target down for 5m
     "DBUserRotationOverdue",
     "DBUserWatchRestartStorm",
 }

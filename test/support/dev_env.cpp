@@ -41,25 +41,29 @@ std::string quote_conninfo(const std::string& v) {
 
 } // namespace
 
+dev_env dev_env::load(const std::string& dir) {
+  dev_env e;
+  e.dir_ = dir;
+  std::ifstream in(e.dir_ + "/env");
+  if (!in)
+    throw std::runtime_error("no dev environment at " + e.dir_ + "/env: run `make dev-up`");
+  std::string line;
+  while (std::getline(in, line)) {
+    const std::string prefix = "export ";
+    if (line.rfind(prefix, 0) != 0)
+      continue;
+    auto eq = line.find('=');
+    if (eq == std::string::npos)
+      continue;
+    e.vars_[line.substr(prefix.size(), eq - prefix.size())] = unquote(line.substr(eq + 1));
+  }
+  return e;
+}
+
 const dev_env& dev_env::get() {
   static const dev_env env = [] {
-    dev_env e;
     const char* dir = std::getenv("DBUSER_DEV_DIR");
-    e.dir_ = dir != nullptr ? dir : std::string(DBUSER_SOURCE_DIR) + "/.dev";
-    std::ifstream in(e.dir_ + "/env");
-    if (!in)
-      throw std::runtime_error("no dev environment at " + e.dir_ + "/env: run `make dev-up`");
-    std::string line;
-    while (std::getline(in, line)) {
-      const std::string prefix = "export ";
-      if (line.rfind(prefix, 0) != 0)
-        continue;
-      auto eq = line.find('=');
-      if (eq == std::string::npos)
-        continue;
-      e.vars_[line.substr(prefix.size(), eq - prefix.size())] = unquote(line.substr(eq + 1));
-    }
-    return e;
+    return load(dir != nullptr ? dir : std::string(DBUSER_SOURCE_DIR) + "/.dev");
   }();
   return env;
 }

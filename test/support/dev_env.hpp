@@ -10,6 +10,8 @@ namespace dbuser::test {
 class dev_env {
 public:
   static const dev_env& get();
+  // Another environment directory's env file (e.g. a version-matrix server's, .dev/pg18).
+  static dev_env load(const std::string& dir);
 
   [[nodiscard]] const std::string& at(const std::string& key) const;
   // The variable, or `fallback` when the environment does not define it.
