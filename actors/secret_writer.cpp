@@ -52,7 +52,8 @@ bool ours(const json& secret, const std::string& uid) {
 // operator's (managed-by, and the owner label) are all there with the same values.
 bool labelled_ours(const json& secret, const json& desired) {
   const auto have = secret.value("/metadata/labels"_json_pointer, json::object());
-  for (const auto& [k, v] : desired.value("/metadata/labels"_json_pointer, json::object()).items())
+  const auto want = desired.value("/metadata/labels"_json_pointer, json::object());
+  for (const auto& [k, v] : want.items())
     if ((k == api::managed_by_label || k.rfind("database.example.com/", 0) == 0)
         && (!have.contains(k) || have[k] != v))
       return false;

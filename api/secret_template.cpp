@@ -136,8 +136,8 @@ private:
     if (c == '\n')
       return "the end of the line";
     if (c < 0x20 || c >= 0x7f) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "byte 0x%02X", c);
+      char buf[16];
+      std::snprintf(buf, sizeof buf, "byte 0x%02X", static_cast<unsigned>(c));
       return buf;
     }
     return std::string("'") + text_[pos_] + "'";
@@ -200,8 +200,8 @@ std::string percent_encode(std::string_view s) {
     if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
       out += static_cast<char>(c);
     } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned>(c));
       out += buf;
     }
   }
