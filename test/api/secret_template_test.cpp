@@ -3,12 +3,14 @@
 #include "api/secret_template.hpp"
 
 #include "pg/password.hpp"
+#include "test/support/text.hpp"
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 using namespace dbuser::api;
 using nlohmann::json;
+using dbuser::test::percent_decode;
 
 namespace {
 
@@ -38,19 +40,6 @@ std::string error_of(const std::string& text) {
 }
 
 // Decoders, written here from each format's rules, independent of the encoders.
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
 std::string libpq_unquote(const std::string& s) {
   REQUIRE(s.size() >= 2);
   REQUIRE(s.front() == '\'');

@@ -6,6 +6,7 @@
 #include "pg/password.hpp"
 #include "test/e2e/support/checks.hpp"
 #include "test/e2e/support/e2e_env.hpp"
+#include "test/support/text.hpp"
 #include "test/support/wait.hpp"
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 using namespace std::chrono;
 using namespace dbuser::test::e2e;
 using dbuser::test::wait_until;
+using dbuser::test::count_of;
 using nlohmann::json;
 
 namespace {
@@ -34,11 +36,6 @@ json manifest(e2e_env& env, const user_under_test& u, const json& extra_spec = j
   auto m = env.user_manifest(u.name, u.role, u.database, u.secret);
   m["spec"].update(extra_spec);
   return m;
-}
-
-std::size_t count_of(const std::string& s, std::string_view chars) {
-  return static_cast<std::size_t>(std::count_if(
-    s.begin(), s.end(), [&](char c) { return chars.find(c) != std::string_view::npos; }));
 }
 
 // Empty when `conninfo` (a URI or a key/value string) logs in and runs a query; else why not,

@@ -3,6 +3,7 @@
 #include "pg/password.hpp"
 #include "test/mysql_e2e/support/mysql_checks.hpp"
 #include "test/mysql_e2e/support/mysql_env.hpp"
+#include "test/support/text.hpp"
 #include "test/support/wait.hpp"
 
 #include <algorithm>
@@ -11,27 +12,11 @@
 using namespace std::chrono;
 using namespace dbuser::test::e2e;
 using dbuser::test::wait_until;
+using dbuser::test::count_of;
+using dbuser::test::percent_decode;
 using nlohmann::json;
 
 namespace {
-
-std::string percent_decode(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size()) {
-      out += static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i];
-    }
-  }
-  return out;
-}
-
-std::size_t count_of(const std::string& s, std::string_view chars) {
-  return static_cast<std::size_t>(std::count_if(
-    s.begin(), s.end(), [&](char c) { return chars.find(c) != std::string_view::npos; }));
-}
 
 } // namespace
 

@@ -1,4 +1,5 @@
 #include "pg/password.hpp"
+#include "test/support/text.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -7,14 +8,9 @@
 #include <set>
 
 using namespace dbuser::pg;
+using dbuser::test::count_of;
 
 namespace {
-
-std::size_t count_of(const std::string& s, std::string_view chars) {
-  return static_cast<std::size_t>(std::count_if(s.begin(), s.end(), [&](char c) {
-    return chars.find(c) != std::string_view::npos;
-  }));
-}
 
 const std::string all_classes = std::string(lowercase_letters) + std::string(uppercase_letters)
                                 + std::string(decimal_digits) + std::string(default_symbols);
