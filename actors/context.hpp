@@ -24,7 +24,9 @@ struct operator_settings {
   std::chrono::milliseconds resync_period{std::chrono::minutes(5)};
   std::chrono::milliseconds login_check_period{std::chrono::minutes(30)};
   backoff_policy backoff;
-  std::size_t password_length = 40;
+  // The operator-wide password policy (--default-password-policy); spec.passwordPolicy overrides
+  // it field by field.
+  pg::password_policy password_policy;
   std::chrono::seconds connect_timeout{10};
   std::chrono::milliseconds admin_secret_ttl{std::chrono::seconds(10)}; // read cache; 0: none
   // Reconciles running at once per kind; the others wait as a key in the manager's queue (a

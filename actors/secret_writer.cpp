@@ -48,6 +48,18 @@ bool ours(const json& secret, const std::string& uid) {
   return false;
 }
 
+// For a deletion, ours also means labelled as ours: the labels of the desired Secret that are the
+// operator's (managed-by, and the owner label) are all there with the same values.
+bool labelled_ours(const json& secret, const json& desired) {
+  const auto have = secret.value("/metadata/labels"_json_pointer, json::object());
+  const auto want = desired.value("/metadata/labels"_json_pointer, json::object());
+  for (const auto& [k, v] : want.items())
+    if ((k == api::managed_by_label || k.rfind("database.example.com/", 0) == 0)
+        && (!have.contains(k) || have[k] != v))
+      return false;
+  return true;
+}
+
 secret_outcome failed(const k8s::error& e, const std::string& while_) {
   secret_outcome o;
   o.status = secret_status::failed;
@@ -140,7 +152,7 @@ void on_read(writer_actor* self, const std::string& key, expected<json, k8s::err
     return;
   }
   const json& current = *got;
-  if (!ours(current, w.w.owner_uid)) {
+  if (!ours(current, w.w.owner_uid) || (w.erase && !labelled_ours(current, w.w.create))) {
     done(self, key,
          secret_outcome{secret_status::foreign,
                         "Secret " + key + " exists and is not owned by this PostgresUser", false,
@@ -155,6 +167,24 @@ void on_read(writer_actor* self, const std::string& key, expected<json, k8s::err
     opts.resource_version = rv;
     kube.remove(ref_of(w.w), opts,
                 after_write(self, key, secret_status::deleted, "while deleting the Secret"));
+    return;
+  }
+  if (current.value("type", std::string("Opaque"))
+      != w.w.create.value("type", std::string("Opaque"))) {
+    // The type is immutable: delete this Secret of ours, then start over (absent → create).
+    k8s::delete_options opts;
+    opts.uid = uid;
+    opts.resource_version = rv;
+    kube.remove(ref_of(w.w), opts,
+                resume_in<json>(caf::actor_cast<caf::actor>(self),
+                                [self, key](expected<json, k8s::error> r) {
+                                  if (r || r.error().code == k8s::error::kind::not_found
+                                      || r.error().code == k8s::error::kind::conflict)
+                                    start(self, key);
+                                  else
+                                    done(self, key, failed(r.error(), "while recreating the "
+                                                                      "Secret with a new type"));
+                                }));
     return;
   }
   if (!patch_changes(current, w.w.patch)) {

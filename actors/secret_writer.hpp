@@ -9,10 +9,15 @@
 //   1. GET the Secret. Absent: POST the desired object (AlreadyExists: back to 1).
 //   2. Present and not ours (no controller ownerReference with the owner's uid): answer
 //      `foreign` and change nothing.
-//   3. Ours: if the merge patch would change nothing, answer `unchanged`; else PATCH it with the
+//   3. Ours but of another type than the desired object (the type is immutable): DELETE it with
+//      uid and resourceVersion preconditions, then back to 1, which creates it anew with the
+//      same data (the password included: the asker took it from the Secret).
+//   4. Ours: if the merge patch would change nothing, answer `unchanged`; else PATCH it with the
 //      resourceVersion just read as a precondition (Conflict: back to 1, at most 5 times).
 // Expected flow (erase)
-//   1. GET; absent → `absent`; not ours → `foreign`; ours → DELETE with a uid precondition.
+//   1. GET; absent → `absent`; not ours (no controller ownerReference with the owner's uid, or
+//      the operator's labels missing or changed) → `foreign`; ours → DELETE with a uid
+//      precondition.
 //
 // Guarantees
 //   - Work on one Secret is serialised (one request in flight per namespace/name); work on

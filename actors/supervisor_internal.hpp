@@ -10,6 +10,7 @@
 #include "api/rotation.hpp"
 #include "api/status.hpp"
 #include "messages/db.hpp"
+#include "pg/password.hpp"
 
 #include <caf/all.hpp>
 #include <chrono>
@@ -57,6 +58,12 @@ struct reconcile_ctx {
   api::user_spec spec;
   bool spec_valid = false;
   std::string spec_error;
+  pg::password_policy policy; // the operator's default with spec.passwordPolicy applied
+  // status.secretName when the spec names another Secret now (a rename not finished yet): the
+  // Secret to take the credentials from when the new one does not exist, and to delete (if it
+  // is ours) once the new one is written.
+  std::string previous_secret;
+  bool secret_confirmed = false; // the Secret of spec.secretName holds our credentials now
   msg::db_target target;
   caf::actor pool;
   bool secret_exists = false;

@@ -88,9 +88,7 @@ void rotate_if_due(supervisor* self, outcome success_outcome) {
     return;
   }
   // Step 2: record the next password before anything uses it.
-  pg::password_options opts;
-  opts.length = ctx(self).settings.password_length;
-  auto next_password = pg::generate_password(opts);
+  auto next_password = pg::generate_password(rc.policy);
   if (!next_password) {
     finish(self, retry(api::reason::database_error, next_password.error().to_string()));
     return;

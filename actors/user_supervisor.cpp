@@ -231,6 +231,8 @@ void finish(supervisor* self, outcome o) {
   r.observed_generation = rc.meta.generation;
   r.connection = rc.connection;
   r.password_updated_at = rc.password_updated_at;
+  if (rc.secret_confirmed)
+    r.secret_name = rc.spec.secret_name;
   const json current = rc.object.value("status", json::object());
   json next_status = api::next_status(current, r, now_text(self));
   if (api::same_status(current, next_status)) {
@@ -255,7 +257,8 @@ msg::secret_write secret_request(const reconcile_ctx& rc) {
   w.name = rc.spec.secret_name;
   w.owner_uid = rc.meta.uid;
   w.create = api::credentials_secret(rc.spec, rc.meta, rc.creds);
-  w.patch = api::credentials_patch(rc.spec, rc.meta, rc.creds);
+  w.patch = api::credentials_patch(rc.spec, rc.meta, rc.creds,
+                                   rc.secret_seen ? &*rc.secret_seen : nullptr);
   return w;
 }
 
@@ -263,12 +266,15 @@ void write_secret(supervisor* self, std::function<void(bool written)> next) {
   auto& rc = *self->state.rc;
   auto request = secret_request(rc);
   if (rc.secret_seen) {
-    // Nothing to change since it was read: no request at all (the common resync case).
-    if (!patch_changes(*rc.secret_seen, request.patch)) {
+    // Nothing to change since it was read: no request at all (the common resync case). A new
+    // type goes through the writer's read (it recreates the Secret: the type is immutable).
+    const bool retype = api::secret_type_differs(*rc.secret_seen, rc.spec);
+    if (!retype && !patch_changes(*rc.secret_seen, request.patch)) {
       next(false);
       return;
     }
-    request.seen_ours_at = rc.secret_seen->value("/metadata/resourceVersion"_json_pointer, "");
+    if (!retype)
+      request.seen_ours_at = rc.secret_seen->value("/metadata/resourceVersion"_json_pointer, "");
   } else if (!rc.secret_exists) {
     request.seen_absent = true;
   }
@@ -297,18 +303,69 @@ void write_secret(supervisor* self, std::function<void(bool written)> next) {
       });
 }
 
+// Deletes Secret `name` if (and only if) it is ours, then runs `next` with the outcome.
+void erase_secret(supervisor* self, const std::string& name,
+                  std::function<void(msg::secret_outcome&)> next) {
+  auto request = secret_request(*self->state.rc);
+  request.name = name;
+  self->request(ctx(self).secret_writer, seconds(60), msg::erase_atom::value, std::move(request))
+    .then([next](msg::secret_outcome& o) { next(o); },
+          [self, next](caf::error& err) {
+            msg::secret_outcome o;
+            o.message = "secret writer: " + self->system().render(err);
+            o.transient = true;
+            next(o);
+          });
+}
+
+// After a rename, once the new Secret holds the credentials: the old one goes if it is ours.
+void remove_previous_secret(supervisor* self, std::function<void()> next) {
+  auto& rc = *self->state.rc;
+  if (rc.previous_secret.empty()) {
+    next();
+    return;
+  }
+  erase_secret(self, rc.previous_secret, [self, next](msg::secret_outcome& o) {
+    auto& r = *self->state.rc;
+    switch (o.status) {
+      case msg::secret_status::deleted:
+        r.changes.push_back("deleted Secret " + r.previous_secret + " (renamed to "
+                            + r.spec.secret_name + ")");
+        break;
+      case msg::secret_status::foreign:
+        event(self, "Warning", api::reason::secret_conflict,
+              "Secret " + r.previous_secret
+                + " (the previous spec.secretName) is not owned by this resource; left in place");
+        break;
+      case msg::secret_status::failed:
+        // status.secretName still names it: the next reconcile tries again.
+        finish(self, o.transient ? retry(api::reason::kubernetes_error, o.message)
+                                 : refused(api::reason::kubernetes_error, o.message));
+        return;
+      default: break;
+    }
+    next();
+  });
+}
+
+void after_secret(supervisor* self) {
+  auto& r = *self->state.rc;
+  if (r.connection && !r.connection->verified) {
+    finish(self, retry(api::reason::login_failed,
+                       "the generated credentials do not log in: " + r.connection->message));
+    return;
+  }
+  rotate_if_due(self, success("role " + r.spec.username + " is ready; Secret "
+                              + r.spec.secret_name + " holds working credentials"));
+}
+
 void step_write_secret(supervisor* self) {
   write_secret(self, [self](bool written) {
     auto& r = *self->state.rc;
     if (written)
       r.changes.push_back("wrote Secret " + r.spec.secret_name);
-    if (r.connection && !r.connection->verified) {
-      finish(self, retry(api::reason::login_failed,
-                         "the generated credentials do not log in: " + r.connection->message));
-      return;
-    }
-    rotate_if_due(self, success("role " + r.spec.username + " is ready; Secret "
-                                + r.spec.secret_name + " holds working credentials"));
+    r.secret_confirmed = true;
+    remove_previous_secret(self, [self] { after_secret(self); });
   });
 }
 
@@ -391,7 +448,9 @@ void with_pool(supervisor* self, std::function<void()> next) {
 
 // --- 6: the credentials Secret's password -------------------------------------------------
 
-void use_secret(supervisor* self, const json* secret) {
+// `secret`: the Secret of spec.secretName (null: absent). `carried`: when it is absent, the
+// previous Secret of a rename, ours, whose credentials move to the new one.
+void use_secret(supervisor* self, const json* secret, const json* carried = nullptr) {
   auto& rc = *self->state.rc;
   if (secret != nullptr && api::owner_of_secret(secret, rc.meta) == api::secret_owner::other) {
     finish(self, refused(api::reason::secret_conflict,
@@ -403,9 +462,10 @@ void use_secret(supervisor* self, const json* secret) {
   if (secret != nullptr)
     rc.secret_seen = *secret;
   std::optional<std::string> password;
-  if (secret != nullptr) {
-    password = api::secret_value(*secret, api::key_password);
-    rc.rotation = api::rotation_state_of(*secret);
+  const json* source = secret != nullptr ? secret : carried;
+  if (source != nullptr) {
+    password = api::secret_value(*source, api::key_password);
+    rc.rotation = api::rotation_state_of(*source);
     rc.creds.rotated_for = rc.rotation.rotated_for;
     rc.creds.pending = rc.rotation.pending;
     // Unknown age (a Secret written before this was recorded): count from now.
@@ -415,9 +475,7 @@ void use_secret(supervisor* self, const json* secret) {
   if (password && !password->empty()) {
     rc.creds.password = *password;
   } else {
-    pg::password_options opts;
-    opts.length = ctx(self).settings.password_length;
-    auto generated = pg::generate_password(opts);
+    auto generated = pg::generate_password(rc.policy);
     if (!generated) {
       finish(self, retry(api::reason::database_error, generated.error().to_string()));
       return;
@@ -437,24 +495,43 @@ void use_secret(supervisor* self, const json* secret) {
   });
 }
 
-void step_credentials(supervisor* self) {
+// Reads Secret `name` of the resource's namespace: from the informer's cache of our labelled
+// Secrets, else (absent there, or someone else's) from the API server. `found` gets the Secret or
+// null when it does not exist.
+void get_secret(supervisor* self, const std::string& name,
+                std::function<void(const json*)> found) {
   auto& rc = *self->state.rc;
-  const std::string secret_key = rc.meta.ns + "/" + rc.spec.secret_name;
-  if (auto cached = ctx(self).secrets->get(secret_key)) {
-    use_secret(self, &*cached);
+  if (auto cached = ctx(self).secrets->get(rc.meta.ns + "/" + name)) {
+    found(&*cached);
     return;
   }
-  // Not among our labelled Secrets: absent, or someone else's. Ask the API server.
-  ctx(self).kube->get(
-    k8s::object_ref{k8s::resource::secrets(), rc.meta.ns, rc.spec.secret_name, ""},
-    then<json>(self, [self](expected<json, k8s::error> r) {
-      if (r)
-        use_secret(self, &*r);
-      else if (r.error().code == k8s::error::kind::not_found)
-        use_secret(self, nullptr);
-      else
-        finish(self, from_k8s(r.error(), "while reading the credentials Secret"));
-    }));
+  ctx(self).kube->get(k8s::object_ref{k8s::resource::secrets(), rc.meta.ns, name, ""},
+                      then<json>(self, [self, found](expected<json, k8s::error> r) {
+                        if (r)
+                          found(&*r);
+                        else if (r.error().code == k8s::error::kind::not_found)
+                          found(nullptr);
+                        else
+                          finish(self, from_k8s(r.error(), "while reading a credentials Secret"));
+                      }));
+}
+
+void step_credentials(supervisor* self) {
+  auto& rc = *self->state.rc;
+  get_secret(self, rc.spec.secret_name, [self](const json* secret) {
+    auto& r = *self->state.rc;
+    if (secret != nullptr || r.previous_secret.empty()) {
+      use_secret(self, secret);
+      return;
+    }
+    // Renamed and not written yet: the credentials move over from the previous Secret, if ours.
+    get_secret(self, r.previous_secret, [self](const json* previous) {
+      const bool ours = previous != nullptr
+                        && api::owner_of_secret(previous, self->state.rc->meta)
+                             == api::secret_owner::ours;
+      use_secret(self, nullptr, ours ? previous : nullptr);
+    });
+  });
 }
 
 // --- 5: admin and CA Secrets ----------------------------------------------------------------
@@ -603,25 +680,34 @@ void remove_finalizer(supervisor* self) {
                         }));
 }
 
+// Deletes Secrets names[i...] (each only if ours), then removes the finalizer.
+void erase_then_finalize(supervisor* self, std::vector<std::string> names, std::size_t i) {
+  if (i == names.size()) {
+    remove_finalizer(self);
+    return;
+  }
+  const std::string name = names[i];
+  erase_secret(self, name, [self, names = std::move(names), i](msg::secret_outcome& o) {
+    if (o.status == msg::secret_status::failed) {
+      finish(self, o.transient ? retry(api::reason::deleting, o.message)
+                               : refused(api::reason::deleting, o.message));
+      return;
+    }
+    erase_then_finalize(self, names, i + 1);
+  });
+}
+
+// Deletes the Secret of a rename not finished yet, then the current one, then the finalizer.
 void delete_secret(supervisor* self) {
   auto& rc = *self->state.rc;
   if (!rc.spec_valid || rc.spec.secret_name.empty()) {
     remove_finalizer(self);
     return;
   }
-  self->request(ctx(self).secret_writer, seconds(60), msg::erase_atom::value, secret_request(rc))
-    .then(
-      [self](msg::secret_outcome& o) {
-        if (o.status == msg::secret_status::failed) {
-          finish(self, o.transient ? retry(api::reason::deleting, o.message)
-                                   : refused(api::reason::deleting, o.message));
-          return;
-        }
-        remove_finalizer(self);
-      },
-      [self](caf::error& err) {
-        finish(self, retry(api::reason::deleting, "secret writer: " + self->system().render(err)));
-      });
+  std::vector<std::string> names = {rc.spec.secret_name};
+  if (!rc.previous_secret.empty())
+    names.insert(names.begin(), rc.previous_secret);
+  erase_then_finalize(self, std::move(names), 0);
 }
 
 void step_delete(supervisor* self) {
@@ -766,6 +852,11 @@ void step_fetch(supervisor* self) {
     rc.spec = std::move(*spec);
   else
     rc.spec_error = spec.error().message;
+  if (rc.spec_valid) {
+    const auto recorded = rc.object.value("/status/secretName"_json_pointer, std::string());
+    if (recorded != rc.spec.secret_name)
+      rc.previous_secret = recorded;
+  }
   if (rc.meta.deleting) {
     if (!rc.meta.has_finalizer(api::finalizer)) {
       done_running(self);
@@ -773,6 +864,14 @@ void step_fetch(supervisor* self) {
     }
     step_delete(self);
     return;
+  }
+  if (rc.spec_valid) {
+    auto policy = api::effective_policy(ctx(self).settings.password_policy,
+                                        rc.spec.password_policy, "spec.passwordPolicy");
+    if (policy)
+      rc.policy = std::move(*policy);
+    else
+      rc.spec_valid = false, rc.spec_error = policy.error();
   }
   if (!rc.spec_valid) {
     finish(self, refused(api::reason::invalid_spec, rc.spec_error));

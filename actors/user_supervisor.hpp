@@ -8,20 +8,28 @@
 //      successful reconcile left them (its own writes coming back): nothing to do. Woken by its
 //      timer: always go on. Then wait for the manager's slot (max_concurrent_reconciles).
 //   1. Read the PostgresUser from the informer cache. Gone: the supervisor stops (normal exit).
-//   2. Parse and validate the spec. Invalid: Ready=False InvalidSpec (deletion still proceeds).
+//   2. Parse and validate the spec (the Secret template included; then spec.passwordPolicy over
+//      the operator's default). Invalid: Ready=False InvalidSpec with a Warning Event, nothing
+//      written (deletion still proceeds).
 //   3. Being deleted (finalizer present): per deletionPolicy, drop the role if it is ours
 //      (REASSIGN OWNED / DROP OWNED / DROP ROLE), delete the Secret if it is ours, remove the
 //      finalizer. Done.
 //   4. Add the finalizer if missing.
 //   5. Read the admin Secret (and the CA Secret for verify-*) from the resource's own namespace.
 //   6. Read the credentials Secret: not ours → SecretConflict, nothing changed. Its password is
-//      the source of truth; a new one is generated only when it has none.
+//      the source of truth; a new one is generated (under the policy) only when it has none.
+//      Renamed (status.secretName names another Secret) and the new one does not exist yet: the
+//      credentials come from the previous Secret when it is ours.
 //   7. Ask the target's pool to converge the role: ownership is checked first (unmanaged or
 //      owned by another PostgresUser → RoleConflict, nothing changed); then database, role,
 //      memberships, grants and default privileges; then the login check (after changes, and every
 //      login_check_period), resetting the role's password to the Secret's if the login fails.
-//   8. Write the credentials Secret (created or patched; other people's labels survive).
-//   9. Patch the status (Ready condition, observedGeneration, connection) and record Events.
+//   8. Write the credentials Secret (created or patched; other people's labels survive; a new
+//      type recreates it). Then, after a rename, delete the previous Secret if it is ours
+//      (ownerReference and labels; a foreign one is left, with a Warning Event).
+//   9. Patch the status (Ready condition, observedGeneration, connection, secretName once step 8
+//      finished: until then it names the previous Secret, so a crash between writing the new
+//      Secret and deleting the old one is finished by the next reconcile) and record Events.
 //  10. Schedule the next wake-up: resync (spread) after success, backoff after a transient
 //      failure, resync after a refusal (the cause may be fixed outside Kubernetes).
 //

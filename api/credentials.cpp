@@ -48,11 +48,45 @@ json owner_reference(const user_spec& spec, const object_meta& owner) {
 }
 
 json labels(const user_spec& spec, const object_meta& owner) {
-  return {{managed_by_label, managed_by_value}, {owner_label_of(spec), owner.name}};
+  json l(spec.secret_tmpl.labels);
+  l[managed_by_label] = managed_by_value;
+  l[owner_label_of(spec)] = owner.name;
+  return l;
 }
 
-json annotations(const credentials& c) {
-  return {{rotated_for_annotation, c.rotated_for}, {password_updated_annotation, c.updated_at}};
+// What the template adds, as recorded in template_keys_annotation.
+json template_record(const secret_template& t) {
+  json r = {{"annotations", json::array()}, {"data", json::array()}, {"labels", json::array()}};
+  for (const auto& [k, v] : t.annotations)
+    r["annotations"].push_back(k);
+  for (const auto& [k, v] : t.data)
+    r["data"].push_back(k);
+  for (const auto& [k, v] : t.labels)
+    r["labels"].push_back(k);
+  return r;
+}
+
+bool template_is_empty(const secret_template& t) {
+  return t.annotations.empty() && t.data.empty() && t.labels.empty();
+}
+
+json annotations(const user_spec& spec, const credentials& c) {
+  json a(spec.secret_tmpl.annotations);
+  a[rotated_for_annotation] = c.rotated_for;
+  a[password_updated_annotation] = c.updated_at;
+  if (!template_is_empty(spec.secret_tmpl))
+    a[template_keys_annotation] = template_record(spec.secret_tmpl).dump();
+  return a;
+}
+
+// What an earlier template recorded on `current` ({} when nothing or unreadable).
+json recorded_template(const json* current) {
+  if (current == nullptr)
+    return json::object();
+  const auto annotations = current->value("/metadata/annotations"_json_pointer, json::object());
+  const auto text = annotations.is_object() ? annotations.value(template_keys_annotation, "") : "";
+  auto r = json::parse(text, nullptr, false);
+  return r.is_object() ? r : json::object();
 }
 
 json data(const user_spec& spec, const std::string& password,
@@ -64,6 +98,11 @@ json data(const user_spec& spec, const std::string& password,
             {"database", base64_encode(spec.database)},
             {"uri", base64_encode(connection_uri(spec, password))},
             {"jdbc-url", base64_encode(jdbc_url(spec, password))}};
+  if (!spec.secret_tmpl.data.empty()) {
+    const auto values = template_values_of(spec, password);
+    for (const auto& [k, t] : spec.secret_tmpl.data)
+      d[k] = base64_encode(render(t, values));
+  }
   if (pending)
     d[key_pending_password] = base64_encode(*pending);
   return d;
@@ -79,20 +118,6 @@ secret_owner owner_of_secret(const json* secret, const object_meta& owner) {
     if (r.value("uid", "") == owner.uid && r.value("controller", false))
       return secret_owner::ours;
   return secret_owner::other;
-}
-
-std::string percent_encode(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) != 0 || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      char buf[4];
-      std::snprintf(buf, sizeof buf, "%%%02X", c);
-      out += buf;
-    }
-  }
-  return out;
 }
 
 std::string connection_uri(const user_spec& spec, const std::string& password) {
@@ -120,26 +145,59 @@ json credentials_secret(const user_spec& spec, const object_meta& owner,
                         const credentials& c) {
   return {{"apiVersion", "v1"},
           {"kind", "Secret"},
-          {"type", "Opaque"},
+          {"type", spec.secret_tmpl.type},
           {"metadata",
            {{"name", spec.secret_name},
             {"namespace", owner.ns},
             {"labels", labels(spec, owner)},
-            {"annotations", annotations(c)},
+            {"annotations", annotations(spec, c)},
             {"ownerReferences", owner_reference(spec, owner)}}},
           {"data", data(spec, c.password, c.pending)}};
 }
 
-json credentials_patch(const user_spec& spec, const object_meta& owner,
-                       const credentials& c) {
+json credentials_patch(const user_spec& spec, const object_meta& owner, const credentials& c,
+                       const json* current) {
   json d = data(spec, c.password, c.pending);
   if (!c.pending)
     d[key_pending_password] = nullptr; // merge patch: remove the key
+  json l = labels(spec, owner);
+  json a = annotations(spec, c);
+  if (!a.contains(template_keys_annotation))
+    a[template_keys_annotation] = nullptr;
+  // What an earlier template added and this one does not: removed (merge patch null).
+  const json before = recorded_template(current);
+  for (auto [field, target] : {std::pair<const char*, json*>{"annotations", &a},
+                               {"data", &d},
+                               {"labels", &l}})
+    for (const auto& k : before.value(field, json::array()))
+      if (k.is_string() && !target->contains(k.get<std::string>()))
+        (*target)[k.get<std::string>()] = nullptr;
   return {{"metadata",
-           {{"labels", labels(spec, owner)},
-            {"annotations", annotations(c)},
-            {"ownerReferences", owner_reference(spec, owner)}}},
+           {{"labels", l}, {"annotations", a}, {"ownerReferences", owner_reference(spec, owner)}}},
           {"data", d}};
+}
+
+bool secret_type_differs(const json& secret, const user_spec& spec) {
+  return secret.value("type", std::string(secret_type_opaque)) != spec.secret_tmpl.type;
+}
+
+template_values template_values_of(const user_spec& spec, const std::string& password) {
+  template_values v;
+  v.username = spec.username;
+  v.password = password;
+  v.host = spec.host;
+  v.port = std::to_string(spec.port);
+  v.database = spec.database;
+  v.sslmode = spec.ssl_mode;
+  v.uri = connection_uri(spec, password);
+  v.jdbc_url = jdbc_url(spec, password);
+  return v;
+}
+
+const std::vector<std::string>& default_secret_keys() {
+  static const std::vector<std::string> keys = {key_username, key_password, "host", "port",
+                                                "database", "uri", "jdbc-url"};
+  return keys;
 }
 
 std::optional<std::string> secret_value(const json& secret, const std::string& key) {

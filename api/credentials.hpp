@@ -8,12 +8,15 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace dbuser::api {
 
 // Keys of the Secret's data.
 inline constexpr const char* key_username = "username";
 inline constexpr const char* key_password = "password";
+// The keys the operator always writes (spec.secretTemplate.data adds others).
+[[nodiscard]] const std::vector<std::string>& default_secret_keys();
 // Internal: a password being rotated in, not yet proven to be the role's (see rotation.hpp).
 inline constexpr const char* key_pending_password = "dbuser-operator.internal.pending-password";
 
@@ -31,8 +34,6 @@ enum class secret_owner {
 [[nodiscard]] std::string connection_uri(const user_spec& spec, const std::string& password);
 // "jdbc:postgresql://host:port/database?user=...&password=...&sslmode=..." (or jdbc:mysql)
 [[nodiscard]] std::string jdbc_url(const user_spec& spec, const std::string& password);
-// RFC 3986 percent-encoding of everything but unreserved characters.
-[[nodiscard]] std::string percent_encode(const std::string& s);
 
 // What the Secret says about the password (see rotation.hpp for the protocol).
 struct credentials {
@@ -42,15 +43,30 @@ struct credentials {
   std::string updated_at;              // RFC 3339: when `password` last changed
 };
 
-// The desired Secret (for create): labels, a controller ownerReference to `owner`, our
-// annotations, and the data (base64-encoded as the API expects).
+// Annotation on the Secret: what spec.secretTemplate added (JSON {"annotations": [...], "data":
+// [...], "labels": [...]}), so that what a template no longer asks for is removed and what others
+// added is not.
+inline constexpr const char* template_keys_annotation = "database.example.com/template-keys";
+
+// The desired Secret (for create): its type, labels, a controller ownerReference to `owner`, our
+// annotations, and the data (base64-encoded as the API expects), spec.secretTemplate's included.
 [[nodiscard]] nlohmann::json credentials_secret(const user_spec& spec,
                                                 const object_meta& owner, const credentials& c);
 
-// A JSON merge patch that makes an existing Secret of ours hold exactly our keys (labels,
-// annotations and ownerReference included), leaving other people's labels and annotations alone.
-[[nodiscard]] nlohmann::json credentials_patch(const user_spec& spec,
-                                               const object_meta& owner, const credentials& c);
+// A JSON merge patch that makes an existing Secret of ours (`current`, as last read; may be null)
+// hold exactly our keys (labels, annotations and ownerReference included), leaving other
+// people's labels, annotations and keys alone; what an earlier template added and the current
+// one does not is removed. The type is not patched (it is immutable): see secret_type_differs.
+[[nodiscard]] nlohmann::json credentials_patch(const user_spec& spec, const object_meta& owner,
+                                               const credentials& c,
+                                               const nlohmann::json* current);
+
+// The Secret's type is not the one the spec asks for (Kubernetes cannot change it in place).
+[[nodiscard]] bool secret_type_differs(const nlohmann::json& secret, const user_spec& spec);
+
+// The values of a template's fields for `spec` and `password`.
+[[nodiscard]] template_values template_values_of(const user_spec& spec,
+                                                 const std::string& password);
 
 // A Secret's data value, decoded; nullopt when absent or not valid base64.
 [[nodiscard]] std::optional<std::string> secret_value(const nlohmann::json& secret,

@@ -1,5 +1,7 @@
 #include "api/postgres_user.hpp"
 
+#include "api/credentials.hpp"
+#include "api/mysql_user.hpp"
 #include "pg/privileges.hpp"
 #include "pg/validation.hpp"
 
@@ -328,6 +330,17 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
   if (!is_dns_subdomain(spec.secret_name))
     return refuse("spec.secretName: \"" + spec.secret_name
                   + "\" is not a valid Secret name (a lowercase DNS subdomain)");
+  if (auto pp = s->find("passwordPolicy"); pp != s->end() && !pp->is_null()) {
+    auto password_policy = parse_password_policy(*pp, "spec.passwordPolicy");
+    if (!password_policy)
+      return refuse(password_policy.error());
+    spec.password_policy = std::move(*password_policy);
+  }
+  auto tmpl = parse_secret_template(s->value("secretTemplate", json()), default_secret_keys(),
+                                    {managed_by_label, owner_label, mysql_user::owner_label});
+  if (!tmpl)
+    return refuse(tmpl.error());
+  spec.secret_tmpl = std::move(*tmpl);
   return spec;
 }
 

@@ -5,6 +5,8 @@
 // it asks for. Pure: no I/O. The CRD schema (deploy/crd/) rejects most bad input at `kubectl
 // apply`; parse() re-checks everything, because the operator must never trust its input.
 
+#include "api/password_policy.hpp"
+#include "api/secret_template.hpp"
 #include "common/expected.hpp"
 #include "pg/plan.hpp"
 
@@ -77,6 +79,9 @@ struct user_spec {
   std::optional<std::chrono::seconds> rotation_interval;
   deletion_policy deletion = deletion_policy::remove;
   std::string secret_name;
+  // spec.passwordPolicy as written; the operator's default fills what it leaves out.
+  password_policy_spec password_policy;
+  secret_template secret_tmpl; // spec.secretTemplate
 };
 
 struct object_meta {

@@ -6,8 +6,10 @@
 //   1. Due: the PostgresUser's `database.example.com/rotate` annotation has a value the Secret
 //      has not recorded as handled (annotation `rotated-for` on the Secret), or
 //      spec.passwordRotation.interval has passed since the Secret's `password-updated-at`.
-//   2. Generate P' (CSPRNG) and PATCH the Secret to hold it under the internal key
-//      `dbuser-operator.internal.pending-password`; `password` still holds P, which logs in.
+//   2. Generate P' (CSPRNG, under the resource's current password policy: a policy change
+//      takes effect here, at the next rotation) and PATCH the Secret to hold it under the
+//      internal key `dbuser-operator.internal.pending-password`; `password` still holds P, which
+//      logs in.
 //   3. ALTER ROLE ... PASSWORD '<SCRAM verifier of P'>' (only if the role is ours), then log in
 //      with P'.
 //   4. Promote: PATCH the Secret so that `password` (and uri, jdbc-url) hold P', remove the

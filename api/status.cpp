@@ -66,6 +66,8 @@ json next_status(const json& current, const status_report& r, const std::string&
   }
   if (r.password_updated_at)
     s["passwordUpdatedAt"] = *r.password_updated_at;
+  if (r.secret_name)
+    s["secretName"] = *r.secret_name;
   return s;
 }
 

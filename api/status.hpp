@@ -48,6 +48,9 @@ struct status_report {
   std::int64_t observed_generation = 0;
   std::optional<connection_check> connection;   // absent: keep what the status has
   std::optional<std::string> password_updated_at; // absent: keep what the status has
+  // The credentials Secret that holds working credentials now; absent: keep what the status
+  // has. A rename's next reconcile reads the old name here (see user_supervisor.hpp).
+  std::optional<std::string> secret_name;
 };
 
 // RFC 3339 UTC with second precision, as metav1.Time serialises: "2026-11-26T04:00:00Z".

@@ -12,6 +12,8 @@
 #include "common/log.hpp"
 #include "k8s/config.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <caf/all.hpp>
 #include <cerrno>
 #include <chrono>
@@ -59,6 +61,10 @@ const char* usage = R"(usage: dbuser-operator [flags]
   --leader-election-lease-duration DUR  (default 15s)
   --leader-election-renew-deadline DUR  (default 10s)
   --leader-election-retry-period DUR    (default 2s)
+  --default-password-policy JSON  the password policy of users whose spec.passwordPolicy leaves
+                             a field out, e.g. '{"length":40,"symbols":2}' (same fields as
+                             spec.passwordPolicy; default: length 32, all four classes, no
+                             minimums, symbols -_.~)
   --enable-fault-injection   honour the fault-injection annotation (tests only)
   --version, --help
 )";
@@ -85,6 +91,7 @@ struct flags {
   milliseconds renew_deadline = seconds(10);
   milliseconds retry_period = seconds(2);
   bool fault_injection = false;
+  dbuser::pg::password_policy password_policy;
 };
 
 [[noreturn]] void bad_flag(const std::string& msg) {
@@ -99,6 +106,19 @@ milliseconds duration_flag(const std::string& name, const std::string& v) {
   if (!d || *d < seconds(1))
     bad_flag(name + ": must be at least 1s");
   return duration_cast<milliseconds>(*d);
+}
+
+dbuser::pg::password_policy password_policy_flag(const std::string& name, const std::string& v) {
+  auto j = nlohmann::json::parse(v, nullptr, false);
+  if (j.is_discarded())
+    bad_flag(name + ": not a JSON object");
+  auto spec = dbuser::api::parse_password_policy(j, name);
+  if (!spec)
+    bad_flag(spec.error());
+  auto policy = dbuser::api::effective_policy(dbuser::pg::password_policy{}, *spec, name);
+  if (!policy)
+    bad_flag(policy.error());
+  return *policy;
 }
 
 flags parse(int argc, char** argv) {
@@ -178,6 +198,8 @@ flags parse(int argc, char** argv) {
       f.renew_deadline = duration_flag(a, next());
     } else if (a == "--leader-election-retry-period") {
       f.retry_period = duration_flag(a, next());
+    } else if (a == "--default-password-policy") {
+      f.password_policy = password_policy_flag(a, next());
     } else if (a == "--enable-fault-injection") {
       f.fault_injection = !has_value || value == "true";
     } else {
@@ -398,6 +420,7 @@ int main(int argc, char** argv) {
   oc.settings.admin_secret_ttl = f.admin_secret_ttl;
   oc.settings.max_concurrent_reconciles = f.max_concurrent;
   oc.settings.fault_injection = f.fault_injection;
+  oc.settings.password_policy = f.password_policy;
   oc.settings.instance = host_name();
   oc.start_paused = f.leader_elect;
   oc.on_supervisor_report = hooks.on_supervisor_report;

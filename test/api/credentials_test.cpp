@@ -70,10 +70,63 @@ TEST_CASE("a Secret without our controller reference is someone else's") {
 }
 
 TEST_CASE("the patch sets our keys and removes a settled pending password") {
-  auto p = api::credentials_patch(spec(), owner(), {"pw", std::nullopt, "v1", "2026-01-01T00:00:00Z"});
+  auto p = api::credentials_patch(spec(), owner(),
+                                  {"pw", std::nullopt, "v1", "2026-01-01T00:00:00Z"}, nullptr);
   CHECK(p["data"][api::key_pending_password].is_null());
   CHECK(p["data"].contains(api::key_pending_password));
   CHECK(p["metadata"]["annotations"]["database.example.com/rotated-for"] == "v1");
-  auto q = api::credentials_patch(spec(), owner(), {"pw", std::string("next"), "", ""});
+  auto q = api::credentials_patch(spec(), owner(), {"pw", std::string("next"), "", ""}, nullptr);
   CHECK(api::secret_value(q, api::key_pending_password) == std::optional<std::string>("next"));
+}
+
+namespace {
+
+api::user_spec templated(const json& tmpl) {
+  auto s = spec();
+  auto t = api::parse_secret_template(tmpl, api::default_secret_keys(), {});
+  REQUIRE(t);
+  s.secret_tmpl = std::move(*t);
+  return s;
+}
+
+} // namespace
+
+TEST_CASE("a Secret template adds its keys, labels, annotations and type to the default ones") {
+  auto s = templated({{"type", "kubernetes.io/basic-auth"},
+                      {"labels", {{"team", "a"}}},
+                      {"annotations", {{"note", "n"}}},
+                      {"data", {{"PGPASS", "{{ host }}:{{ port }}:*:{{ username }}:{{ password "
+                                           "| pgpass }}"}}}});
+  auto secret = api::credentials_secret(s, owner(), {"p:w", {}, "", ""});
+  CHECK(secret["type"] == "kubernetes.io/basic-auth");
+  CHECK(api::secret_value(secret, "PGPASS")
+        == std::optional<std::string>("127.0.0.1:5433:*:myapp:p\\:w"));
+  CHECK(api::secret_value(secret, "password") == std::optional<std::string>("p:w"));
+  CHECK(secret["metadata"]["labels"]["team"] == "a");
+  CHECK(secret["metadata"]["labels"][api::managed_by_label] == "dbuser-operator");
+  CHECK(secret["metadata"]["annotations"]["note"] == "n");
+  CHECK(api::secret_type_differs(json{{"type", "Opaque"}}, s));
+  CHECK_FALSE(api::secret_type_differs(json::object(), spec()));
+}
+
+TEST_CASE("what an earlier template added and the current one does not is removed, nothing "
+          "else") {
+  auto before = templated({{"labels", {{"old-label", "x"}, {"kept", "y"}}},
+                           {"data", {{"OLD", "{{ host }}"}, {"KEPT", "{{ port }}"}}}});
+  auto current = api::credentials_secret(before, owner(), {"pw", {}, "", ""});
+  current["data"]["someone-elses"] = "eA==";
+  current["metadata"]["labels"]["someone-elses"] = "z";
+  auto after = templated({{"labels", {{"kept", "y"}}}, {"data", {{"KEPT", "{{ port }}"}}}});
+  auto p = api::credentials_patch(after, owner(), {"pw", {}, "", ""}, &current);
+  CHECK(p["data"]["OLD"].is_null());
+  CHECK(p["data"].contains("OLD"));
+  CHECK(api::secret_value(p, "KEPT") == std::optional<std::string>("5433"));
+  CHECK_FALSE(p["data"].contains("someone-elses"));
+  CHECK(p["metadata"]["labels"]["old-label"].is_null());
+  CHECK(p["metadata"]["labels"]["kept"] == "y");
+  CHECK_FALSE(p["metadata"]["labels"].contains("someone-elses"));
+  // No template left: its record goes too.
+  auto none = api::credentials_patch(spec(), owner(), {"pw", {}, "", ""}, &current);
+  CHECK(none["data"]["KEPT"].is_null());
+  CHECK(none["metadata"]["annotations"][api::template_keys_annotation].is_null());
 }

@@ -86,7 +86,8 @@ TEST_CASE("every sample is accepted by the CRD schema") {
   const auto ns = dbuser::test::unique_name("samples");
   REQUIRE(run_command(kubectl("create namespace " + ns + " >/dev/null")).status == 0);
   for (const char* sample :
-       {"quickstart", "member-of", "grants", "rotation", "retain", "tls", "mysql-user"}) {
+       {"quickstart", "member-of", "grants", "rotation", "retain", "tls", "mysql-user",
+        "app-credentials"}) {
     auto r = run_command(kubectl("create --dry-run=server -n " + ns + " -f ")
                                  + DBUSER_SOURCE_DIR + "/deploy/samples/" + sample + ".yaml 2>&1");
     INFO(sample << ": " << r.out);
