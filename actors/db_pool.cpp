@@ -69,6 +69,15 @@ msg::role_claim claim_of(Ownership o) {
   return msg::role_claim::unmanaged;
 }
 
+// Whether the server itself reported the error: PostgreSQL gives a SQLSTATE; MySQL's client
+// library numbers its own errors 2000-2999 (the server's are below and above).
+bool from_server(const pg::error& e) {
+  return !e.sqlstate.empty();
+}
+bool from_server(const mysql::error& e) {
+  return e.code != 0 && (e.code < 2000 || e.code >= 3000);
+}
+
 // Both engines' errors share one classification (common/db_error_kind.hpp).
 template <class Error>
 msg::db_error to_db_error(const Error& e) {
@@ -76,6 +85,7 @@ msg::db_error to_db_error(const Error& e) {
   d.what = e.kind;
   d.message = e.to_string();
   d.transient = e.transient();
+  d.from_server = from_server(e);
   return d;
 }
 

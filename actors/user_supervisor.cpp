@@ -100,14 +100,14 @@ outcome from_db(supervisor* self, const msg::db_error& e) {
   if (e.what == msg::db_error::kind::auth && ctx(self).admin_secrets)
     ctx(self).admin_secrets->forget(rc.meta.ns + "/" + rc.spec.admin.name);
   const char* reason = api::reason::database_error;
-  if (e.what == msg::db_error::kind::unavailable
-      && e.message.find("SQLSTATE") == std::string::npos) {
+  if (e.what == msg::db_error::kind::unavailable && !e.from_server) {
     // Not a word from a database server: status and Events say the target and the class of the
     // failure, nothing more about the network; the library's text goes to the operator's log.
     spdlog::info("{}: {}", rc.meta.key(), e.message);
-    const auto t = api::target_policy::describe({rc.meta.ns, rc.spec.eng, rc.spec.host, rc.spec.port});
+    const api::target_policy::target t{rc.meta.ns, rc.spec.eng, rc.spec.host, rc.spec.port};
     return retry(api::reason::database_unreachable,
-                 "cannot reach " + t + ": " + api::unreachable_class(e.message));
+                 "cannot reach " + api::target_policy::describe(t) + ": "
+                   + api::unreachable_class(e.message));
   }
   if (e.what == msg::db_error::kind::unavailable)
     reason = api::reason::database_unreachable;

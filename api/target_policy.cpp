@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <cctype>
 #include <cstring>
+#include <functional>
 #include <netinet/in.h>
 #include <nlohmann/json.hpp>
 
@@ -112,9 +113,9 @@ std::string to_string(const ip_address& a) {
 namespace {
 
 bool same_prefix(const ip_address& a, const ip_address& b, int bits) {
-  for (int i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
+  for (std::size_t i = 0; i < 16 && bits > 0; ++i, bits -= 8) {
     const auto mask = static_cast<std::uint8_t>(bits >= 8 ? 0xff : 0xff << (8 - bits));
-    if ((a.bytes[static_cast<std::size_t>(i)] & mask) != (b.bytes[static_cast<std::size_t>(i)] & mask))
+    if ((a.bytes[i] & mask) != (b.bytes[i] & mask))
       return false;
   }
   return true;
@@ -219,7 +220,8 @@ bool matches(const host_pattern& p, const std::string& host) {
   const auto n = normal_name(host);
   if (p.what == host_pattern::form::name)
     return n == p.name;
-  return n.size() > p.name.size() && n.compare(n.size() - p.name.size(), p.name.size(), p.name) == 0;
+  return n.size() > p.name.size()
+         && n.compare(n.size() - p.name.size(), p.name.size(), p.name) == 0;
 }
 
 // --- ports -----------------------------------------------------------------------------------
@@ -300,63 +302,57 @@ void parse_selector(const json& s, rule& r) {
   }
 }
 
-void parse_hosts(const json& hosts, rule& r) {
-  if (!hosts.is_array() || hosts.empty()) {
-    r.problems.push_back("hosts is required");
-    return;
-  }
-  for (const auto& h : hosts) {
-    auto p = h.is_string() ? parse_host_pattern(h.get<std::string>())
-                           : expected<host_pattern, std::string>(
-                               make_unexpected(std::string("a host is not a string")));
-    if (p)
-      r.hosts.push_back(std::move(*p));
-    else
-      r.problems.push_back("hosts: " + p.error());
-  }
+json field(const json& obj, const char* name) {
+  auto i = obj.find(name);
+  return i == obj.end() ? json() : *i;
 }
 
-void parse_ports(const json& ports, rule& r) {
-  if (ports.is_null())
+// Reads the list `name` of a rule item by item: `item` returns why an item is refused, or "".
+// Absent is fine unless `required`; what is refused becomes a problem of the rule.
+void parse_list(const json& list, const char* name, bool required, rule& r,
+                const std::function<std::string(const json&)>& item) {
+  if (list.is_null() && !required)
     return;
-  if (!ports.is_array()) {
-    r.problems.push_back("ports is not a list");
+  if (!list.is_array() || (required && list.empty())) {
+    r.problems.push_back(std::string(name) + (required ? " is required" : " is not a list"));
     return;
   }
-  for (const auto& p : ports) {
-    const std::string text = p.is_number_integer() ? std::to_string(p.get<std::int64_t>())
-                             : p.is_string()       ? p.get<std::string>()
-                                                   : std::string("?");
-    auto range = parse_port_range(text);
-    if (range)
-      r.ports.push_back(*range);
-    else
-      r.problems.push_back("ports: " + range.error());
-  }
+  for (const auto& i : list)
+    if (auto why = item(i); !why.empty())
+      r.problems.push_back(std::string(name) + ": " + why);
 }
 
-void parse_engines(const json& engines, rule& r) {
-  if (engines.is_null())
-    return;
-  if (!engines.is_array()) {
-    r.problems.push_back("engines is not a list");
-    return;
-  }
-  for (const auto& e : engines) {
+void parse_items(const json& in, rule& r) {
+  parse_list(field(in, "hosts"), "hosts", true, r, [&r](const json& h) {
+    if (!h.is_string())
+      return std::string("a host is not a string");
+    auto p = parse_host_pattern(h.get<std::string>());
+    if (!p)
+      return p.error();
+    r.hosts.push_back(std::move(*p));
+    return std::string();
+  });
+  parse_list(field(in, "ports"), "ports", false, r, [&r](const json& p) {
+    auto range = parse_port_range(p.is_number_integer() ? std::to_string(p.get<std::int64_t>())
+                                  : p.is_string()       ? p.get<std::string>()
+                                                        : std::string("?"));
+    if (!range)
+      return range.error();
+    r.ports.push_back(*range);
+    return std::string();
+  });
+  parse_list(field(in, "engines"), "engines", false, r, [&r](const json& e) {
     const std::string name = e.is_string() ? e.get<std::string>() : "";
     if (name == engine_name(engine::postgres))
       r.engines.push_back(engine::postgres);
     else if (name == engine_name(engine::mysql))
       r.engines.push_back(engine::mysql);
     else
-      r.problems.push_back("engines: \"" + name + "\" is not postgresql or mysql");
-  }
+      return "\"" + name + "\" is not postgresql or mysql";
+    return std::string();
+  });
 }
 
-json field(const json& obj, const char* name) {
-  auto i = obj.find(name);
-  return i == obj.end() ? json() : *i;
-}
 
 } // namespace
 
@@ -375,9 +371,7 @@ policy parse(const json& object) {
       r.problems.push_back("a rule is not an object");
     } else {
       parse_selector(field(in, "namespaceSelector"), r);
-      parse_hosts(field(in, "hosts"), r);
-      parse_ports(field(in, "ports"), r);
-      parse_engines(field(in, "engines"), r);
+      parse_items(in, r);
     }
     p.rules.push_back(std::move(r));
   }

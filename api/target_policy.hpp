@@ -84,7 +84,7 @@ struct ip_address {
 // One entry of a rule's hosts.
 struct host_pattern {
   enum class form { name, wildcard, cidr } what = form::name;
-  std::string name;     // lowercased, without a trailing dot; for a wildcard, the suffix with its dot
+  std::string name;     // lowercased, no trailing dot; for a wildcard, the suffix with its dot
   ip_address network;   // cidr (an address is a /32 or /128)
   int prefix = 0;       // bits, counted over the 128-bit form
   std::string text;     // as written, for messages

@@ -62,6 +62,9 @@ struct db_error {
   kind what = kind::internal;
   std::string message; // "while ...: ..." — redacted by the engine layer
   bool transient = false;
+  // The database server itself reported it (a SQLSTATE, a server error code); else the client
+  // library did (connecting, the network), and status says only the class of the failure.
+  bool from_server = false;
 };
 
 // Logging in with the generated credentials.

@@ -51,7 +51,8 @@ TEST_CASE("an unreachable target is described by the class of the failure only")
   CHECK(api::unreachable_class("could not translate host name \"db.internal\" to address: Name or "
                                "service not known")
         == "host name not resolved");
-  CHECK(api::unreachable_class("Unknown server host 'db.internal' (-2)") == "host name not resolved");
+  CHECK(api::unreachable_class("Unknown server host 'db.internal' (-2)")
+        == "host name not resolved");
   CHECK(api::unreachable_class("could not connect: No route to host") == "no route to host");
   CHECK(api::unreachable_class("server closed the connection unexpectedly") == "connection closed");
   CHECK(api::unreachable_class("received invalid response to SSL negotiation: H") == "unreachable");

@@ -137,26 +137,6 @@ private:
   pg_log log_;
 };
 
-// The operator refused `name` with TargetNotAllowed at least `times` times (its log).
-bool wait_policy_refusals(const e2e_env& env, const std::string& name, std::size_t times) {
-  return wait_until(
-    [&] {
-      return env.op->log_lines_about(env.ns, name, {"(TargetNotAllowed)"}).size() >= times;
-    },
-    seconds(40), milliseconds(200));
-}
-
-bool has_warning(const e2e_env& env, const std::string& name, const std::string& reason) {
-  return wait_until(
-    [&] {
-      for (const auto& w : env.warnings(name))
-        if (w.rfind(reason + ":", 0) == 0)
-          return true;
-      return false;
-    },
-    seconds(10), milliseconds(200));
-}
-
 bool has_finalizer(const e2e_env& env, const std::string& name) {
   auto u = env.user(name);
   return u && !u->value("/metadata/finalizers"_json_pointer, json::array()).empty();
@@ -197,7 +177,7 @@ TEST_CASE("a policy lets namespace team=a use the dev PostgreSQL, team=b and the
   CHECK(env_a.login_with_secret(name + "-creds").empty());
 
   REQUIRE_CONDITION(env_b, name, seconds(30), "False", "TargetNotAllowed");
-  REQUIRE(wait_policy_refusals(env_b, name, 1));
+  REQUIRE(env_b.wait_refusals(name, "TargetNotAllowed", 1));
   const auto refused = env_b.ready(name);
   INFO(refused.message);
   CHECK(refused.message.find("postgresql://127.0.0.1:" + std::to_string(env_b.pg.port())
@@ -206,7 +186,7 @@ TEST_CASE("a policy lets namespace team=a use the dev PostgreSQL, team=b and the
   CHECK(refused.message.find("rule \"dev-postgres-team-a\" of DatabaseTargetPolicy \"" + p.name()
                              + "\" allows it only for namespaces matching team=a")
         != std::string::npos);
-  CHECK(has_warning(env_b, name, "TargetNotAllowed"));
+  CHECK(env_b.wait_warning(name, "TargetNotAllowed"));
   CHECK_FALSE(has_finalizer(env_b, name)); // refused before the finalizer: deleting it is free
   CHECK_FALSE(env_b.secret(name + "-creds"));
   CHECK_FALSE(env_b.pg.role_exists(user_b));
@@ -233,7 +213,8 @@ TEST_CASE("a policy lets namespace team=a use the dev PostgreSQL, team=b and the
   CHECK(debug.out.find(":" + std::to_string(env_a.pg.port()) + "/") != std::string::npos);
 
   // PostgreSQL saw the team=a user (connection logging works) and nothing of team=b's.
-  REQUIRE(wait_policy_refusals(env_b, name, 2)); // a second look (the resync) changed nothing
+  // A second look (the resync) changed nothing.
+  REQUIRE(env_b.wait_refusals(name, "TargetNotAllowed", 2));
   const auto seen = log.since(log_start);
   CHECK(seen.find("user=" + user_a) != std::string::npos);
   CHECK(seen.find(b_admin) == std::string::npos);
@@ -241,8 +222,8 @@ TEST_CASE("a policy lets namespace team=a use the dev PostgreSQL, team=b and the
   CHECK_NO_SECRETS_IN_LOG(env_a);
 }
 
-TEST_CASE("adding a rule lets a refused user in at once and taking it away stops management without "
-          "dropping the role") {
+TEST_CASE("adding a rule lets a refused user in at once and taking it away stops management "
+          "without dropping the role") {
   // The least-privilege admin (dbuser_admin) is this test's only user of that name, so its
   // connections are the operator's; the resync is long, so what wakes the user is the policy.
   const kube k8s(dev_env::get().kubeconfig());
@@ -282,7 +263,7 @@ TEST_CASE("adding a rule lets a refused user in at once and taking it away stops
   const auto refused_at = log.size();
   const auto before = env.op->log_lines_about(env.ns, name, {"(TargetNotAllowed)"}).size();
   env.k8s.must({"annotate", pguser, name, "-n", env.ns, "example.com/poke=1"});
-  REQUIRE(wait_policy_refusals(env, name, before + 1)); // looked again: still refused
+  REQUIRE(env.wait_refusals(name, "TargetNotAllowed", before + 1)); // looked again: still refused
 
   // Deleting it while the target is not allowed: nothing connects, the finalizer stays and
   // says how to let go; Retain lets it go without connecting.
