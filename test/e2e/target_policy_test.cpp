@@ -148,7 +148,11 @@ TEST_CASE("a policy lets namespace team=a use the dev PostgreSQL, team=b and the
           "port are refused without a connection") {
   // The policy outlives the environments: their users are gone before enforcement ends.
   const kube k8s(dev_env::get().kubeconfig());
-  policy p(k8s, json::array({dev_postgres_rule("dev-postgres-team-a", "a")}));
+  // A second rule allows a port nobody listens on: an allowed target that cannot be reached.
+  const int closed_port = free_tcp_port();
+  auto closed_rule = dev_postgres_rule("closed-port", "a");
+  closed_rule["ports"] = {closed_port};
+  policy p(k8s, json::array({dev_postgres_rule("dev-postgres-team-a", "a"), closed_rule}));
   e2e_env env_a(without_operator());
   // team=b's admin Secret names an admin of its own (that does not even exist): any connection
   // the operator made for it would put that name in PostgreSQL's log.
@@ -211,6 +215,18 @@ TEST_CASE("a policy lets namespace team=a use the dev PostgreSQL, team=b and the
   REQUIRE(debug.ok());
   CHECK(debug.out.find(":" + std::to_string(own_port) + "/") == std::string::npos);
   CHECK(debug.out.find(":" + std::to_string(env_a.pg.port()) + "/") != std::string::npos);
+
+  // Allowed but unreachable: the target and the class of the failure, nothing more.
+  const auto closed = env_a.object_name("closed");
+  auto closed_user =
+    env_a.user_manifest(closed, env_a.role_name("tp_closed"), db, closed + "-creds");
+  closed_user["spec"]["port"] = closed_port;
+  closed_user["spec"]["deletionPolicy"] = "Retain"; // nothing to drop: cleanup need not wait
+  env_a.apply(closed_user);
+  REQUIRE_CONDITION(env_a, closed, seconds(60), "False", "DatabaseUnreachable");
+  CHECK(env_a.ready(closed).message
+        == "cannot reach postgresql://127.0.0.1:" + std::to_string(closed_port)
+             + ": connection refused");
 
   // PostgreSQL saw the team=a user (connection logging works) and nothing of team=b's.
   // A second look (the resync) changed nothing.
