@@ -6,6 +6,7 @@
 
 #include "actors/backoff.hpp"
 #include "actors/read_cache.hpp"
+#include "actors/target_gate.hpp"
 #include "api/postgres_user.hpp"
 #include "k8s/client.hpp"
 #include "k8s/informer.hpp"
@@ -59,6 +60,7 @@ struct operator_context {
   std::shared_ptr<k8s::client> kube;
   std::shared_ptr<k8s::informer> users;   // the user resources (PostgresUsers or MySQLUsers)
   std::shared_ptr<k8s::informer> secrets; // Secrets labelled managed-by=dbuser-operator
+  target_gate targets; // which namespaces may use which targets (informers may be null: allow all)
   caf::actor pools;                       // (pool_atom, db_target) → pool
   caf::actor secret_writer;
   std::shared_ptr<read_cache> admin_secrets; // admin and CA Secrets read recently; may be null

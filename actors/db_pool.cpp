@@ -74,6 +74,15 @@ msg::role_claim claim_of(Ownership o) {
   return msg::role_claim::unmanaged;
 }
 
+// Whether the server itself reported the error: PostgreSQL gives a SQLSTATE; MySQL's client
+// library numbers its own errors 2000-2999 (the server's are below and above).
+bool from_server(const pg::error& e) {
+  return !e.sqlstate.empty();
+}
+bool from_server(const mysql::error& e) {
+  return e.code != 0 && (e.code < 2000 || e.code >= 3000);
+}
+
 // Both engines' errors share one classification (common/db_error_kind.hpp).
 template <class Error>
 msg::db_error to_db_error(const Error& e) {
@@ -81,6 +90,7 @@ msg::db_error to_db_error(const Error& e) {
   d.what = e.kind;
   d.message = e.to_string();
   d.transient = e.transient();
+  d.from_server = from_server(e);
   return d;
 }
 
@@ -471,6 +481,7 @@ msg::db_error down_error(const pool_state& st) {
   msg::db_error e = st.health.last_error;
   e.message = st.health.down_message;
   e.target_down = true;
+  e.down_since = utc_text(st.health.down_since);
   return e;
 }
 

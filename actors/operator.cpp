@@ -4,6 +4,7 @@
 #include "actors/user_manager.hpp"
 #include "api/mysql_user.hpp"
 #include "api/postgres_user.hpp"
+#include "api/target_policy.hpp"
 #include "messages/reconcile.hpp"
 
 #include <caf/all.hpp>
@@ -80,6 +81,54 @@ k8s::informer_handlers user_handlers(const key_sink& send_key, const char* kind)
   return h;
 }
 
+// Sends (targets_atom, ns) to every manager: "" after a policy change, a namespace's name after
+// a change of its labels.
+using targets_sink = std::function<void(const std::string& ns)>;
+
+targets_sink targets_to(std::vector<std::shared_ptr<caf::actor>> managers) {
+  return [managers](const std::string& ns) {
+    for (const auto& m : managers)
+      if (*m)
+        caf::anon_send(*m, msg::targets_atom::value, ns);
+  };
+}
+
+k8s::informer_handlers policy_handlers(const targets_sink& wake) {
+  k8s::informer_handlers h;
+  h.on_add = [wake](const json&) { wake(""); };
+  h.on_update = [wake](const json& o, const json& n) {
+    if (pick(o, "/spec") != pick(n, "/spec"))
+      wake("");
+  };
+  h.on_delete = [wake](const json&) { wake(""); };
+  h.on_synced = [wake] {
+    spdlog::info("{} cache synced", api::target_policy::kind);
+    wake("");
+  };
+  h.on_error = [](const k8s::error& e) {
+    spdlog::warn("{} watch: {} (retrying; no user is reconciled before the policies are known)",
+                 api::target_policy::kind, e.to_string());
+  };
+  return h;
+}
+
+k8s::informer_handlers namespace_handlers(const targets_sink& wake) {
+  k8s::informer_handlers h;
+  h.on_add = [wake](const json& n) { wake(k8s::name_of(n)); };
+  h.on_update = [wake](const json& o, const json& n) {
+    if (pick(o, "/metadata/labels") != pick(n, "/metadata/labels"))
+      wake(k8s::name_of(n));
+  };
+  h.on_synced = [wake] {
+    spdlog::info("Namespace cache synced");
+    wake("");
+  };
+  h.on_error = [](const k8s::error& e) {
+    spdlog::warn("Namespace watch: {} (retrying)", e.to_string());
+  };
+  return h;
+}
+
 } // namespace
 
 expected<std::unique_ptr<operator_runtime>, std::string>
@@ -134,14 +183,26 @@ operator_runtime::start(caf::actor_system& sys, operator_config cfg) {
   secret_opts.label_selector = std::string(api::managed_by_label) + "=" + api::managed_by_value;
   rt->secrets_ = k8s::informer::make(shared.kube, k8s::resource::secrets(), cfg.watch_namespace,
                                      secrets, secret_opts);
+  // The target policies and the namespaces' labels: both informers wake every manager.
+  const auto wake_targets = targets_to(manager_refs);
+  rt->targets_.policies = k8s::informer::make(shared.kube, target_policy_resource(), "",
+                                              policy_handlers(wake_targets));
+  k8s::informer_options ns_opts;
+  if (!cfg.watch_namespace.empty()) // only the namespace watched (RBAC: resourceNames)
+    ns_opts.field_selector = "metadata.name=" + cfg.watch_namespace;
+  rt->targets_.namespaces = k8s::informer::make(shared.kube, k8s::resource::namespaces(), "",
+                                                namespace_handlers(wake_targets), ns_opts);
   for (size_t i = 0; i < rt->engines_.size(); ++i) {
     auto& slot = rt->engines_[i];
     slot.ctx->secrets = rt->secrets_;
+    slot.ctx->targets = rt->targets_;
     slot.manager = spawn_user_manager(sys, slot.ctx, cfg.start_paused);
     *manager_refs[i] = slot.manager;
   }
   // Secrets first: a supervisor reads its Secret from that cache.
   rt->secrets_->start();
+  rt->targets_.policies->start();
+  rt->targets_.namespaces->start();
   for (auto& slot : rt->engines_)
     slot.ctx->users->start();
   return rt;
@@ -158,6 +219,12 @@ operator_runtime::counters operator_runtime::informer_counters() const {
     c.watch_restarts += secrets_->watch_restarts();
     c.relists += secrets_->relists();
   }
+  for (const auto& inf : {targets_.policies, targets_.namespaces})
+    if (inf) {
+      c.synced = c.synced && inf->synced();
+      c.watch_restarts += inf->watch_restarts();
+      c.relists += inf->relists();
+    }
   for (const auto& slot : engines_) {
     c.synced = c.synced && slot.ctx->users->synced();
     c.watch_restarts += slot.ctx->users->watch_restarts();
@@ -184,6 +251,8 @@ void operator_runtime::stop() {
   for (auto& slot : engines_)
     slot.ctx->users->stop();
   secrets_->stop();
+  targets_.policies->stop();
+  targets_.namespaces->stop();
   for (auto& slot : engines_)
     caf::anon_send(slot.manager, msg::shutdown_atom::value);
   const auto& any = *engines_.front().ctx;

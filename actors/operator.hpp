@@ -1,7 +1,7 @@
 #pragma once
 
-// The operator's wiring: the Kubernetes client, the informers (PostgresUsers, MySQLUsers, and
-// the Secrets carrying our label), the pool registry, the secret writer and one user manager per
+// The operator's wiring: the Kubernetes client, the informers (PostgresUsers, MySQLUsers, the
+// Secrets carrying our label, DatabaseTargetPolicies and Namespaces), the pool registry, the secret writer and one user manager per
 // kind. The informers'
 // callbacks (on the client's threads) only send (reconcile_atom, key) to the manager.
 
@@ -71,6 +71,7 @@ private:
   caf::actor_system* sys_ = nullptr;
   std::vector<engine_slot> engines_;
   std::shared_ptr<k8s::informer> secrets_;
+  target_gate targets_; // DatabaseTargetPolicies and Namespaces, shared by every kind
   bool stopped_ = false;
 };
 

@@ -68,6 +68,7 @@ struct reconcile_ctx {
   caf::actor pool;
   bool secret_exists = false;
   std::optional<json> secret_seen; // the Secret as read in step 6 (when it exists and is ours)
+  std::string refusal_by_policy;   // why the target policy refuses the target ("" allowed)
   api::credentials creds;         // what the Secret holds (or is about to)
   api::rotation_state rotation;   // what the Secret said when read
   bool new_password = false;

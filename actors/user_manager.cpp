@@ -122,6 +122,14 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
         self->send(i->second.supervisor, msg::reconcile_atom::value);
       // else: it is waiting to be restarted; the restart reconciles.
     },
+    [self](msg::targets_atom, const std::string& ns) {
+      if (self->state.paused || self->state.stopping)
+        return;
+      const std::string prefix = ns + "/";
+      for (auto& [key, e] : self->state.users)
+        if (e.supervisor && (ns.empty() || key.compare(0, prefix.size(), prefix) == 0))
+          self->send(e.supervisor, msg::reconcile_atom::value);
+    },
     [self](msg::respawn_atom, const std::string& key) {
       auto i = self->state.users.find(key);
       if (i == self->state.users.end() || i->second.supervisor || self->state.stopping)

@@ -21,7 +21,8 @@
 
 namespace dbuser::actors {
 
-// (reconcile_atom, std::string key), (pause_atom, bool), (shutdown_atom); from supervisors:
+// (reconcile_atom, std::string key), (targets_atom, std::string ns), (pause_atom, bool),
+// (shutdown_atom); from supervisors:
 // (acquire_atom, std::string target) → later (grant_atom), (release_atom)
 [[nodiscard]] caf::actor spawn_user_manager(caf::actor_system& sys,
                                             std::shared_ptr<const operator_context> ctx,

@@ -17,11 +17,31 @@ namespace dbuser::actors::supervision {
 
 void wake(supervisor* self, bool resync);
 
-// The user object's reconcile inputs and a Secret's resourceVersion ("" when absent), hashed.
-std::size_t state_hash(const json& user, const std::optional<json>& secret) {
+// The user object's reconcile inputs, a Secret's resourceVersion ("" when absent) and the target
+// policy's refusal ("" when allowed), hashed.
+std::size_t state_hash(const json& user, const std::optional<json>& secret,
+                       const std::string& refusal_by_policy) {
   const std::string version =
     secret ? secret->value("/metadata/resourceVersion"_json_pointer, "") : std::string();
-  return std::hash<std::string>{}(api::reconcile_inputs(user) + '\n' + version);
+  return std::hash<std::string>{}(api::reconcile_inputs(user) + '\n' + version + '\n'
+                                  + refusal_by_policy);
+}
+
+expected<api::user_spec, api::spec_error> parse_user(supervisor* self, const json& object) {
+  return ctx(self).engine == api::engine::mysql ? api::mysql_user::parse_spec(object)
+                                                : api::parse_spec(object);
+}
+
+// Why the target policies refuse this spec's target for its namespace; "" when they allow it.
+// Pure over the caches: no connection, no DNS lookup.
+std::string policy_refusal(supervisor* self, const api::user_spec& spec, const std::string& ns) {
+  const auto d = ctx(self).targets.decide({ns, spec.eng, spec.host, spec.port});
+  return d.allowed ? std::string() : d.message;
+}
+
+std::string policy_refusal(supervisor* self, const json& object) {
+  auto spec = parse_user(self, object);
+  return spec ? policy_refusal(self, *spec, api::parse_meta(object).ns) : std::string();
 }
 
 std::string now_text(supervisor* self) {
@@ -80,6 +100,23 @@ outcome from_db(supervisor* self, const msg::db_error& e) {
   if (e.what == msg::db_error::kind::auth && ctx(self).admin_secrets)
     ctx(self).admin_secrets->forget(rc.meta.ns + "/" + rc.spec.admin.name);
   const char* reason = api::reason::database_error;
+  if (e.what == msg::db_error::kind::unavailable && !e.from_server) {
+    // Not a word from a database server: status and Events say the target and the class of the
+    // failure, nothing more about the network; the library's text goes to the operator's log.
+    // A target known to be down: the pool logged the outage once; its message is the same for
+    // the whole outage (one Event per resource, not per retry).
+    spdlog::log(e.target_down ? spdlog::level::debug : spdlog::level::info, "{}: {}",
+                rc.meta.key(), e.message);
+    const api::target_policy::target t{rc.meta.ns, rc.spec.eng, rc.spec.host, rc.spec.port};
+    auto o = retry(api::reason::database_unreachable,
+                   "cannot reach " + api::target_policy::describe(t) + ": "
+                     + api::unreachable_class(e.message)
+                     + (e.target_down ? " (down since " + e.down_since
+                                          + "; its users are reconciled when it answers again)"
+                                      : std::string()));
+    o.quiet = e.target_down;
+    return o;
+  }
   if (e.what == msg::db_error::kind::unavailable)
     reason = api::reason::database_unreachable;
   if (e.what == msg::db_error::kind::permission) {
@@ -200,7 +237,7 @@ void finish(supervisor* self, outcome o) {
   if (o.what != outcome::kind::retry && !rc.meta.deleting) {
     st.settled_secret = rc.meta.ns + "/" + rc.spec.secret_name;
     // The Secret as this reconcile left it (the cache may not have seen our write yet).
-    st.settled = state_hash(rc.object, rc.secret_seen);
+    st.settled = state_hash(rc.object, rc.secret_seen, rc.refusal_by_policy);
   }
   // A target that is down: one Event per resource and outage (its message names the outage's
   // start), not one per retry; the pool logs the outage once.
@@ -717,6 +754,13 @@ void step_delete(supervisor* self) {
     delete_secret(self);
     return;
   }
+  if (!rc.refusal_by_policy.empty()) {
+    // As with a missing admin Secret: the finalizer stays, and the message says how to let go.
+    finish(self, refused(api::reason::target_not_allowed,
+                         rc.refusal_by_policy + "; the role cannot be dropped without connecting: "
+                         "allow the target, or set spec.deletionPolicy: Retain to leave the role"));
+    return;
+  }
   step_admin(self, [self] {
     with_pool(self, [self] {
       auto& r = *self->state.rc;
@@ -813,6 +857,10 @@ std::string slot_bucket(const json& object, api::engine engine) {
 // there anything to do? Then wait for a slot; step_fetch runs when the manager grants it.
 void wake(supervisor* self, bool resync) {
   auto& st = self->state;
+  // The target policies are not known yet: decide nothing (the operator wakes every supervisor
+  // once they are).
+  if (!ctx(self).targets.synced())
+    return;
   auto object = ctx(self).users->get(st.key);
   if (!object) {
     stop_for_good(self);
@@ -822,7 +870,9 @@ void wake(supervisor* self, bool resync) {
   // write coming back. The database side (drift) is checked by the periodic resync, which always
   // runs.
   if (!resync && st.settled
-      && *st.settled == state_hash(*object, ctx(self).secrets->get(st.settled_secret)))
+      && *st.settled
+           == state_hash(*object, ctx(self).secrets->get(st.settled_secret),
+                         policy_refusal(self, *object)))
     return;
   st.running = true;
   self->send(st.manager, msg::acquire_atom::value, slot_bucket(*object, ctx(self).engine));
@@ -845,13 +895,14 @@ void step_fetch(supervisor* self) {
       && rc.meta.annotation(fault_injection_annotation) == "throw")
     throw std::runtime_error("fault injection: supervisor of " + st.key + " throws");
   report(self, "Reconciling");
-  auto spec = ctx(self).engine == api::engine::mysql ? api::mysql_user::parse_spec(rc.object)
-                                                     : api::parse_spec(rc.object);
+  auto spec = parse_user(self, rc.object);
   rc.spec_valid = static_cast<bool>(spec);
-  if (spec)
+  if (spec) {
     rc.spec = std::move(*spec);
-  else
+    rc.refusal_by_policy = policy_refusal(self, rc.spec, rc.meta.ns);
+  } else {
     rc.spec_error = spec.error().message;
+  }
   if (rc.spec_valid) {
     const auto recorded = rc.object.value("/status/secretName"_json_pointer, std::string());
     if (recorded != rc.spec.secret_name)
@@ -875,6 +926,16 @@ void step_fetch(supervisor* self) {
   }
   if (!rc.spec_valid) {
     finish(self, refused(api::reason::invalid_spec, rc.spec_error));
+    return;
+  }
+  if (!rc.refusal_by_policy.empty()) {
+    // Before the finalizer, the admin Secret and the pool: nothing touches the target. A user
+    // refused from the start carries no finalizer, so deleting it needs nothing.
+    rc.secret_seen = ctx(self).secrets->get(rc.meta.ns + "/" + rc.spec.secret_name);
+    finish(self, refused(api::reason::target_not_allowed,
+                         rc.refusal_by_policy
+                           + "; the operator does not connect to it and changes nothing there "
+                             "(no role is dropped) until a DatabaseTargetPolicy allows it"));
     return;
   }
   step_finalizer(self);

@@ -1,5 +1,7 @@
 #include "api/status.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <iomanip>
 #include <sstream>
@@ -27,6 +29,26 @@ std::optional<std::chrono::system_clock::time_point> parse_rfc3339(const std::st
   if (tt == static_cast<std::time_t>(-1))
     return std::nullopt;
   return std::chrono::system_clock::from_time_t(tt);
+}
+
+std::string unreachable_class(const std::string& library_message) {
+  std::string m = library_message;
+  std::transform(m.begin(), m.end(), m.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const auto has = [&](const char* needle) { return m.find(needle) != std::string::npos; };
+  if (has("connection refused"))
+    return "connection refused";
+  if (has("timeout") || has("timed out"))
+    return "timed out";
+  if (has("translate host name") || (has("unknown") && has("host"))
+      || has("name or service not known") || has("temporary failure in name resolution"))
+    return "host name not resolved";
+  if (has("no route to host") || has("network is unreachable"))
+    return "no route to host";
+  if (has("closed the connection") || has("lost connection") || has("gone away")
+      || has("connection reset"))
+    return "connection closed";
+  return "unreachable";
 }
 
 json next_status(const json& current, const status_report& r, const std::string& now) {

@@ -24,6 +24,8 @@ inline constexpr const char* database_unreachable = "DatabaseUnreachable";
 inline constexpr const char* database_error = "DatabaseError";
 // The admin lacks a right (SQLSTATE 42501); the message names it and the way out.
 inline constexpr const char* insufficient_privilege = "InsufficientPrivilege";
+// No DatabaseTargetPolicy allows the user's namespace to use its target: nothing connects to it.
+inline constexpr const char* target_not_allowed = "TargetNotAllowed";
 inline constexpr const char* role_conflict = "RoleConflict";
 inline constexpr const char* secret_conflict = "SecretConflict";
 inline constexpr const char* login_failed = "LoginFailed";
@@ -52,6 +54,12 @@ struct status_report {
   // has. A rename's next reconcile reads the old name here (see user_supervisor.hpp).
   std::optional<std::string> secret_name;
 };
+
+// What a status or an Event says about a target that cannot be reached: the class of the failure
+// ("connection refused", "timed out", "host name not resolved", "no route to host", "connection
+// closed", else "unreachable") read from the client library's text, which itself stays in the
+// operator's log. Whoever writes a user resource learns no more about the network than that.
+[[nodiscard]] std::string unreachable_class(const std::string& library_message);
 
 // RFC 3339 UTC with second precision, as metav1.Time serialises: "2026-11-26T04:00:00Z".
 [[nodiscard]] std::string rfc3339(std::chrono::system_clock::time_point t);

@@ -70,6 +70,10 @@ struct db_error {
   // Failed fast: the pool knows the target is down and did not try (the message says since when
   // and why). One log line per outage comes from the pool, not one per user.
   bool target_down = false;
+  std::string down_since; // with target_down: when the outage began (RFC 3339, UTC)
+  // The database server itself reported it (a SQLSTATE, a server error code); else the client
+  // library did (connecting, the network), and status says only the class of the failure.
+  bool from_server = false;
 };
 
 // A probe's answer: the target answered (no failure), or why not.

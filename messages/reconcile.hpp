@@ -34,6 +34,10 @@ using release_atom = caf::atom_constant<caf::atom("release")>;
 } // namespace dbuser::msg
 
 namespace dbuser::msg {
+// (targets_atom, ns) to a user manager: the DatabaseTargetPolicies changed (ns empty) or the
+// labels of namespace ns did: its supervisors (all, or those of ns) look again. A supervisor whose
+// policy decision did not change starts no reconcile.
+using targets_atom = caf::atom_constant<caf::atom("targets")>;
 // (supervisors_atom) → std::size_t: how many resources the manager is looking after.
 using supervisors_atom = caf::atom_constant<caf::atom("sups")>;
 } // namespace dbuser::msg

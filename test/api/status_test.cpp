@@ -41,3 +41,20 @@ TEST_CASE("other condition types and the previous connection check are kept") {
   CHECK(next["conditions"].size() == 2);
   CHECK(next["connection"]["verified"] == true);
 }
+
+TEST_CASE("an unreachable target is described by the class of the failure only") {
+  CHECK(api::unreachable_class("while connecting: connection to server at \"10.0.0.1\", port 5432 "
+                               "failed: Connection refused\n\tIs the server running on that host?")
+        == "connection refused");
+  CHECK(api::unreachable_class("connection to server at \"10.0.0.1\", port 5432 failed: timeout "
+                               "expired")
+        == "timed out");
+  CHECK(api::unreachable_class("could not translate host name \"db.internal\" to address: Name or "
+                               "service not known")
+        == "host name not resolved");
+  CHECK(api::unreachable_class("Unknown server host 'db.internal' (-2)")
+        == "host name not resolved");
+  CHECK(api::unreachable_class("could not connect: No route to host") == "no route to host");
+  CHECK(api::unreachable_class("server closed the connection unexpectedly") == "connection closed");
+  CHECK(api::unreachable_class("received invalid response to SSL negotiation: H") == "unreachable");
+}

@@ -143,7 +143,8 @@ class ChartRenders(unittest.TestCase):
             "--set", "extraArgs={--kube-qps=100}", "--set", "image.tag=1.2.3",
             "--set", "resources.limits.memory=512Mi"]))
         kinds = sorted(o["kind"] for o in out if o["kind"] != "CustomResourceDefinition")
-        self.assertEqual(kinds, ["Deployment", "Role", "RoleBinding", "ServiceAccount"])
+        self.assertEqual(kinds, ["ClusterRole", "ClusterRoleBinding", "Deployment", "Role",
+                                 "RoleBinding", "ServiceAccount"])
         dep = next(o for o in out if o["kind"] == "Deployment")
         c = dep["spec"]["template"]["spec"]["containers"][0]
         self.assertEqual(dep["spec"]["replicas"], 1)
@@ -156,6 +157,22 @@ class ChartRenders(unittest.TestCase):
         self.assertEqual(role["metadata"]["namespace"], "ops")
         rules = yaml.safe_load((ROOT / "deploy/rbac/cluster_role.yaml").read_text())["rules"]
         self.assertEqual(role["rules"], rules)
+        # Cluster-wide, only reading the target policies and the one namespace watched.
+        reader = next(o for o in out if o["kind"] == "ClusterRole")
+        self.assertEqual(sorted({v for r in reader["rules"] for v in r["verbs"]}),
+                         ["get", "list", "watch"])
+        ns_rule = next(r for r in reader["rules"] if r["resources"] == ["namespaces"])
+        self.assertEqual(ns_rule["resourceNames"], ["ops"])
+
+    def test_deny_by_default_policy_renders_only_when_asked(self):
+        base = objects(helm_template("dbuser-operator", "dbuser-system"))
+        self.assertFalse([o for o in base if o["kind"] == "DatabaseTargetPolicy"])
+        out = objects(helm_template("dbuser-operator", "dbuser-system", [
+            "--set", "targetPolicy.denyByDefault=true"]))
+        policies = [o for o in out if o["kind"] == "DatabaseTargetPolicy"]
+        self.assertEqual(len(policies), 1)
+        self.assertEqual(policies[0]["spec"], {"rules": []})
+        self.assertNotIn("namespace", policies[0]["metadata"])  # cluster-scoped
 
     def test_monitoring_objects_appear_only_when_asked_and_carry_the_rules(self):
         base = objects(helm_template("dbuser-operator", "dbuser-system"))

@@ -47,7 +47,7 @@ void require_refused(const std::string& spec, const std::string& expected_text) 
 } // namespace
 
 TEST_CASE("both install modes render with kustomize") {
-  for (const char* overlay : {"deploy/default", "deploy/namespaced"}) {
+  for (const char* overlay : {"deploy/default", "deploy/namespaced", "deploy/multi-tenant"}) {
     auto r = run_command(kubectl(std::string("kustomize ") + DBUSER_SOURCE_DIR + "/" + overlay));
     INFO(overlay);
     REQUIRE(r.status == 0);
@@ -57,7 +57,16 @@ TEST_CASE("both install modes render with kustomize") {
   }
   auto ns = run_command(kubectl(std::string("kustomize ") + DBUSER_SOURCE_DIR + "/deploy/namespaced"));
   CHECK(ns.out.find("--namespace=dbuser-system") != std::string::npos);
-  CHECK(ns.out.find("kind: ClusterRole") == std::string::npos);
+  // Cluster-wide, it only reads the target policies and its own Namespace.
+  const auto cluster_role = ns.out.find("\nkind: ClusterRole\n");
+  REQUIRE(cluster_role != std::string::npos);
+  CHECK(ns.out.find("\nkind: ClusterRole\n", cluster_role + 1) == std::string::npos);
+  CHECK(ns.out.find("name: dbuser-operator-target-policies") != std::string::npos);
+  CHECK(ns.out.find("resourceNames:\n  - dbuser-system") != std::string::npos);
+  auto mt = run_command(kubectl(std::string("kustomize ") + DBUSER_SOURCE_DIR
+                                + "/deploy/multi-tenant"));
+  CHECK(mt.out.find("kind: DatabaseTargetPolicy") != std::string::npos);
+  CHECK(mt.out.find("rules: []") != std::string::npos);
 }
 
 TEST_CASE("the real API server accepts both install modes (server-side dry run)") {
@@ -65,7 +74,7 @@ TEST_CASE("the real API server accepts both install modes (server-side dry run)"
                               + kubectl("apply -f - >/dev/null")))
             .status
           == 0);
-  for (const char* overlay : {"deploy/default", "deploy/namespaced"}) {
+  for (const char* overlay : {"deploy/default", "deploy/namespaced", "deploy/multi-tenant"}) {
     auto r = run_command(kubectl(std::string("apply --dry-run=server -k ") + DBUSER_SOURCE_DIR
                                  + "/" + overlay + " 2>&1"));
     INFO(r.out);
@@ -87,7 +96,7 @@ TEST_CASE("every sample is accepted by the CRD schema") {
   REQUIRE(run_command(kubectl("create namespace " + ns + " >/dev/null")).status == 0);
   for (const char* sample :
        {"quickstart", "member-of", "grants", "rotation", "retain", "tls", "mysql-user",
-        "app-credentials"}) {
+        "app-credentials", "target-policy"}) {
     auto r = run_command(kubectl("create --dry-run=server -n " + ns + " -f ")
                                  + DBUSER_SOURCE_DIR + "/deploy/samples/" + sample + ".yaml 2>&1");
     INFO(sample << ": " << r.out);

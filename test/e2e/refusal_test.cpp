@@ -11,30 +11,6 @@ using namespace dbuser::test::e2e;
 using dbuser::test::wait_until;
 using nlohmann::json;
 
-namespace {
-
-// Waits until the operator has refused `name` for `reason` at least `times` times (it retries on
-// every resync), so a check after it sees what repeated reconciles left behind.
-bool wait_refusals(const e2e_env& env, const std::string& name, const std::string& reason,
-                   std::size_t times) {
-  return wait_until(
-      [&] { return env.op->log_lines_about(env.ns, name, {"(" + reason + ")"}).size() >= times; },
-      seconds(40), milliseconds(200));
-}
-
-bool has_warning(const e2e_env& env, const std::string& name, const std::string& reason) {
-  return wait_until(
-      [&] {
-        for (const auto& w : env.warnings(name))
-          if (w.rfind(reason + ":", 0) == 0)
-            return true;
-        return false;
-      },
-      seconds(10), milliseconds(200));
-}
-
-} // namespace
-
 TEST_CASE("a role that exists without our marker is not adopted and not changed") {
   e2e_env env;
   const auto name = env.object_name("squatter");
@@ -51,8 +27,8 @@ TEST_CASE("a role that exists without our marker is not adopted and not changed"
   env.apply(env.user_manifest(name, username, database, secret_name));
   REQUIRE_CONDITION(env, name, seconds(20), "False", "RoleConflict");
   CHECK_THAT(env.ready(name).message, Catch::Contains(username));
-  CHECK(has_warning(env, name, "RoleConflict"));
-  REQUIRE(wait_refusals(env, name, "RoleConflict", 3));
+  CHECK(env.wait_warning(name, "RoleConflict"));
+  REQUIRE(env.wait_refusals(name, "RoleConflict", 3));
 
   CHECK(env.pg.role(username) == before);
   CHECK(env.pg.login_error(username, their_password, "postgres").empty());
@@ -85,8 +61,8 @@ TEST_CASE("a second PostgresUser claiming a username another one owns is refused
   env.apply(env.user_manifest(second, username, database, second_secret));
   REQUIRE_CONDITION(env, second, seconds(20), "False", "RoleConflict");
   CHECK_THAT(env.ready(second).message, Catch::Contains(first));
-  CHECK(has_warning(env, second, "RoleConflict"));
-  REQUIRE(wait_refusals(env, second, "RoleConflict", 3));
+  CHECK(env.wait_warning(second, "RoleConflict"));
+  REQUIRE(env.wait_refusals(second, "RoleConflict", 3));
 
   const auto first_now = env.ready(first);
   CHECK(first_now.status == "True");
@@ -119,8 +95,8 @@ TEST_CASE("a Secret that exists and is not ours is left unchanged and reported a
 
   env.apply(env.user_manifest(name, username, database, secret_name));
   REQUIRE_CONDITION(env, name, seconds(20), "False", "SecretConflict");
-  CHECK(has_warning(env, name, "SecretConflict"));
-  REQUIRE(wait_refusals(env, name, "SecretConflict", 3));
+  CHECK(env.wait_warning(name, "SecretConflict"));
+  REQUIRE(env.wait_refusals(name, "SecretConflict", 3));
 
   const auto after = env.k8s.get("secret", env.ns, secret_name).value();
   CHECK(after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]);
@@ -152,7 +128,7 @@ TEST_CASE("a missing admin Secret is reported as AdminSecretNotFound and heals o
 
   REQUIRE_CONDITION(env, name, seconds(20), "False", "AdminSecretNotFound");
   CHECK_THAT(env.ready(name).message, Catch::Contains(admin_name));
-  CHECK(has_warning(env, name, "AdminSecretNotFound"));
+  CHECK(env.wait_warning(name, "AdminSecretNotFound"));
   CHECK_FALSE(env.pg.role_exists(username));
 
   env.apply(secret_manifest(env.ns, admin_name,

@@ -217,6 +217,24 @@ std::vector<std::string> e2e_env::warnings(const std::string& name) const {
   return out;
 }
 
+bool e2e_env::wait_warning(const std::string& name, const std::string& reason) const {
+  return wait_until(
+    [&] {
+      for (const auto& w : warnings(name))
+        if (w.rfind(reason + ":", 0) == 0)
+          return true;
+      return false;
+    },
+    seconds(10), milliseconds(200));
+}
+
+bool e2e_env::wait_refusals(const std::string& name, const std::string& reason,
+                            std::size_t times) const {
+  return wait_until(
+    [&] { return op && op->log_lines_about(ns, name, {"(" + reason + ")"}).size() >= times; },
+    seconds(40), milliseconds(200));
+}
+
 void e2e_env::remember_password(const std::string& password) {
   passwords_.insert(password);
 }

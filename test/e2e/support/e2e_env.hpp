@@ -100,6 +100,11 @@ public:
 
   // Warning Events about `name`, as "Reason: message" lines.
   [[nodiscard]] std::vector<std::string> warnings(const std::string& name) const;
+  // Waits (10 s) for a Warning Event about `name` with `reason`.
+  bool wait_warning(const std::string& name, const std::string& reason) const;
+  // Waits (40 s) until the operator's log says it refused `name` for `reason` at least `times`
+  // times (it retries on every resync), so a check after it sees what repeated reconciles left.
+  bool wait_refusals(const std::string& name, const std::string& reason, std::size_t times) const;
 
   // Every password remembered (and the SCRAM verifier prefix) found in the operator's log.
   // Passwords are given redacted (their length and first two characters).
