@@ -142,7 +142,7 @@ TEST_CASE("ports are single numbers or inclusive ranges within 1-65535") {
   CHECK_FALSE(evaluate(all, pg_target("a", "db.internal", 5433), {}).allowed);
 }
 
-TEST_CASE("a rule without ports allows every port; without engines, both engines") {
+TEST_CASE("a rule without ports allows every port, without engines, both engines") {
   auto p = parse(policy_object("open", json::array({{{"namespaceSelector", json::object()},
                                                      {"hosts", {"db.internal"}}}})));
   const std::vector<policy> all{p};
@@ -205,7 +205,7 @@ TEST_CASE("label selectors follow Kubernetes' operators") {
         == "team=a, env in (prod,staging), !legacy");
 }
 
-TEST_CASE("selectors are read from the policy object; malformed expressions allow nothing") {
+TEST_CASE("selectors are read from the policy object, malformed expressions allow nothing") {
   auto p = parse(policy_object(
     "sel", json::array({{{"name", "ok"},
                          {"namespaceSelector",
@@ -239,7 +239,7 @@ TEST_CASE("selectors are read from the policy object; malformed expressions allo
   CHECK_FALSE(evaluate(all, t, {{"team", "a"}, {"env", "prod"}}).allowed);
 }
 
-TEST_CASE("without any policy every target is allowed; a policy without rules allows none") {
+TEST_CASE("without any policy every target is allowed, a policy without rules allows none") {
   const auto t = pg_target("team-b", "10.0.0.1", 5432);
   auto none = evaluate({}, t, {});
   CHECK(none.allowed);

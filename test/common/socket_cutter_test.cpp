@@ -58,7 +58,7 @@ TEST_CASE("a socket whose lease was given up is never cut") {
   CHECK(r.get() == 1);
 }
 
-TEST_CASE("after a cut, a socket registered in the same job is cut at once; arm() ends that") {
+TEST_CASE("after a cut, a socket registered in the same job is cut at once, arm() ends that") {
   socket_pair first, second;
   auto cutter = std::make_shared<socket_cutter>();
   cutter->cut();

@@ -334,8 +334,8 @@ TEST_CASE("while one database server is unreachable, another server's new users 
   CHECK(count_ready(env, a_old.names, "True") == 3);
 }
 
-TEST_CASE("a server frozen while a job runs is detected within 15 s; the job is retried after it "
-          "thaws and leaves nothing half done") {
+TEST_CASE("a server frozen while a job runs is detected within 15 s, and the job is retried after "
+          "it thaws and leaves nothing half done") {
   two_servers t;
   auto& env = t.env;
   t.a.exec("CREATE TABLE t (id int)", t.db_a);

@@ -296,7 +296,7 @@ TEST_CASE("creating and re-passwording an account leaves no plaintext password i
   CHECK(log.find(pw2) == std::string::npos);
 }
 
-TEST_CASE("deletion drops the account and its claim; the data stays") {
+TEST_CASE("deletion drops the account and its claim, the data stays") {
   auto ex = make_executor();
   const auto user = name("my_del");
   const auto db = name("my_db_del");
