@@ -380,7 +380,8 @@ caf::behavior db_probe(caf::stateful_actor<connection_state>* self, msg::db_targ
 //      senders are remembered; idle connections are closed (they may be dead), busy ones are
 //      retired when their job ends.
 //   3. While down, one probe at a time (a fresh connection with `probe_timeout`, SELECT 1), with
-//      exponential backoff and jitter from `probe_backoff_min` to `probe_backoff_max`.
+//      exponential backoff and jitter from `probe_backoff_min` to `probe_backoff_max`; paused when
+//      no job has come for `probe_idle_limit`, resumed by the next one.
 //   4. A probe answers (or any job succeeds): up again. One log line. The remembered senders
 //      (user supervisors) are woken, spread `wake_spread` apart (at most 20 s in all), and
 //      reconcile as usual.
@@ -418,6 +419,8 @@ struct target_health {
   system_clock::time_point next_probe{};
   std::map<caf::actor_addr, caf::actor> parked; // senders of jobs failed fast: woken when back
   std::map<std::string, std::uint64_t> failures; // by kind, for /metrics
+  steady_clock::time_point last_asked{};         // the last job sent to this pool
+  bool probes_paused = false;                    // down, and nobody asked for probe_idle_limit
 };
 
 struct pool_state {
@@ -731,7 +734,13 @@ caf::behavior db_pool(pool_actor* self, msg::db_target target, pool_options opts
       auto requester = caf::actor_cast<caf::actor>(self->current_sender());
       auto promise = self->make_response_promise<db_result>();
       pending_job p{std::move(job), std::move(requester), promise};
-      if (!self->state.health.up) {
+      auto& h = self->state.health;
+      h.last_asked = steady_clock::now();
+      if (!h.up) {
+        if (h.probes_paused) {
+          h.probes_paused = false;
+          start_probe(self);
+        }
         fail_fast(self, p);
         report(self);
         return promise;
@@ -753,8 +762,16 @@ caf::behavior db_pool(pool_actor* self, msg::db_target target, pool_options opts
       self->delayed_send(self, st.opts.stall_after, msg::stall_atom::value, number);
     },
     [=](msg::probe_atom) {
-      if (!self->state.health.up)
-        start_probe(self);
+      auto& h = self->state.health;
+      if (h.up)
+        return;
+      if (steady_clock::now() - h.last_asked > self->state.opts.probe_idle_limit) {
+        h.probes_paused = true; // the next job resumes them
+        h.next_probe = {};
+        report(self);
+        return;
+      }
+      start_probe(self);
     },
     [=](msg::idle_atom) {
       auto now = steady_clock::now();

@@ -35,6 +35,10 @@ struct pool_options {
   std::chrono::milliseconds probe_backoff_min{1000};
   std::chrono::milliseconds probe_backoff_max{5000}; // a restored target is seen within ~6 s
   std::chrono::milliseconds wake_spread{50}; // between two users woken when a target is back
+  // A down target nobody has asked for this long is no longer probed (a pool whose admin
+  // password was replaced would otherwise try the old one every few seconds for ever); the next
+  // job resumes probing.
+  std::chrono::minutes probe_idle_limit{10};
 };
 
 // What a pool reports about itself (for /debug/actors and /metrics).

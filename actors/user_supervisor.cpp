@@ -845,12 +845,11 @@ std::string slot_bucket(const json& object, api::engine engine) {
   auto host = spec->find("host");
   if (host == spec->end() || !host->is_string())
     return "";
-  const bool mysql = engine == api::engine::mysql;
   auto port = spec->find("port");
-  const auto p = port != spec->end() && port->is_number_integer() ? port->get<std::int64_t>()
-                                                                   : (mysql ? 3306 : 5432);
-  return std::string(mysql ? "mysql://" : "postgresql://") + host->get<std::string>() + ":"
-         + std::to_string(p);
+  const int p = port != spec->end() && port->is_number_integer()
+                  ? port->get<int>()
+                  : (engine == api::engine::mysql ? 3306 : 5432);
+  return api::target_policy::describe({"", engine, host->get<std::string>(), p});
 }
 
 // Woken (`resync`: by its timer — periodic resync, retry, rotation — not by a watch event): is

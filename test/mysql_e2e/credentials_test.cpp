@@ -16,10 +16,6 @@ using dbuser::test::count_of;
 using dbuser::test::percent_decode;
 using nlohmann::json;
 
-namespace {
-
-} // namespace
-
 TEST_CASE("a MySQLUser's password follows its policy, its templated mysql:// URL logs in, and a "
           "rename moves the credentials and deletes the old Secret") {
   mysql_env env;
