@@ -114,18 +114,49 @@ struct postgres_engine {
     return pg::ownership_of(o.role, owner);
   }
   static auto password_secret(const std::string& pw, const desired& d) {
-    return pg::scram_verifier(pw, d.name);
+    return pg::scram_verifier(pw, d.active_name());
+  }
+  // The plan needs the password's verifier: the role that logs in with it is to be created, or
+  // its password set (a rotation to a login role, a strategy switch).
+  static bool needs_secret(const desired& d, const pg::observed_state& o, msg::role_claim) {
+    if (d.set_password)
+      return true;
+    if (d.login == pg::login_mode::active)
+      return !o.role.exists;
+    for (const auto& l : o.logins)
+      if (l.name == d.active_name())
+        return !l.role.exists;
+    return false;
   }
   static void with_secret(desired& d, std::string secret) { d.verifier = std::move(secret); }
   static auto plan(executor& ex, const desired& d, const pg::observed_state& o) {
     return pg::plan(d, o, ex.where().admin_user);
   }
   static auto set_password(executor& ex, const desired& d, const std::string& secret) {
-    return ex.set_password(d.name, secret);
+    return ex.set_password(d.active_name(), secret);
   }
-  static auto drop(executor& ex, const desired& d) { return ex.drop_role(d.name); }
+  // Every role of the user: its login roles (those that are ours), then the owner.
+  static pg::result<std::vector<std::string>> drop(executor& ex, const desired& d) {
+    std::vector<std::string> done;
+    for (const auto& l : d.logins) {
+      auto observed = ex.observe_role(l.name);
+      if (!observed)
+        return make_unexpected(observed.error());
+      if (!observed->exists || observed->comment != d.marker)
+        continue;
+      auto dropped = ex.drop_role(l.name);
+      if (!dropped)
+        return dropped;
+      done.insert(done.end(), dropped->begin(), dropped->end());
+    }
+    auto dropped = ex.drop_role(d.name);
+    if (!dropped)
+      return dropped;
+    done.insert(done.end(), dropped->begin(), dropped->end());
+    return done;
+  }
   static auto login(executor& ex, const desired& d, const std::string& pw, const std::string& db) {
-    return ex.login_check(d.name, pw, db);
+    return ex.login_check(d.active_name(), pw, db);
   }
   // Membership in a powerful role would hand its power over (SET ROLE): refuse it.
   static std::optional<std::string> refusal(executor& ex, const desired& d, db_result& r) {
@@ -155,6 +186,9 @@ struct mysql_engine {
   }
   static auto password_secret(const std::string& pw, const desired&) {
     return mysql::native_password_hash(pw);
+  }
+  static bool needs_secret(const desired&, const mysql::observed_state&, msg::role_claim c) {
+    return c == msg::role_claim::absent;
   }
   static void with_secret(desired& d, std::string secret) { d.password_hash = std::move(secret); }
   static auto plan(executor&, const desired& d, const mysql::observed_state& o) {
@@ -225,14 +259,14 @@ db_result converge(typename E::executor& ex, db_job& job) {
     return r;
   }
   auto desired = d;
-  if (r.claim == msg::role_claim::absent) {
+  r.created = r.claim == msg::role_claim::absent;
+  if (E::needs_secret(desired, *observed, r.claim)) {
     auto secret = E::password_secret(job.password, desired);
     if (!secret) {
       r.failure = to_db_error(secret.error());
       return r;
     }
     E::with_secret(desired, std::move(*secret));
-    r.created = true;
     r.password_set = true;
   }
   auto actions = E::plan(ex, desired, *observed);
@@ -246,7 +280,7 @@ db_result converge(typename E::executor& ex, db_job& job) {
     return r;
   }
   r.done = std::move(*done);
-  if (r.created || !r.done.empty() || job.force_login_check)
+  if (r.created || r.password_set || !r.done.empty() || job.force_login_check)
     check_login<E>(ex, desired, job, r);
   return r;
 }

@@ -130,8 +130,12 @@ std::string now_text(supervisor* self);
 // An error from the database job; an authentication failure also drops the cached admin Secret
 // (someone may have changed the password: the next attempt reads it again).
 outcome from_db(supervisor* self, const msg::db_error& e);
-// The job's owner and desired account/role, for the resource's engine.
-void describe_account(const reconcile_ctx& rc, msg::db_job& job);
+// The job's owner and desired account/role, for the resource's engine: the credentials log in
+// as `active` ("" : the Secret's), `keep` keep what they have (see api::assign_logins).
+void describe_account(const reconcile_ctx& rc, msg::db_job& job, const std::string& active = {},
+                      const std::vector<std::string>& keep = {});
+// The previous credentials, while they still log in (empty after their overlap).
+std::vector<std::string> kept_logins(supervisor* self);
 outcome from_k8s(const k8s::error& e, const std::string& while_);
 // Writes the Secret to hold rc.creds, then runs `next` (or finishes with the failure).
 void write_secret(supervisor* self, std::function<void(bool written)> next);

@@ -11,13 +11,27 @@ namespace dbuser::actors::supervision {
 
 namespace {
 
-// Step 3: ALTER ROLE to the pending password (if the role is ours), then log in with it.
+// Step 3: the pending password becomes the password of the rotation's target role (if the user's
+// roles are ours), then it logs in. InPlace, with the owner logging in: ALTER ROLE (a rotate
+// job). Otherwise (Alternating, a strategy switch) a converge with the target active and its
+// password set, the role rotated away from and the previous credentials kept as they are.
 // `next(applied)` runs on success; applied is false when there is no role (yet) to rotate.
-void apply_pending(supervisor* self, std::function<void(bool applied)> next) {
+void apply_pending(supervisor* self, const std::string& target,
+                   std::function<void(bool applied)> next) {
   auto& rc = *self->state.rc;
   msg::db_job job;
-  job.kind = msg::db_job_kind::rotate;
-  describe_account(rc, job);
+  const std::string& active = rc.creds.login(rc.spec);
+  if (rc.spec.eng == api::engine::postgres && (target != active || !rc.creds.previous.empty())) {
+    job.kind = msg::db_job_kind::converge;
+    auto keep = kept_logins(self);
+    keep.push_back(active);
+    describe_account(rc, job, target, keep);
+    job.desired.set_password = true;
+    job.force_login_check = true;
+  } else {
+    job.kind = msg::db_job_kind::rotate;
+    describe_account(rc, job);
+  }
   job.password = *rc.creds.pending;
   job.login_database = rc.spec.database;
   self->request(rc.pool, caf::infinite, msg::job_atom::value, std::move(job))
@@ -49,23 +63,33 @@ void apply_pending(supervisor* self, std::function<void(bool applied)> next) {
       });
 }
 
-// Step 4: the pending password becomes the password.
-void promote(supervisor* self, std::function<void()> next) {
+// Step 4: the pending password (of `target`) becomes the credentials, in one Secret write; the
+// role rotated away from, when it changes, is the previous credentials until the overlap ends.
+void promote(supervisor* self, const std::string& target, std::function<void()> next) {
   auto& rc = *self->state.rc;
+  const std::string from = rc.creds.login(rc.spec);
+  std::string kept;
+  if (from != target) {
+    rc.creds.previous = from;
+    rc.creds.previous_until = api::rfc3339(ctx(self).now() + rc.spec.overlap);
+    kept = "; " + from + " keeps logging in until " + rc.creds.previous_until;
+  }
+  rc.creds.username = rc.spec.eng == api::engine::postgres ? target : std::string();
   rc.creds.password = *rc.creds.pending;
   rc.creds.pending.reset();
   rc.creds.rotated_for = rc.meta.annotation(api::rotate_annotation);
   rc.creds.updated_at = now_text(self);
   rc.password_updated_at = rc.creds.updated_at;
-  write_secret(self, [self, next](bool) {
+  write_secret(self, [self, next, target, kept](bool) {
     auto& r = *self->state.rc;
-    r.changes.push_back("rotated the password of role " + r.spec.username);
+    const bool alternate = target != r.spec.username;
+    r.changes.push_back("rotated the password of role " + target);
     event(self, "Normal", "PasswordRotated",
-          "rotated the password of role " + r.spec.username + "; Secret " + r.spec.secret_name
-            + " holds the new one");
+          "rotated the password of role " + target + "; Secret " + r.spec.secret_name
+            + " holds the new one" + (alternate ? " (username " + target + ")" : "") + kept);
     if (ctx(self).on_rotation)
       ctx(self).on_rotation();
-    spdlog::info("{}: password rotated", self->state.key);
+    spdlog::info("{}: password rotated (role {})", self->state.key, target);
     next();
   });
 }
@@ -74,16 +98,31 @@ void promote(supervisor* self, std::function<void()> next) {
 
 void resume_rotation(supervisor* self, std::function<void()> next) {
   spdlog::info("{}: finishing an interrupted password rotation", self->state.key);
-  apply_pending(self, [self, next](bool) { promote(self, next); });
+  auto& rc = *self->state.rc;
+  const auto target = api::rotation_target(rc.spec, rc.creds.login(rc.spec));
+  apply_pending(self, target, [self, next, target](bool) { promote(self, target, next); });
 }
 
 void rotate_if_due(supervisor* self, outcome success_outcome) {
   auto& rc = *self->state.rc;
   auto due = api::rotation_is_due(rc.spec, rc.meta.annotation(api::rotate_annotation),
                                   api::rotation_state{std::nullopt, rc.creds.rotated_for,
-                                                      api::parse_rfc3339(rc.creds.updated_at)},
+                                                      api::parse_rfc3339(rc.creds.updated_at),
+                                                      {}, {}, {}},
                                   ctx(self).now());
-  if (due == api::rotation_due::no || rc.new_password) {
+  const auto& active = rc.creds.login(rc.spec);
+  const bool switching = api::strategy_switch_due(rc.spec, active);
+  if ((due == api::rotation_due::no && !switching) || rc.new_password) {
+    finish(self, std::move(success_outcome));
+    return;
+  }
+  const auto target = api::rotation_target(rc.spec, active);
+  // A rotation to another role while the previous credentials still log in would cut their
+  // overlap short (there are two login roles): it waits for the end (finish() wakes then).
+  if (target != active && !kept_logins(self).empty()) {
+    success_outcome.message += "; a password rotation waits until " + rc.creds.previous_until
+                               + ", when the overlap of the previous credentials (role "
+                               + rc.creds.previous + ") ends";
     finish(self, std::move(success_outcome));
     return;
   }
@@ -94,11 +133,13 @@ void rotate_if_due(supervisor* self, outcome success_outcome) {
     return;
   }
   spdlog::info("{}: rotating the password ({})", self->state.key,
-               due == api::rotation_due::requested ? "requested by annotation" : "interval");
+               switching ? "strategy changed"
+                         : (due == api::rotation_due::requested ? "requested by annotation"
+                                                                 : "interval"));
   rc.creds.pending = std::move(*next_password);
-  write_secret(self, [self, success_outcome](bool) {
-    apply_pending(self, [self, success_outcome](bool) {
-      promote(self, [self, success_outcome] { finish(self, success_outcome); });
+  write_secret(self, [self, success_outcome, target](bool) {
+    apply_pending(self, target, [self, success_outcome, target](bool) {
+      promote(self, target, [self, success_outcome] { finish(self, success_outcome); });
     });
   });
 }

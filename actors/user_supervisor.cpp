@@ -131,12 +131,23 @@ outcome from_db(supervisor* self, const msg::db_error& e) {
   return o;
 }
 
-void describe_account(const reconcile_ctx& rc, msg::db_job& job) {
+void describe_account(const reconcile_ctx& rc, msg::db_job& job, const std::string& active,
+                      const std::vector<std::string>& keep) {
   job.owner = rc.meta.key();
-  if (rc.spec.eng == api::engine::mysql)
+  if (rc.spec.eng == api::engine::mysql) {
     job.account = api::mysql_user::desired_account(rc.spec, rc.meta.key());
-  else
-    job.desired = api::desired_role(rc.spec, rc.meta.key());
+    return;
+  }
+  job.desired = api::desired_role(rc.spec, rc.meta.key());
+  api::assign_logins(rc.spec, active.empty() ? rc.creds.login(rc.spec) : active, keep,
+                     job.desired);
+}
+
+std::vector<std::string> kept_logins(supervisor* self) {
+  const auto& c = self->state.rc->creds;
+  if (api::previous_valid(c.previous, c.previous_until, ctx(self).now()))
+    return {c.previous};
+  return {};
 }
 
 // --- 9/10: status, events, next wake-up ---------------------------------------------------
@@ -227,6 +238,12 @@ void finish(supervisor* self, outcome o) {
   } else if (ok) {
     if (auto due = rotation_due_in(self); due && *due < next)
       next = *due;
+    // The previous credentials' overlap ends (their role is disabled then; a deferred rotation
+    // runs): a second after, so that the time, kept to the second, has passed.
+    if (auto end = api::parse_rfc3339(rc.creds.previous_until); end && !rc.creds.previous.empty()) {
+      auto left = duration_cast<milliseconds>(*end - ctx(self).now()) + seconds(1);
+      next = std::min(next, std::max(left, milliseconds(100)));
+    }
     st.attempts = 0;
     st.rotation_due_unix = rotation_due_unix(self);
     st.last_success_unix = duration_cast<seconds>(system_clock::now().time_since_epoch()).count();
@@ -268,8 +285,16 @@ void finish(supervisor* self, outcome o) {
   r.observed_generation = rc.meta.generation;
   r.connection = rc.connection;
   r.password_updated_at = rc.password_updated_at;
-  if (rc.secret_confirmed)
+  if (rc.secret_confirmed) {
     r.secret_name = rc.spec.secret_name;
+    if (rc.spec.eng == api::engine::postgres) {
+      api::login_status l;
+      l.role = rc.creds.login(rc.spec);
+      l.previous = rc.creds.previous;
+      l.previous_valid_until = rc.creds.previous_until;
+      r.logins = l;
+    }
+  }
   const json current = rc.object.value("status", json::object());
   json next_status = api::next_status(current, r, now_text(self));
   if (api::same_status(current, next_status)) {
@@ -437,7 +462,7 @@ void on_converged(supervisor* self, msg::db_result& r) {
     c.last_check_time = now_text(self);
     c.latency_ms = static_cast<std::int64_t>(r.login->latency_ms);
     c.server_version = r.login->server_version;
-    c.message = r.login->ok ? "logged in as " + rc.spec.username : r.login->message;
+    c.message = r.login->ok ? "logged in as " + rc.creds.login(rc.spec) : r.login->message;
     rc.connection = c;
   }
   if (r.failure) {
@@ -446,6 +471,17 @@ void on_converged(supervisor* self, msg::db_result& r) {
   }
   if (r.password_set && !rc.new_password) // drift repaired: the role had another password
     rc.creds.updated_at = now_text(self), rc.password_updated_at = rc.creds.updated_at;
+  // The previous credentials' overlap has ended: the converge disabled their role; the Secret
+  // stops naming them.
+  if (!rc.creds.previous.empty() && kept_logins(self).empty()) {
+    const std::string role = rc.creds.previous;
+    rc.creds.previous.clear();
+    rc.creds.previous_until.clear();
+    rc.changes.push_back("the previous credentials (role " + role + ") expired");
+    event(self, "Normal", "PreviousCredentialsExpired",
+          "the overlap of the previous credentials ended: role " + role
+            + " no longer logs in; Secret " + rc.spec.secret_name + " holds the current ones");
+  }
   step_write_secret(self);
 }
 
@@ -454,7 +490,7 @@ void step_database(supervisor* self) {
   auto& rc = *st.rc;
   msg::db_job job;
   job.kind = msg::db_job_kind::converge;
-  describe_account(rc, job);
+  describe_account(rc, job, {}, kept_logins(self));
   job.password = rc.creds.password;
   job.login_database = rc.spec.database;
   job.force_login_check = rc.new_password || st.last_login_check == steady_clock::time_point{}
@@ -485,6 +521,19 @@ void with_pool(supervisor* self, std::function<void()> next) {
 
 // --- 6: the credentials Secret's password -------------------------------------------------
 
+// A role name the Secret gives (username, previous-username) if it is one of this user's roles;
+// "" otherwise (MySQL: always "", the account is spec.username).
+std::string login_of(const api::user_spec& spec, const std::string& name) {
+  if (spec.eng != api::engine::postgres || name.empty())
+    return {};
+  if (name == spec.username)
+    return name;
+  for (const auto& l : api::login_roles(spec.username))
+    if (name == l)
+      return name;
+  return {};
+}
+
 // `secret`: the Secret of spec.secretName (null: absent). `carried`: when it is absent, the
 // previous Secret of a rename, ours, whose credentials move to the new one.
 void use_secret(supervisor* self, const json* secret, const json* carried = nullptr) {
@@ -505,6 +554,9 @@ void use_secret(supervisor* self, const json* secret, const json* carried = null
     rc.rotation = api::rotation_state_of(*source);
     rc.creds.rotated_for = rc.rotation.rotated_for;
     rc.creds.pending = rc.rotation.pending;
+    rc.creds.username = login_of(rc.spec, rc.rotation.username);
+    rc.creds.previous = login_of(rc.spec, rc.rotation.previous);
+    rc.creds.previous_until = rc.creds.previous.empty() ? "" : rc.rotation.previous_until;
     // Unknown age (a Secret written before this was recorded): count from now.
     rc.creds.updated_at = rc.rotation.updated_at ? api::rfc3339(*rc.rotation.updated_at)
                                                  : now_text(self);
@@ -522,6 +574,10 @@ void use_secret(supervisor* self, const json* secret, const json* carried = null
     rc.creds.updated_at = now_text(self);
     // A rotate annotation present when the password is first made needs no rotation.
     rc.creds.rotated_for = rc.meta.annotation(api::rotate_annotation);
+    rc.creds.username = rc.spec.eng == api::engine::postgres ? api::rotation_target(rc.spec, "")
+                                                              : std::string();
+    rc.creds.previous.clear();
+    rc.creds.previous_until.clear();
     rc.new_password = true;
   }
   with_pool(self, [self] {
@@ -767,6 +823,11 @@ void step_delete(supervisor* self) {
       msg::db_job job;
       job.kind = msg::db_job_kind::remove;
       describe_account(r, job);
+      // Every role of the user goes, whatever the strategy and the state of a rotation.
+      job.desired.logins.clear();
+      if (r.spec.eng == api::engine::postgres)
+        for (const auto& l : api::login_roles(r.spec.username))
+          job.desired.logins.push_back(pg::login_role{l, pg::login_mode::disabled});
       self->request(r.pool, caf::infinite, msg::job_atom::value, std::move(job))
         .then(
           [self](msg::db_result& res) {

@@ -74,6 +74,10 @@ json annotations(const user_spec& spec, const credentials& c) {
   json a(spec.secret_tmpl.annotations);
   a[rotated_for_annotation] = c.rotated_for;
   a[password_updated_annotation] = c.updated_at;
+  if (!c.previous.empty()) {
+    a[previous_username_annotation] = c.previous;
+    a[previous_valid_until_annotation] = c.previous_until;
+  }
   if (!template_is_empty(spec.secret_tmpl))
     a[template_keys_annotation] = template_record(spec.secret_tmpl).dump();
   return a;
@@ -89,22 +93,30 @@ json recorded_template(const json* current) {
   return r.is_object() ? r : json::object();
 }
 
-json data(const user_spec& spec, const std::string& password,
-          const std::optional<std::string>& pending) {
-  json d = {{key_username, base64_encode(spec.username)},
+bool has_owner_role(const user_spec& spec, const credentials& c) {
+  return spec.eng == engine::postgres
+         && (spec.strategy == rotation_strategy::alternating || c.login(spec) != spec.username);
+}
+
+json data(const user_spec& spec, const credentials& c) {
+  const auto& password = c.password;
+  const auto& user = c.login(spec);
+  json d = {{key_username, base64_encode(user)},
             {key_password, base64_encode(password)},
             {"host", base64_encode(spec.host)},
             {"port", base64_encode(std::to_string(spec.port))},
             {"database", base64_encode(spec.database)},
-            {"uri", base64_encode(connection_uri(spec, password))},
-            {"jdbc-url", base64_encode(jdbc_url(spec, password))}};
+            {"uri", base64_encode(connection_uri(spec, password, user))},
+            {"jdbc-url", base64_encode(jdbc_url(spec, password, user))}};
+  if (has_owner_role(spec, c))
+    d[key_owner_role] = base64_encode(spec.username);
   if (!spec.secret_tmpl.data.empty()) {
-    const auto values = template_values_of(spec, password);
+    const auto values = template_values_of(spec, password, user);
     for (const auto& [k, t] : spec.secret_tmpl.data)
       d[k] = base64_encode(render(t, values));
   }
-  if (pending)
-    d[key_pending_password] = base64_encode(*pending);
+  if (c.pending)
+    d[key_pending_password] = base64_encode(*c.pending);
   return d;
 }
 
@@ -120,24 +132,28 @@ secret_owner owner_of_secret(const json* secret, const object_meta& owner) {
   return secret_owner::other;
 }
 
-std::string connection_uri(const user_spec& spec, const std::string& password) {
+std::string connection_uri(const user_spec& spec, const std::string& password,
+                           const std::string& login) {
+  const auto& user = login.empty() ? spec.username : login;
   if (spec.eng == engine::mysql)
-    return "mysql://" + percent_encode(spec.username) + ":" + percent_encode(password) + "@"
+    return "mysql://" + percent_encode(user) + ":" + percent_encode(password) + "@"
            + url_host(spec.host) + ":" + std::to_string(spec.port) + "/"
            + percent_encode(spec.database) + "?ssl-mode=" + jdbc_mysql_ssl_mode(spec.ssl_mode);
-  return "postgresql://" + percent_encode(spec.username) + ":" + percent_encode(password) + "@"
+  return "postgresql://" + percent_encode(user) + ":" + percent_encode(password) + "@"
          + url_host(spec.host) + ":" + std::to_string(spec.port) + "/"
          + percent_encode(spec.database) + "?sslmode=" + spec.ssl_mode;
 }
 
-std::string jdbc_url(const user_spec& spec, const std::string& password) {
+std::string jdbc_url(const user_spec& spec, const std::string& password,
+                     const std::string& login) {
+  const auto& user = login.empty() ? spec.username : login;
   if (spec.eng == engine::mysql)
     return "jdbc:mysql://" + url_host(spec.host) + ":" + std::to_string(spec.port) + "/"
-           + percent_encode(spec.database) + "?user=" + percent_encode(spec.username)
+           + percent_encode(spec.database) + "?user=" + percent_encode(user)
            + "&password=" + percent_encode(password)
            + "&sslMode=" + jdbc_mysql_ssl_mode(spec.ssl_mode);
   return "jdbc:postgresql://" + url_host(spec.host) + ":" + std::to_string(spec.port) + "/"
-         + percent_encode(spec.database) + "?user=" + percent_encode(spec.username)
+         + percent_encode(spec.database) + "?user=" + percent_encode(user)
          + "&password=" + percent_encode(password) + "&sslmode=" + spec.ssl_mode;
 }
 
@@ -152,16 +168,21 @@ json credentials_secret(const user_spec& spec, const object_meta& owner,
             {"labels", labels(spec, owner)},
             {"annotations", annotations(spec, c)},
             {"ownerReferences", owner_reference(spec, owner)}}},
-          {"data", data(spec, c.password, c.pending)}};
+          {"data", data(spec, c)}};
 }
 
 json credentials_patch(const user_spec& spec, const object_meta& owner, const credentials& c,
                        const json* current) {
-  json d = data(spec, c.password, c.pending);
+  json d = data(spec, c);
   if (!c.pending)
     d[key_pending_password] = nullptr; // merge patch: remove the key
+  if (!d.contains(key_owner_role))
+    d[key_owner_role] = nullptr;
   json l = labels(spec, owner);
   json a = annotations(spec, c);
+  for (const char* k : {previous_username_annotation, previous_valid_until_annotation})
+    if (!a.contains(k))
+      a[k] = nullptr;
   if (!a.contains(template_keys_annotation))
     a[template_keys_annotation] = nullptr;
   // What an earlier template added and this one does not: removed (merge patch null).
@@ -181,16 +202,18 @@ bool secret_type_differs(const json& secret, const user_spec& spec) {
   return secret.value("type", std::string(secret_type_opaque)) != spec.secret_tmpl.type;
 }
 
-template_values template_values_of(const user_spec& spec, const std::string& password) {
+template_values template_values_of(const user_spec& spec, const std::string& password,
+                                   const std::string& login) {
+  const auto& user = login.empty() ? spec.username : login;
   template_values v;
-  v.username = spec.username;
+  v.username = user;
   v.password = password;
   v.host = spec.host;
   v.port = std::to_string(spec.port);
   v.database = spec.database;
   v.sslmode = spec.ssl_mode;
-  v.uri = connection_uri(spec, password);
-  v.jdbc_url = jdbc_url(spec, password);
+  v.uri = connection_uri(spec, password, user);
+  v.jdbc_url = jdbc_url(spec, password, user);
   return v;
 }
 

@@ -31,17 +31,35 @@ enum class secret_owner {
 
 // "postgresql://user:password@host:port/database?sslmode=..." (or "mysql://...?ssl-mode=...")
 // with every part percent-encoded.
-[[nodiscard]] std::string connection_uri(const user_spec& spec, const std::string& password);
+// `user`: the role that logs in ("" : spec.username).
+[[nodiscard]] std::string connection_uri(const user_spec& spec, const std::string& password,
+                                         const std::string& user = {});
 // "jdbc:postgresql://host:port/database?user=...&password=...&sslmode=..." (or jdbc:mysql)
-[[nodiscard]] std::string jdbc_url(const user_spec& spec, const std::string& password);
+[[nodiscard]] std::string jdbc_url(const user_spec& spec, const std::string& password,
+                                   const std::string& user = {});
 
 // What the Secret says about the password (see rotation.hpp for the protocol).
 struct credentials {
+  // The role that logs in with `password` ("" : spec.username). With strategy Alternating one of
+  // its login roles; the Secret's `username` says which.
+  std::string username;
   std::string password;                // the one applications use
   std::optional<std::string> pending;  // a rotation in progress
   std::string rotated_for;             // the rotate annotation value last handled
   std::string updated_at;              // RFC 3339: when `password` last changed
+  // The credentials before the last rotation that changed the login role: that role logs in
+  // with its password until `previous_until` (RFC 3339); both "" when there is none.
+  std::string previous;
+  std::string previous_until;
+
+  [[nodiscard]] const std::string& login(const user_spec& spec) const {
+    return username.empty() ? spec.username : username;
+  }
 };
+
+// Key of the Secret's data: the role that owns the objects, when it is not `username` (strategy
+// Alternating: the NOLOGIN owner role; stable across rotations).
+inline constexpr const char* key_owner_role = "owner-role";
 
 // Annotation on the Secret: what spec.secretTemplate added (JSON {"annotations": [...], "data":
 // [...], "labels": [...]}), so that what a template no longer asks for is removed and what others
@@ -66,7 +84,8 @@ inline constexpr const char* template_keys_annotation = "database.example.com/te
 
 // The values of a template's fields for `spec` and `password`.
 [[nodiscard]] template_values template_values_of(const user_spec& spec,
-                                                 const std::string& password);
+                                                 const std::string& password,
+                                                 const std::string& user = {});
 
 // A Secret's data value, decoded; nullopt when absent or not valid base64.
 [[nodiscard]] std::optional<std::string> secret_value(const nlohmann::json& secret,

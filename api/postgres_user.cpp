@@ -285,6 +285,39 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
                       + std::to_string(min_rotation_interval.count()) + "s");
       spec.rotation_interval = d;
     }
+    std::string strategy = "InPlace";
+    if (!read_string(*r, "strategy", strategy, err, "spec.passwordRotation."))
+      return refuse(err);
+    if (strategy == "Alternating")
+      spec.strategy = rotation_strategy::alternating;
+    else if (strategy != "InPlace")
+      return refuse("spec.passwordRotation.strategy: must be InPlace or Alternating, not \""
+                    + strategy + "\"");
+    if (spec.strategy == rotation_strategy::alternating && rules.eng != engine::postgres)
+      return refuse("spec.passwordRotation.strategy: Alternating is for PostgresUser only (MariaDB "
+                    "has no role that could own the objects of two accounts); use InPlace");
+    std::string overlap;
+    if (!read_string(*r, "overlap", overlap, err, "spec.passwordRotation."))
+      return refuse(err);
+    if (!overlap.empty()) {
+      auto d = parse_duration(overlap);
+      if (!d)
+        return refuse("spec.passwordRotation.overlap: \"" + overlap
+                      + "\" is not a duration such as 24h or 90m");
+      if (*d < min_rotation_overlap)
+        return refuse("spec.passwordRotation.overlap: must be at least 1m");
+      spec.overlap = *d;
+    }
+    if (spec.rotation_interval && spec.overlap > *spec.rotation_interval) {
+      if (!overlap.empty())
+        return refuse("spec.passwordRotation.overlap: must not be longer than the interval");
+      spec.overlap = *spec.rotation_interval; // the default yields to a shorter interval
+    }
+    if (spec.strategy == rotation_strategy::alternating
+        && spec.username.size() + alternating_suffix_size > 63)
+      return refuse("spec.username: at most " + std::to_string(63 - alternating_suffix_size)
+                    + " characters with strategy Alternating (its login roles add \"-a\" and "
+                      "\"-b\")");
   }
   std::string policy = "Delete";
   if (!read_string(*s, "deletionPolicy", policy, err, p))

@@ -34,6 +34,18 @@ inline constexpr const char* managed_by_value = "dbuser-operator";
 inline constexpr const char* field_manager = "dbuser-operator";
 // The shortest rotation interval accepted.
 inline constexpr std::chrono::seconds min_rotation_interval{10};
+// spec.passwordRotation.overlap: its default and its shortest value (Alternating).
+inline constexpr std::chrono::seconds default_rotation_overlap{24 * 3600};
+inline constexpr std::chrono::seconds min_rotation_overlap{60};
+
+// Strategy Alternating's login roles are the username with "-a" and "-b" (api/rotation.hpp).
+inline constexpr std::size_t alternating_suffix_size = 2;
+
+// How a password rotation replaces the credentials (see api/rotation.hpp).
+enum class rotation_strategy {
+  in_place,    // the role's password changes: the old one stops working at once
+  alternating, // a NOLOGIN owner role and two login roles; the previous credentials overlap
+};
 
 enum class deletion_policy { remove, retain };
 
@@ -77,6 +89,9 @@ struct user_spec {
   std::vector<grant> grants;
   int connection_limit = -1;
   std::optional<std::chrono::seconds> rotation_interval;
+  rotation_strategy strategy = rotation_strategy::in_place;
+  std::chrono::seconds overlap = default_rotation_overlap; // Alternating: how long the previous
+                                                           // credentials keep logging in
   deletion_policy deletion = deletion_policy::remove;
   std::string secret_name;
   // spec.passwordPolicy as written; the operator's default fills what it leaves out.

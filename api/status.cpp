@@ -90,6 +90,17 @@ json next_status(const json& current, const status_report& r, const std::string&
     s["passwordUpdatedAt"] = *r.password_updated_at;
   if (r.secret_name)
     s["secretName"] = *r.secret_name;
+  if (r.logins) {
+    s["loginRole"] = r.logins->role;
+    for (const auto& [key, value] :
+         {std::pair<const char*, const std::string*>{"previousLoginRole", &r.logins->previous},
+          {"previousLoginValidUntil", &r.logins->previous_valid_until}}) {
+      if (!value->empty())
+        s[key] = *value;
+      else if (s.contains(key))
+        s[key] = nullptr; // merge patch: removed (and absent from the next comparison)
+    }
+  }
   return s;
 }
 

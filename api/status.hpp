@@ -43,6 +43,13 @@ struct connection_check {
   std::string message;
 };
 
+// Which role the Secret's credentials log in as, and the previous ones while they still do.
+struct login_status {
+  std::string role;                 // status.loginRole
+  std::string previous;             // status.previousLoginRole ("" : removed)
+  std::string previous_valid_until; // status.previousLoginValidUntil
+};
+
 struct status_report {
   bool ready = false;
   std::string reason;
@@ -53,6 +60,7 @@ struct status_report {
   // The credentials Secret that holds working credentials now; absent: keep what the status
   // has. A rename's next reconcile reads the old name here (see user_supervisor.hpp).
   std::optional<std::string> secret_name;
+  std::optional<login_status> logins; // absent: keep what the status has
 };
 
 // What a status or an Event says about a target that cannot be reached: the class of the failure

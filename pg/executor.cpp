@@ -388,6 +388,60 @@ result<void> executor::ping() {
   }
 }
 
+namespace {
+
+// A role's attributes, comment, settings and memberships (exists = false when there is none).
+observed_role read_role(pqxx::transaction_base& tx, const std::string& name) {
+  observed_role o;
+  auto r = tx.exec_params(
+    "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, "
+    "rolconnlimit, shobj_description(oid, 'pg_authid'), array_to_string(rolconfig, chr(10)) "
+    "FROM pg_roles WHERE rolname = $1",
+    name);
+  if (r.empty())
+    return o;
+  auto row = r[0];
+  o.exists = true;
+  o.login = row[0].as<bool>();
+  o.superuser = row[1].as<bool>();
+  o.createrole = row[2].as<bool>();
+  o.createdb = row[3].as<bool>();
+  o.replication = row[4].as<bool>();
+  o.bypassrls = row[5].as<bool>();
+  o.connection_limit = row[6].as<int>();
+  if (!row[7].is_null())
+    o.comment = row[7].as<std::string>();
+  if (!row[8].is_null()) {
+    const auto config = row[8].as<std::string>();
+    std::size_t from = 0;
+    while (from < config.size()) {
+      auto end = config.find('\n', from);
+      if (end == std::string::npos)
+        end = config.size();
+      o.config.push_back(config.substr(from, end - from));
+      from = end + 1;
+    }
+  }
+  for (const auto& m : tx.exec_params(std::string("SELECT g.rolname FROM pg_auth_members m JOIN "
+                                                  "pg_roles g ON g.oid = m.roleid WHERE m.member = ")
+                                        + role_oid + " ORDER BY 1",
+                                      name))
+    o.member_of.push_back(m[0].as<std::string>());
+  return o;
+}
+
+} // namespace
+
+result<observed_role> executor::observe_role(const std::string& role) {
+  auto& self = *impl_;
+  try {
+    pqxx::read_transaction tx(self.conn(""));
+    return read_role(tx, role);
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, "while observing role " + role));
+  }
+}
+
 result<observed_state> executor::observe(const desired_role& desired) {
   auto& self = *impl_;
   observed_state o;
@@ -397,29 +451,9 @@ result<observed_state> executor::observe(const desired_role& desired) {
     {
       auto& c = self.conn("");
       pqxx::read_transaction tx(c);
-      auto r = tx.exec_params(
-        "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, "
-        "rolconnlimit, shobj_description(oid, 'pg_authid') FROM pg_roles WHERE rolname = $1",
-        desired.name);
-      if (!r.empty()) {
-        auto row = r[0];
-        o.role.exists = true;
-        o.role.login = row[0].as<bool>();
-        o.role.superuser = row[1].as<bool>();
-        o.role.createrole = row[2].as<bool>();
-        o.role.createdb = row[3].as<bool>();
-        o.role.replication = row[4].as<bool>();
-        o.role.bypassrls = row[5].as<bool>();
-        o.role.connection_limit = row[6].as<int>();
-        if (!row[7].is_null())
-          o.role.comment = row[7].as<std::string>();
-        for (const auto& m : tx.exec_params(
-               std::string("SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = "
-                           "m.roleid WHERE m.member = ")
-                 + role_oid + " ORDER BY 1",
-               desired.name))
-          o.role.member_of.push_back(m[0].as<std::string>());
-      }
+      o.role = read_role(tx, desired.name);
+      for (const auto& l : desired.logins)
+        o.logins.push_back(observed_login{l.name, read_role(tx, l.name)});
       // A new role holds nothing: skip the ACL scans (each reads every database's ACL, which
       // grows with every role granted CONNECT — thousands of entries on a shared database).
       std::set<std::string> with_connect;

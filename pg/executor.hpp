@@ -62,6 +62,8 @@ public:
 
   // The role, and its privileges in every database/schema it is desired in or holds anything in.
   [[nodiscard]] result<observed_state> observe(const desired_role& desired);
+  // One role's attributes, comment, settings and memberships.
+  [[nodiscard]] result<observed_role> observe_role(const std::string& role);
   // Runs the actions in order; consecutive actions of one database share a transaction.
   // Returns the descriptions of what was done (for Events).
   [[nodiscard]] result<std::vector<std::string>> apply(const std::vector<action>& actions);

@@ -63,17 +63,23 @@ const observed_schema* find_schema(const observed_state& o, const scope_key& k) 
   return nullptr;
 }
 
-result<void> plan_role(builder& b, const desired_role& d, const observed_role& o) {
+// The role itself: created (LOGIN with the password when it is the active one, else NOLOGIN),
+// then its attributes, connection limit and marker; `mode` says what LOGIN and the password
+// should be. `verifier` and `set_password` apply to an active role.
+result<void> plan_role(builder& b, const desired_role& d, const observed_role& o,
+                       login_mode mode) {
   const auto& r = d.name;
+  const bool active = mode == login_mode::active;
   if (!o.exists) {
-    if (d.verifier.empty())
+    if (active && d.verifier.empty())
       return make_unexpected(make_error(error_kind::invalid,
                                         "role " + r + " does not exist and no password was given",
                                         "while creating role " + r));
-    auto create = sql::create_role(r, d.verifier, d.connection_limit);
+    auto create = active ? sql::create_role(r, d.verifier, d.connection_limit)
+                         : result<std::string>(sql::create_role_nologin(r, d.connection_limit));
     if (!create)
       return make_unexpected(create.error());
-    b.add("", *create, "created role " + r, "while creating role " + r, false, true,
+    b.add("", *create, "created role " + r, "while creating role " + r, false, active,
           "the admin " + b.admin + " lacks CREATEROLE: grant it CREATEROLE");
     auto comment = sql::comment_on_role(r, d.marker);
     if (!comment)
@@ -82,9 +88,19 @@ result<void> plan_role(builder& b, const desired_role& d, const observed_role& o
           false, b.needs_admin_option(r));
     return {};
   }
-  if (!o.login)
+  if (active && !o.login)
     b.add("", sql::alter_role_attribute(r, "LOGIN"), "enabled LOGIN for role " + r,
           "while enabling LOGIN for role " + r, false, false, b.needs_admin_option(r));
+  if (mode == login_mode::disabled && o.login)
+    b.add("", sql::disable_login(r), "disabled the login of role " + r,
+          "while disabling the login of role " + r, false, false, b.needs_admin_option(r));
+  if (active && d.set_password) {
+    auto set = sql::alter_role_password(r, d.verifier);
+    if (!set)
+      return make_unexpected(set.error());
+    b.add("", *set, "set the password of role " + r, "while setting the password of role " + r,
+          false, true, b.needs_admin_option(r));
+  }
   const std::pair<bool, const char*> flags[] = {
     {o.superuser, "SUPERUSER"},     {o.createdb, "CREATEDB"},   {o.createrole, "CREATEROLE"},
     {o.replication, "REPLICATION"}, {o.bypassrls, "BYPASSRLS"},
@@ -200,7 +216,65 @@ void plan_unwanted_schema(builder& b, const observed_schema& o) {
           "while revoking USAGE on schema " + where(k) + " from " + r);
 }
 
+// A login role of `owner` (Alternating): a member of the owner alone, acting as it. A role of
+// that name that is not ours is never touched, and refused when it should log in.
+result<void> plan_login(builder& b, const desired_role& owner, const login_role& l,
+                        const observed_login* o) {
+  const observed_role none{};
+  const observed_role& have = o != nullptr ? o->role : none;
+  if (l.mode == login_mode::disabled || (l.mode == login_mode::keep && !have.exists)) {
+    if (have.exists && have.login && have.comment == owner.marker)
+      b.add("", sql::disable_login(l.name), "disabled the login of role " + l.name,
+            "while disabling the login of role " + l.name, false, false,
+            b.needs_admin_option(l.name));
+    return {};
+  }
+  if (have.exists && (!have.comment || *have.comment != owner.marker))
+    return make_unexpected(make_error(
+      error_kind::invalid,
+      "role " + l.name + " already exists and is not a login role of this resource (comment "
+        + (have.comment ? "\"" + *have.comment + "\"" : std::string("none"))
+        + "); refusing to use it: drop or rename it",
+      "while preparing login role " + l.name));
+  desired_role d;
+  d.name = l.name;
+  d.marker = owner.marker;
+  d.connection_limit = owner.connection_limit;
+  d.member_of = {owner.name};
+  d.verifier = owner.verifier;
+  d.set_password = owner.set_password;
+  if (auto r = plan_role(b, d, have, l.mode); !r)
+    return r;
+  plan_memberships(b, d, have);
+  const std::string acts_as = "role=" + owner.name;
+  if (std::find(have.config.begin(), have.config.end(), acts_as) == have.config.end()) {
+    auto set = sql::alter_role_set_role(l.name, owner.name);
+    if (!set)
+      return make_unexpected(set.error());
+    b.add("", *set, "made role " + l.name + " act as " + owner.name,
+          "while making role " + l.name + " act as " + owner.name, false, false,
+          b.needs_admin_option(l.name));
+  }
+  return {};
+}
+
+const observed_login* find_login(const observed_state& o, const std::string& name) {
+  for (const auto& l : o.logins)
+    if (l.name == name)
+      return &l;
+  return nullptr;
+}
+
 } // namespace
+
+std::string desired_role::active_name() const {
+  if (login == login_mode::active)
+    return name;
+  for (const auto& l : logins)
+    if (l.mode == login_mode::active)
+      return l.name;
+  return {};
+}
 
 result<std::vector<action>> plan(const desired_role& desired, const observed_state& observed,
                                  std::string_view admin_user) {
@@ -242,9 +316,17 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
             + " (owned by the admin) or grant the admin CREATEDB");
   }
   // 2. The role, 3. its memberships.
-  if (auto r = plan_role(b, desired, observed.role); !r)
+  // The owner's verifier goes to whichever role is active.
+  desired_role owner = desired;
+  if (desired.login != login_mode::active)
+    owner.verifier.clear();
+  if (auto r = plan_role(b, owner, observed.role, desired.login); !r)
     return make_unexpected(r.error());
   plan_memberships(b, desired, observed.role);
+  // Its login roles (after the owner exists: they become its members).
+  for (const auto& l : desired.logins)
+    if (auto r = plan_login(b, desired, l, find_login(observed, l.name)); !r)
+      return make_unexpected(r.error());
   // 4. CONNECT, then per schema USAGE, table and default privileges.
   for (const auto& [name, may_create] : databases) {
     (void)may_create;

@@ -7,6 +7,7 @@
 #include "pg/error.hpp"
 #include "pg/privileges.hpp"
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,13 +29,36 @@ struct grant_scope {
   std::vector<std::string> default_creators = {};
 };
 
+// Whether a role may log in, and with which password.
+enum class login_mode : std::uint8_t {
+  active,   // LOGIN with the password of the credentials (`desired_role::verifier`)
+  keep,     // previous credentials within their overlap: LOGIN and password left as they are
+  disabled, // NOLOGIN PASSWORD NULL (a role that does not exist is not created)
+};
+
+// A login role of strategy Alternating (api/rotation.hpp): LOGIN, member of the owner role
+// (desired_role::name) and nothing else, `SET role` to it so that what it creates belongs to the
+// owner; marked like the owner.
+struct login_role {
+  std::string name;
+  login_mode mode = login_mode::disabled;
+};
+
 struct desired_role {
   std::string name;
   std::string marker;             // the role comment, owner_marker("namespace/name")
   int connection_limit = -1;
   std::vector<std::string> member_of; // existing roles to be a member of; others are revoked
   std::vector<grant_scope> grants;    // the first is spec.database/public; others are `grants`
-  std::string verifier;           // SCRAM verifier; needed only to create the role
+  login_mode login = login_mode::active; // this role's own (InPlace: active)
+  std::vector<login_role> logins;        // Alternating: its login roles; InPlace: usually none
+  // SCRAM verifier of the active role (this one or a login role); needed to create it, or to
+  // set its password (set_password: a rotation or a strategy switch).
+  std::string verifier;
+  bool set_password = false;
+
+  // The role that logs in with the credentials' password ("" when none is active).
+  [[nodiscard]] std::string active_name() const;
 };
 
 struct observed_role {
@@ -48,6 +72,12 @@ struct observed_role {
   int connection_limit = -1;
   std::optional<std::string> comment;
   std::vector<std::string> member_of; // sorted
+  std::vector<std::string> config;    // rolconfig: "name=value" settings for every database
+};
+
+struct observed_login {
+  std::string name;
+  observed_role role;
 };
 
 struct observed_database {
@@ -72,6 +102,7 @@ struct observed_schema {
 
 struct observed_state {
   observed_role role;
+  std::vector<observed_login> logins; // those of desired_role::logins, in its order
   std::vector<observed_database> databases; // desired ones, and any where it holds CONNECT
   std::vector<observed_schema> schemas;     // desired ones, and any where it holds something
 };

@@ -39,6 +39,22 @@ result<std::string> create_role(std::string_view role, std::string_view verifier
          + std::to_string(connection_limit);
 }
 
+std::string create_role_nologin(std::string_view role, int connection_limit) {
+  return "CREATE ROLE " + quote_ident(role) + " NOLOGIN CONNECTION LIMIT "
+         + std::to_string(connection_limit);
+}
+
+std::string disable_login(std::string_view role) {
+  return "ALTER ROLE " + quote_ident(role) + " NOLOGIN PASSWORD NULL";
+}
+
+result<std::string> alter_role_set_role(std::string_view role, std::string_view target) {
+  auto lit = quote_literal(target);
+  if (!lit)
+    return make_unexpected(lit.error());
+  return "ALTER ROLE " + quote_ident(role) + " SET role = " + *lit;
+}
+
 result<std::string> alter_role_password(std::string_view role, std::string_view verifier) {
   auto lit = quote_literal(verifier);
   if (!lit)

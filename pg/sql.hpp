@@ -25,6 +25,15 @@ namespace dbuser::pg::sql {
 // CREATE ROLE "r" LOGIN PASSWORD '<verifier>' CONNECTION LIMIT n
 [[nodiscard]] result<std::string> create_role(std::string_view role, std::string_view verifier,
                                               int connection_limit);
+// CREATE ROLE "r" NOLOGIN CONNECTION LIMIT n (an owner role that holds privileges and objects)
+[[nodiscard]] std::string create_role_nologin(std::string_view role, int connection_limit);
+// ALTER ROLE "r" NOLOGIN PASSWORD NULL: nobody logs in as it any more ("password
+// authentication failed"); its sessions, objects and memberships stay.
+[[nodiscard]] std::string disable_login(std::string_view role);
+// ALTER ROLE "r" SET role = '<target>': its sessions start as `target` (current_user), so what
+// they create is owned by it. The admin need not be a member of target (PostgreSQL only notices).
+[[nodiscard]] result<std::string> alter_role_set_role(std::string_view role,
+                                                      std::string_view target);
 // ALTER ROLE "r" PASSWORD '<verifier>'
 [[nodiscard]] result<std::string> alter_role_password(std::string_view role,
                                                       std::string_view verifier);

@@ -1,4 +1,5 @@
 #include "api/credentials.hpp"
+#include "test/api/credentials_fixture.hpp"
 #include "common/base64.hpp"
 
 #include <catch2/catch.hpp>
@@ -7,6 +8,8 @@ using namespace dbuser;
 using nlohmann::json;
 
 namespace {
+
+using test::creds;
 
 api::user_spec spec() {
   api::user_spec s;
@@ -49,7 +52,7 @@ TEST_CASE("the uri and jdbc-url percent-encode what could break them") {
 }
 
 TEST_CASE("the credentials Secret holds every key, our labels and a controller reference") {
-  auto secret = api::credentials_secret(spec(), owner(), {"pw", {}, "", ""});
+  auto secret = api::credentials_secret(spec(), owner(), creds("pw"));
   CHECK(secret["metadata"]["namespace"] == "team-a");
   CHECK(secret["metadata"]["labels"][api::managed_by_label] == "dbuser-operator");
   CHECK(secret["metadata"]["labels"][api::owner_label] == "app-user");
@@ -63,7 +66,7 @@ TEST_CASE("the credentials Secret holds every key, our labels and a controller r
 TEST_CASE("a Secret without our controller reference is someone else's") {
   json foreign = {{"metadata", {{"name", "myapp-db-credentials"}}}};
   CHECK(api::owner_of_secret(&foreign, owner()) == api::secret_owner::other);
-  auto other_uid = api::credentials_secret(spec(), owner(), {"pw", {}, "", ""});
+  auto other_uid = api::credentials_secret(spec(), owner(), creds("pw"));
   other_uid["metadata"]["ownerReferences"][0]["uid"] = "uid-2";
   CHECK(api::owner_of_secret(&other_uid, owner()) == api::secret_owner::other);
   CHECK(api::owner_of_secret(nullptr, owner()) == api::secret_owner::absent);
@@ -71,11 +74,11 @@ TEST_CASE("a Secret without our controller reference is someone else's") {
 
 TEST_CASE("the patch sets our keys and removes a settled pending password") {
   auto p = api::credentials_patch(spec(), owner(),
-                                  {"pw", std::nullopt, "v1", "2026-01-01T00:00:00Z"}, nullptr);
+                                  creds("pw", std::nullopt, "v1", "2026-01-01T00:00:00Z"), nullptr);
   CHECK(p["data"][api::key_pending_password].is_null());
   CHECK(p["data"].contains(api::key_pending_password));
   CHECK(p["metadata"]["annotations"]["database.example.com/rotated-for"] == "v1");
-  auto q = api::credentials_patch(spec(), owner(), {"pw", std::string("next"), "", ""}, nullptr);
+  auto q = api::credentials_patch(spec(), owner(), creds("pw", std::string("next")), nullptr);
   CHECK(api::secret_value(q, api::key_pending_password) == std::optional<std::string>("next"));
 }
 
@@ -97,7 +100,7 @@ TEST_CASE("a Secret template adds its keys, labels, annotations and type to the 
                       {"annotations", {{"note", "n"}}},
                       {"data", {{"PGPASS", "{{ host }}:{{ port }}:*:{{ username }}:{{ password "
                                            "| pgpass }}"}}}});
-  auto secret = api::credentials_secret(s, owner(), {"p:w", {}, "", ""});
+  auto secret = api::credentials_secret(s, owner(), creds("p:w"));
   CHECK(secret["type"] == "kubernetes.io/basic-auth");
   CHECK(api::secret_value(secret, "PGPASS")
         == std::optional<std::string>("127.0.0.1:5433:*:myapp:p\\:w"));
@@ -113,11 +116,11 @@ TEST_CASE("what an earlier template added and the current one does not is remove
           "else") {
   auto before = templated({{"labels", {{"old-label", "x"}, {"kept", "y"}}},
                            {"data", {{"OLD", "{{ host }}"}, {"KEPT", "{{ port }}"}}}});
-  auto current = api::credentials_secret(before, owner(), {"pw", {}, "", ""});
+  auto current = api::credentials_secret(before, owner(), creds("pw"));
   current["data"]["someone-elses"] = "eA==";
   current["metadata"]["labels"]["someone-elses"] = "z";
   auto after = templated({{"labels", {{"kept", "y"}}}, {"data", {{"KEPT", "{{ port }}"}}}});
-  auto p = api::credentials_patch(after, owner(), {"pw", {}, "", ""}, &current);
+  auto p = api::credentials_patch(after, owner(), creds("pw"), &current);
   CHECK(p["data"]["OLD"].is_null());
   CHECK(p["data"].contains("OLD"));
   CHECK(api::secret_value(p, "KEPT") == std::optional<std::string>("5433"));
@@ -126,7 +129,7 @@ TEST_CASE("what an earlier template added and the current one does not is remove
   CHECK(p["metadata"]["labels"]["kept"] == "y");
   CHECK_FALSE(p["metadata"]["labels"].contains("someone-elses"));
   // No template left: its record goes too.
-  auto none = api::credentials_patch(spec(), owner(), {"pw", {}, "", ""}, &current);
+  auto none = api::credentials_patch(spec(), owner(), creds("pw"), &current);
   CHECK(none["data"]["KEPT"].is_null());
   CHECK(none["metadata"]["annotations"][api::template_keys_annotation].is_null());
 }

@@ -13,7 +13,7 @@ TEST_CASE("rfc3339 times round-trip") {
 }
 
 TEST_CASE("the Ready condition keeps its transition time while its status holds") {
-  api::status_report r{true, api::reason::reconciled, "role myapp is ready", 2, {}, {}, {}};
+  api::status_report r{true, api::reason::reconciled, "role myapp is ready", 2, {}, {}, {}, {}};
   auto first = api::next_status(json(), r, "2026-01-01T00:00:00Z");
   CHECK(first["ready"] == true);
   CHECK(first["observedGeneration"] == 2);
@@ -24,7 +24,7 @@ TEST_CASE("the Ready condition keeps its transition time while its status holds"
   CHECK(api::same_status(first, same));
 
   api::status_report bad{false, api::reason::database_unreachable, "connection refused", 2,
-                        {}, {}, {}};
+                        {}, {}, {}, {}};
   auto failed = api::next_status(same, bad, "2026-01-03T00:00:00Z");
   CHECK(failed["conditions"].size() == 1);
   CHECK(failed["conditions"][0]["status"] == "False");
@@ -36,7 +36,7 @@ TEST_CASE("the Ready condition keeps its transition time while its status holds"
 TEST_CASE("other condition types and the previous connection check are kept") {
   json current = {{"conditions", {{{"type", "Other"}, {"status", "True"}}}},
                   {"connection", {{"verified", true}}}};
-  api::status_report r{true, api::reason::reconciled, "ok", 1, {}, {}, {}};
+  api::status_report r{true, api::reason::reconciled, "ok", 1, {}, {}, {}, {}};
   auto next = api::next_status(current, r, "2026-01-01T00:00:00Z");
   CHECK(next["conditions"].size() == 2);
   CHECK(next["connection"]["verified"] == true);

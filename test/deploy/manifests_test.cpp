@@ -96,7 +96,7 @@ TEST_CASE("every sample is accepted by the CRD schema") {
   REQUIRE(run_command(kubectl("create namespace " + ns + " >/dev/null")).status == 0);
   for (const char* sample :
        {"quickstart", "member-of", "grants", "rotation", "retain", "tls", "mysql-user",
-        "app-credentials", "target-policy"}) {
+        "app-credentials", "target-policy", "alternating"}) {
     auto r = run_command(kubectl("create --dry-run=server -n " + ns + " -f ")
                                  + DBUSER_SOURCE_DIR + "/deploy/samples/" + sample + ".yaml 2>&1");
     INFO(sample << ": " << r.out);
@@ -123,6 +123,36 @@ TEST_CASE("kubectl apply refuses unknown privileges and SQL in privileges") {
   require_refused(spec_with("  username: okname\n",
                             "  privileges: [\"SELECT ON ALL TABLES IN SCHEMA public TO x; --\"]\n"),
                   "Unsupported value");
+}
+
+TEST_CASE("kubectl apply refuses an Alternating overlap out of bounds, a username too long for "
+          "its login roles, and Alternating on a MySQLUser") {
+  const std::string privileges = "  privileges: [SELECT]\n";
+  require_refused(spec_with("  username: okname\n",
+                            privileges + "  passwordRotation: {strategy: Alternating, overlap: 30s}\n"),
+                  "overlap must be at least 1m");
+  require_refused(spec_with("  username: okname\n",
+                            privileges
+                              + "  passwordRotation: {interval: 1h, overlap: 2h}\n"),
+                  "overlap must not be longer than interval");
+  require_refused(spec_with("  username: okname\n",
+                            privileges + "  passwordRotation: {strategy: Sometimes}\n"),
+                  "Unsupported value: \"Sometimes\"");
+  require_refused(spec_with("  username: " + std::string(62, 'a') + "\n",
+                            privileges + "  passwordRotation: {strategy: Alternating}\n"),
+                  "username is at most 61 characters");
+  const std::string path = "/tmp/" + dbuser::test::unique_name("myalt") + ".yaml";
+  std::ofstream(path) << "apiVersion: database.example.com/v1alpha1\n"
+                         "kind: MySQLUser\n"
+                         "metadata: {name: my-alt, namespace: default}\n"
+                         "spec:\n"
+                         "  username: my_alt\n  database: myapp_db\n  host: 127.0.0.1\n"
+                         "  adminSecretRef: {name: mysql-admin}\n  secretName: my-alt\n"
+                         "  passwordRotation: {strategy: Alternating}\n";
+  auto r = run_command(kubectl("create --dry-run=server -f " + path + " 2>&1"));
+  INFO(r.out);
+  CHECK(r.status != 0);
+  CHECK(r.out.find("MySQLUser supports only strategy InPlace") != std::string::npos);
 }
 
 TEST_CASE("kubectl apply refuses a secretName with uppercase letters") {

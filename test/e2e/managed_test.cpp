@@ -249,3 +249,68 @@ TEST_CASE("defaultPrivilegesFor covers the tables a migration role creates later
   as_admin(env, create_table_checking("public.admins", username, {}, {"SELECT"}), database);
   CHECK_NO_SECRETS_IN_LOG(env);
 }
+
+TEST_CASE("with a least-privilege admin, strategy Alternating creates the owner and its login "
+          "roles, rotates between them, and deletion drops all three with the objects kept") {
+  e2e_env env(managed_options());
+  const auto name = env.object_name("alt");
+  const auto username = env.role_name("alt");
+  const auto database = env.database_name("alt_db");
+  const auto secret_name = env.object_name("alt-creds");
+  INFO("admin " << env.admin_user() << ", PostgreSQL " << env.pg.major_version());
+  as_admin(env, "CREATE DATABASE " + postgres::ident(database));
+
+  auto user = env.user_manifest(name, username, database, secret_name);
+  user["spec"]["passwordRotation"] = {{"strategy", "Alternating"}, {"overlap", "1m"}};
+  env.apply(user);
+  REQUIRE_READY(env, name, seconds(30));
+  auto first = *env.secret(secret_name);
+  REQUIRE(first["username"] == username + "-a");
+  REQUIRE(env.login_with_secret(secret_name).empty());
+  // The owner may create in public (the admin owns the database); what a login role creates
+  // belongs to the owner.
+  as_admin(env, "GRANT CREATE ON SCHEMA public TO " + postgres::ident(username), database);
+  REQUIRE(env.pg
+            .exec_as(first["username"], first["password"], database,
+                     "CREATE TABLE public.shared (id int); INSERT INTO public.shared VALUES (1)")
+            .empty());
+
+  env.k8s.merge_patch(pguser, env.ns, name,
+                      {{"metadata", {{"annotations", {{"database.example.com/rotate", "1"}}}}}});
+  std::map<std::string, std::string> second;
+  REQUIRE(wait_until(
+    [&] {
+      auto d = env.secret(secret_name);
+      if (!d || (*d)["password"] == first["password"]
+          || d->count("dbuser-operator.internal.pending-password") != 0)
+        return false;
+      second = *d;
+      return true;
+    },
+    seconds(30), milliseconds(250)));
+  CHECK(second["username"] == username + "-b");
+  CHECK(env.login_with_secret(secret_name).empty());
+  // Within the overlap the first credentials still log in.
+  CHECK(env.pg.login_error(first["username"], first["password"], database).empty());
+  CHECK(env.pg
+          .exec_as(second["username"], second["password"], database,
+                   "INSERT INTO public.shared VALUES (2); SELECT * FROM public.shared")
+          .empty());
+  {
+    auto c = env.pg.admin(database);
+    pqxx::nontransaction w(c);
+    CHECK(w.exec1("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = "
+                  "'public.shared'::regclass")[0]
+            .as<std::string>()
+          == username);
+  }
+
+  env.k8s.must({"delete", pguser, name, "-n", env.ns, "--wait=false"});
+  REQUIRE(env.wait_gone(pguser, name, seconds(30)));
+  for (const auto& r : {username, username + "-a", username + "-b"})
+    CHECK_FALSE(env.pg.role_exists(r));
+  auto c = env.pg.admin(database);
+  pqxx::nontransaction w(c);
+  CHECK(w.exec1("SELECT count(*) FROM public.shared")[0].as<int>() == 2);
+  CHECK_NO_SECRETS_IN_LOG(env);
+}

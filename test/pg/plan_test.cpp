@@ -246,3 +246,119 @@ TEST_CASE("statements a least-privilege admin may be refused name the right it l
   REQUIRE(m->size() == 1);
   CHECK_THAT(m->front().if_denied, Catch::Contains("ADMIN OPTION"));
 }
+
+namespace {
+
+// `d` with strategy Alternating's roles: the owner keeps its mode, the login roles get theirs.
+desired_role with_logins(desired_role d, login_mode owner, login_mode a, login_mode b) {
+  d.login = owner;
+  d.logins = {login_role{"myapp-a", a}, login_role{"myapp-b", b}};
+  return d;
+}
+
+observed_login converged_login(const desired_role& d, const std::string& name, bool login) {
+  observed_login l;
+  l.name = name;
+  l.role.exists = true;
+  l.role.login = login;
+  l.role.connection_limit = d.connection_limit;
+  l.role.comment = d.marker;
+  l.role.member_of = {d.name};
+  l.role.config = {"role=" + d.name};
+  return l;
+}
+
+} // namespace
+
+TEST_CASE("Alternating: a new user is a NOLOGIN owner and a login role that acts as it") {
+  auto d = with_logins(app(), login_mode::disabled, login_mode::active, login_mode::disabled);
+  observed_state nothing;
+  nothing.logins = {observed_login{"myapp-a", {}}, observed_login{"myapp-b", {}}};
+  auto p = plan(d, nothing, "postgres");
+  REQUIRE(p);
+  const auto s = sqls(*p);
+  REQUIRE(s.size() >= 7);
+  CHECK(s[1] == "CREATE ROLE \"myapp\" NOLOGIN CONNECTION LIMIT -1");
+  CHECK(s[2] == "COMMENT ON ROLE \"myapp\" IS 'dbuser-operator:owner=default/app-user'");
+  CHECK(s[3]
+        == "CREATE ROLE \"myapp-a\" LOGIN PASSWORD 'SCRAM-SHA-256$4096:s$k:v' CONNECTION LIMIT -1");
+  CHECK(s[4] == "COMMENT ON ROLE \"myapp-a\" IS 'dbuser-operator:owner=default/app-user'");
+  CHECK(s[5] == "GRANT \"myapp\" TO \"myapp-a\"");
+  CHECK(s[6] == "ALTER ROLE \"myapp-a\" SET role = 'myapp'");
+  // The verifier appears only in the login role's CREATE, which is marked sensitive.
+  for (const auto& a : *p)
+    CHECK(a.sensitive == (a.sql.find("SCRAM-SHA-256$") != std::string::npos));
+  // Privileges go to the owner only.
+  for (const auto& sql : s)
+    if (sql.rfind("GRANT SELECT", 0) == 0 || sql.rfind("GRANT CONNECT", 0) == 0)
+      CHECK(sql.find("\"myapp-a\"") == std::string::npos);
+}
+
+TEST_CASE("Alternating: converged roles plan nothing; a rotation sets the other role's password "
+          "and keeps the current one") {
+  auto d = with_logins(app(), login_mode::disabled, login_mode::active, login_mode::disabled);
+  auto o = converged(d);
+  o.role.login = false;
+  o.logins = {converged_login(d, "myapp-a", true), converged_login(d, "myapp-b", false)};
+  auto none = plan(d, o, "postgres");
+  REQUIRE(none);
+  CHECK(none->empty());
+
+  auto rotate = with_logins(app(), login_mode::disabled, login_mode::keep, login_mode::active);
+  rotate.set_password = true;
+  auto p = plan(rotate, o, "postgres");
+  REQUIRE(p);
+  CHECK(sqls(*p)
+        == std::vector<std::string>{"ALTER ROLE \"myapp-b\" LOGIN",
+                                    "ALTER ROLE \"myapp-b\" PASSWORD 'SCRAM-SHA-256$4096:s$k:v'"});
+  CHECK((*p)[1].sensitive);
+}
+
+TEST_CASE("Alternating: a role whose overlap ended is disabled, the owner too after a switch") {
+  auto d = with_logins(app(), login_mode::disabled, login_mode::disabled, login_mode::active);
+  auto o = converged(d); // the owner still logs in (it was the previous credentials)
+  o.logins = {converged_login(d, "myapp-a", true), converged_login(d, "myapp-b", true)};
+  auto p = plan(d, o, "postgres");
+  REQUIRE(p);
+  CHECK(sqls(*p)
+        == std::vector<std::string>{"ALTER ROLE \"myapp\" NOLOGIN PASSWORD NULL",
+                                    "ALTER ROLE \"myapp-a\" NOLOGIN PASSWORD NULL"});
+}
+
+TEST_CASE("Alternating: a login role name held by a role that is not ours is refused, and never "
+          "touched when it is not needed") {
+  auto d = with_logins(app(), login_mode::disabled, login_mode::active, login_mode::disabled);
+  auto o = converged(d);
+  o.role.login = false;
+  auto foreign = converged_login(d, "myapp-a", true);
+  foreign.role.comment.reset();
+  o.logins = {foreign, converged_login(d, "myapp-b", true)};
+  auto refused = plan(d, o, "postgres");
+  REQUIRE_FALSE(refused);
+  CHECK(refused.error().message.find("role myapp-a already exists and is not a login role") == 0);
+
+  // Disabled: ours are disabled, a foreign one left alone.
+  auto other = with_logins(app(), login_mode::disabled, login_mode::disabled, login_mode::active);
+  o.logins = {foreign, converged_login(d, "myapp-b", true)};
+  auto p = plan(other, o, "postgres");
+  REQUIRE(p);
+  for (const auto& sql : sqls(*p))
+    CHECK(sql.find("\"myapp-a\"") == std::string::npos);
+}
+
+TEST_CASE("Alternating: a login role that drifted (another membership, no SET role, LOGIN lost "
+          "while active) is repaired") {
+  auto d = with_logins(app(), login_mode::disabled, login_mode::active, login_mode::disabled);
+  auto o = converged(d);
+  o.role.login = false;
+  auto a = converged_login(d, "myapp-a", false);
+  a.role.member_of = {"myapp", "pg_read_all_data"};
+  a.role.config.clear();
+  o.logins = {a, converged_login(d, "myapp-b", false)};
+  auto p = plan(d, o, "postgres");
+  REQUIRE(p);
+  CHECK(sqls(*p)
+        == std::vector<std::string>{"ALTER ROLE \"myapp-a\" LOGIN",
+                                    "REVOKE \"pg_read_all_data\" FROM \"myapp-a\"",
+                                    "ALTER ROLE \"myapp-a\" SET role = 'myapp'"});
+}

@@ -64,8 +64,12 @@ e2e_env::~e2e_env() {
     op->stop();
   try {
     if (pg.accepting()) {
-      for (const auto& r : roles_)
+      for (const auto& r : roles_) {
+        // Strategy Alternating's login roles first (members of it; absent is fine).
+        pg.drop_role_everywhere(r + "-a");
+        pg.drop_role_everywhere(r + "-b");
         pg.drop_role_everywhere(r);
+      }
       for (const auto& d : databases_)
         pg.drop_database(d);
     }
