@@ -11,6 +11,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -70,12 +71,19 @@ void operator_process::start() {
   int log_fd = ::open(opts_.log_file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd < 0)
     throw std::runtime_error("cannot open " + opts_.log_file);
+  const pid_t test_pid = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) {
     ::close(log_fd);
     throw std::runtime_error("fork failed");
   }
   if (pid == 0) {
+    // A test that crashes (a fatal signal, an abort) takes its operator with it: no operator is
+    // left running against the shared environment. (Operators are started from the test's main
+    // thread, whose end this follows.)
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != test_pid)
+      ::_exit(127);
     int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, 0);
     ::dup2(log_fd, 1);
