@@ -117,8 +117,9 @@ struct postgres_engine {
     return pg::scram_verifier(pw, d.name);
   }
   static void with_secret(desired& d, std::string secret) { d.verifier = std::move(secret); }
-  static auto plan(executor& ex, const desired& d, const pg::observed_state& o) {
-    return pg::plan(d, o, ex.where().admin_user);
+  // Plan and apply, with the role's privilege groups (pg/groups.hpp).
+  static auto converge(executor& ex, const desired& d, pg::observed_state o) {
+    return ex.converge_observed(d, std::move(o));
   }
   static auto set_password(executor& ex, const desired& d, const std::string& secret) {
     return ex.set_password(d.name, secret);
@@ -157,8 +158,12 @@ struct mysql_engine {
     return mysql::native_password_hash(pw);
   }
   static void with_secret(desired& d, std::string secret) { d.password_hash = std::move(secret); }
-  static auto plan(executor&, const desired& d, const mysql::observed_state& o) {
-    return mysql::plan(d, o);
+  static auto converge(executor& ex, const desired& d, const mysql::observed_state& o)
+    -> decltype(ex.apply(*mysql::plan(d, o))) {
+    auto actions = mysql::plan(d, o);
+    if (!actions)
+      return make_unexpected(actions.error());
+    return ex.apply(*actions);
   }
   static auto set_password(executor& ex, const desired& d, const std::string& secret) {
     return ex.set_password(d.user, d.host, secret);
@@ -235,12 +240,7 @@ db_result converge(typename E::executor& ex, db_job& job) {
     r.created = true;
     r.password_set = true;
   }
-  auto actions = E::plan(ex, desired, *observed);
-  if (!actions) {
-    r.failure = to_db_error(actions.error());
-    return r;
-  }
-  auto done = ex.apply(*actions);
+  auto done = E::converge(ex, desired, std::move(*observed));
   if (!done) {
     r.failure = to_db_error(done.error());
     return r;

@@ -201,10 +201,7 @@ private:
         why = observed.error().to_string();
         continue;
       }
-      auto actions = pg::plan(desired, *observed, ex.where().admin_user);
-      if (!actions)
-        return fail(i, actions.error().to_string(), false);
-      auto done = ex.apply(*actions);
+      auto done = ex.converge_observed(desired, std::move(*observed)); // with privilege groups
       if (done) {
         why.clear();
         break;

@@ -1,5 +1,6 @@
 #include "pg/plan.hpp"
 
+#include "pg/groups.hpp"
 #include "pg/sql.hpp"
 
 #include <algorithm>
@@ -66,14 +67,15 @@ const observed_schema* find_schema(const observed_state& o, const scope_key& k) 
 result<void> plan_role(builder& b, const desired_role& d, const observed_role& o) {
   const auto& r = d.name;
   if (!o.exists) {
-    if (d.verifier.empty())
+    if (d.verifier.empty() && d.login)
       return make_unexpected(make_error(error_kind::invalid,
                                         "role " + r + " does not exist and no password was given",
                                         "while creating role " + r));
-    auto create = sql::create_role(r, d.verifier, d.connection_limit);
+    auto create = d.login ? sql::create_role(r, d.verifier, d.connection_limit)
+                          : result<std::string>(sql::create_group_role(r));
     if (!create)
       return make_unexpected(create.error());
-    b.add("", *create, "created role " + r, "while creating role " + r, false, true,
+    b.add("", *create, "created role " + r, "while creating role " + r, false, d.login,
           "the admin " + b.admin + " lacks CREATEROLE: grant it CREATEROLE");
     auto comment = sql::comment_on_role(r, d.marker);
     if (!comment)
@@ -82,9 +84,11 @@ result<void> plan_role(builder& b, const desired_role& d, const observed_role& o
           false, b.needs_admin_option(r));
     return {};
   }
-  if (!o.login)
-    b.add("", sql::alter_role_attribute(r, "LOGIN"), "enabled LOGIN for role " + r,
-          "while enabling LOGIN for role " + r, false, false, b.needs_admin_option(r));
+  if (o.login != d.login) {
+    const std::string what = d.login ? "LOGIN" : "NOLOGIN";
+    b.add("", sql::alter_role_attribute(r, what), "set " + what + " for role " + r,
+          "while setting " + what + " for role " + r, false, false, b.needs_admin_option(r));
+  }
   const std::pair<bool, const char*> flags[] = {
     {o.superuser, "SUPERUSER"},     {o.createdb, "CREATEDB"},   {o.createrole, "CREATEROLE"},
     {o.replication, "REPLICATION"}, {o.bypassrls, "BYPASSRLS"},
@@ -111,21 +115,43 @@ result<void> plan_role(builder& b, const desired_role& d, const observed_role& o
   return {};
 }
 
-void plan_memberships(builder& b, const desired_role& d, const observed_role& o) {
+// Memberships granted, privilege groups joined (each in its database, where joining and dropping
+// a group are serialised: pg/groups.hpp), then memberships and groups left: a role never lacks
+// a privilege it keeps.
+void plan_memberships(builder& b, const desired_role& d, const observed_state& observed,
+                      const std::vector<privilege_group>& groups) {
+  const auto& o = observed.role;
   const std::set<std::string> want(d.member_of.begin(), d.member_of.end());
-  const std::set<std::string> have = o.exists
-                                       ? std::set<std::string>(o.member_of.begin(), o.member_of.end())
-                                       : std::set<std::string>{};
+  const auto held = [&o](const std::vector<std::string>& v) {
+    return o.exists ? std::set<std::string>(v.begin(), v.end()) : std::set<std::string>{};
+  };
+  const std::set<std::string> have = held(o.member_of);
+  const std::set<std::string> have_groups = held(o.groups);
   for (const auto& g : want)
     if (have.count(g) == 0)
       b.add("", sql::grant_membership(g, d.name), "granted membership in " + g,
             "while granting membership in " + g + " to " + d.name, false, false,
             b.needs_grantable(g));
+  std::set<std::string> want_groups;
+  for (const auto& g : groups) {
+    want_groups.insert(g.name);
+    if (have_groups.count(g.name) == 0)
+      b.add(g.scope.database,
+            sql::grant_group_membership(g.name, d.name, observed.server_version_num),
+            "granted membership in privilege group " + g.name,
+            "while granting membership in privilege group " + g.name + " to " + d.name, false,
+            false, b.needs_grantable(g.name));
+  }
   for (const auto& g : have)
     if (want.count(g) == 0)
       b.add("", sql::revoke_membership(g, d.name), "revoked membership in " + g,
             "while revoking membership in " + g + " from " + d.name, false, false,
             b.needs_grantable(g));
+  for (const auto& g : have_groups)
+    if (want_groups.count(g) == 0)
+      b.add("", sql::revoke_membership(g, d.name), "revoked membership in privilege group " + g,
+            "while revoking membership in privilege group " + g + " from " + d.name, false,
+            false, b.needs_grantable(g));
 }
 
 // The admin sets default privileges for its own tables; for another creator's, it must be a
@@ -227,6 +253,14 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
       d->second = d->second || g.create_database;
   }
 
+  // Through groups the role holds nothing itself: what it holds directly is revoked (5.).
+  std::vector<privilege_group> groups;
+  if (desired.use_groups) {
+    groups = privilege_groups(desired, admin_user);
+    scopes.clear();
+    databases.clear();
+  }
+
   // 1. Databases.
   for (const auto& [name, may_create] : databases) {
     const auto* o = find_database(observed, name);
@@ -244,7 +278,7 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
   // 2. The role, 3. its memberships.
   if (auto r = plan_role(b, desired, observed.role); !r)
     return make_unexpected(r.error());
-  plan_memberships(b, desired, observed.role);
+  plan_memberships(b, desired, observed, groups);
   // 4. CONNECT, then per schema USAGE, table and default privileges.
   for (const auto& [name, may_create] : databases) {
     (void)may_create;

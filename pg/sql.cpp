@@ -39,6 +39,10 @@ result<std::string> create_role(std::string_view role, std::string_view verifier
          + std::to_string(connection_limit);
 }
 
+std::string create_group_role(std::string_view group) {
+  return "CREATE ROLE " + quote_ident(group) + " NOLOGIN";
+}
+
 result<std::string> alter_role_password(std::string_view role, std::string_view verifier) {
   auto lit = quote_literal(verifier);
   if (!lit)
@@ -59,7 +63,7 @@ std::string alter_role_connection_limit(std::string_view role, int limit) {
 
 std::string alter_role_attribute(std::string_view role, std::string_view attribute) {
   for (const char* allowed :
-       {"LOGIN", "NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE", "NOREPLICATION", "NOBYPASSRLS"})
+       {"LOGIN", "NOLOGIN", "NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE", "NOREPLICATION", "NOBYPASSRLS"})
     if (attribute == allowed)
       return "ALTER ROLE " + quote_ident(role) + " " + allowed;
   return {};
@@ -69,10 +73,15 @@ std::string grant_membership(std::string_view group, std::string_view role) {
   return "GRANT " + quote_ident(group) + " TO " + quote_ident(role);
 }
 
+std::string grant_group_membership(std::string_view group, std::string_view role,
+                                   int server_version_num) {
+  return "GRANT " + quote_ident(group) + " TO " + quote_ident(role)
+         + (server_version_num >= 160000 ? " WITH INHERIT TRUE, SET FALSE" : "");
+}
+
 std::string grant_role_privileges_to(std::string_view role, std::string_view admin,
                                      int server_version_num) {
-  return "GRANT " + quote_ident(role) + " TO " + quote_ident(admin)
-         + (server_version_num >= 160000 ? " WITH INHERIT TRUE, SET FALSE" : "");
+  return grant_group_membership(role, admin, server_version_num); // the same grant
 }
 
 std::string revoke_membership(std::string_view group, std::string_view role) {

@@ -28,16 +28,23 @@ namespace dbuser::pg::sql {
 // ALTER ROLE "r" PASSWORD '<verifier>'
 [[nodiscard]] result<std::string> alter_role_password(std::string_view role,
                                                       std::string_view verifier);
+// CREATE ROLE "g" NOLOGIN (a privilege group, pg/groups.hpp)
+[[nodiscard]] std::string create_group_role(std::string_view group);
 // COMMENT ON ROLE "r" IS '<marker>'
 [[nodiscard]] result<std::string> comment_on_role(std::string_view role, std::string_view marker);
 // ALTER ROLE "r" CONNECTION LIMIT n
 [[nodiscard]] std::string alter_role_connection_limit(std::string_view role, int limit);
 // ALTER ROLE "r" <attribute>, attribute one of LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
-// NOREPLICATION NOBYPASSRLS (anything else yields an empty string).
+// NOREPLICATION NOBYPASSRLS NOLOGIN (anything else yields an empty string).
 [[nodiscard]] std::string alter_role_attribute(std::string_view role, std::string_view attribute);
 // GRANT "group" TO "r" / REVOKE "group" FROM "r"
 [[nodiscard]] std::string grant_membership(std::string_view group, std::string_view role);
 [[nodiscard]] std::string revoke_membership(std::string_view group, std::string_view role);
+// Membership in a privilege group: GRANT "g" TO "r" before PostgreSQL 16; from 16 on
+// GRANT "g" TO "r" WITH INHERIT TRUE, SET FALSE (its privileges, never its identity: a member
+// cannot create objects owned by the group).
+[[nodiscard]] std::string grant_group_membership(std::string_view group, std::string_view role,
+                                                 int server_version_num);
 // The membership a non-superuser admin needs to act on a role's objects (REASSIGN/DROP OWNED
 // check that it has the role's privileges): GRANT "r" TO "admin" before PostgreSQL 16, and from
 // 16 on (server_version_num >= 160000) GRANT "r" TO "admin" WITH INHERIT TRUE, SET FALSE — the
