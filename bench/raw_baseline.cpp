@@ -341,6 +341,7 @@ int main(int argc, char** argv) {
     if (!o.keep) {
       delete_namespace(kube, o.ns);
       (void)drop_roles("bench_raw_", {"bench_db", "postgres"});
+      (void)drop_roles(bench_groups, {"bench_db", "postgres"}); // unused once its users are gone
     }
     return result.value("failed", 0) == 0 ? 0 : 1;
   } catch (const std::exception& e) {

@@ -578,15 +578,13 @@ result<std::vector<std::string>> executor::converge_observed(const desired_role&
     }
     // 3. Groups left: dropped when no one else is in them. The role is converged already; a
     //    failure here is logged, and the group is left for a later leave or deletion.
-    for (const auto& g : observed.role.groups) {
-      if (std::any_of(groups.begin(), groups.end(), [&](auto& w) { return w.name == g; }))
-        continue;
-      auto dropped = drop_group_if_unused(g);
-      if (!dropped)
-        spdlog::warn("pg: privilege group {} was left unused and not dropped: {}", g,
-                     dropped.error().to_string());
-      else
-        done->insert(done->end(), dropped->begin(), dropped->end());
+    std::vector<std::string> left;
+    for (const auto& g : observed.role.groups)
+      if (std::none_of(groups.begin(), groups.end(), [&](auto& w) { return w.name == g; }))
+        left.push_back(g);
+    if (!left.empty()) {
+      auto dropped = drop_unused_groups(left);
+      done->insert(done->end(), dropped.begin(), dropped.end());
     }
     return done;
   }
@@ -733,13 +731,36 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
   auto done = apply(actions);
   if (!done)
     return done;
-  for (const auto& g : groups) {
+  auto dropped = drop_unused_groups(groups);
+  done->insert(done->end(), dropped.begin(), dropped.end());
+  return done;
+}
+
+std::vector<std::string> executor::drop_unused_groups(const std::vector<std::string>& left) {
+  auto& self = *impl_;
+  std::vector<std::string> candidates = left;
+  try {
+    pqxx::read_transaction tx(self.conn(""));
+    for (const auto& row : tx.exec_params(
+           "SELECT r.rolname FROM pg_roles r WHERE starts_with(r.rolname, $1) AND NOT "
+           "r.rolcanlogin AND starts_with(shobj_description(r.oid, 'pg_authid'), $2) AND NOT "
+           "EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid AND m.member <> "
+           "(SELECT oid FROM pg_roles WHERE rolname = current_user)) ORDER BY 1",
+           std::string(group_name_prefix), std::string(group_marker_prefix)))
+      if (std::find(left.begin(), left.end(), row[0].as<std::string>()) == left.end())
+        candidates.push_back(row[0].as<std::string>());
+  } catch (const std::exception& ex) {
+    spdlog::warn("pg: cannot look for unused privilege groups: {}",
+                 self.fail(ex, "while looking for unused privilege groups").to_string());
+  }
+  std::vector<std::string> done;
+  for (const auto& g : candidates) {
     auto dropped = drop_group_if_unused(g);
     if (!dropped)
-      spdlog::warn("pg: privilege group {} was left unused and not dropped: {}", g,
+      spdlog::warn("pg: privilege group {} is unused and was not dropped: {}", g,
                    dropped.error().to_string());
     else
-      done->insert(done->end(), dropped->begin(), dropped->end());
+      done.insert(done.end(), dropped->begin(), dropped->end());
   }
   return done;
 }

@@ -93,6 +93,11 @@ public:
   // its own database under the advisory write lock with membership checked again (pg/groups.hpp).
   // Returns what was done; nothing when it is in use, absent or not ours.
   [[nodiscard]] result<std::vector<std::string>> drop_group_if_unused(std::string_view group);
+  // drop_group_if_unused for each of `left` (groups a role just left, or was in when dropped),
+  // then for every other group of ours that no role but the admin is in (its last member dropped
+  // by hand, or a crash between a leave and its drop). Failures are logged, never returned: the
+  // role's own change is done, and the next leave or deletion sweeps again.
+  std::vector<std::string> drop_unused_groups(const std::vector<std::string>& left);
 
   // Connects as `role` with `password` over TCP with the target's sslmode/CA (a fresh connection,
   // not cached) and runs one query.
