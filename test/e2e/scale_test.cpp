@@ -88,27 +88,8 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
     const auto& data = s.value("data", json::object());
     if (data.count("username") == 0 || data.count("password") == 0)
       continue;
-    auto decode = [](const std::string& b64) {
-      static const std::string chars =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-      std::string out;
-      unsigned bits = 0;
-      int have = 0;
-      for (char c : b64) {
-        const auto at = chars.find(c);
-        if (at == std::string::npos)
-          continue;
-        bits = (bits << 6U) | static_cast<unsigned>(at);
-        have += 6;
-        if (have >= 8) {
-          have -= 8;
-          out += static_cast<char>((bits >> static_cast<unsigned>(have)) & 0xFFU);
-        }
-      }
-      return out;
-    };
-    creds.emplace_back(decode(data["username"].get<std::string>()),
-                       decode(data["password"].get<std::string>()));
+    creds.emplace_back(base64_decode(data["username"].get<std::string>()),
+                       base64_decode(data["password"].get<std::string>()));
   }
   REQUIRE(static_cast<int>(creds.size()) == n);
   const auto login_start = steady_clock::now();

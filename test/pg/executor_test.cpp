@@ -736,6 +736,13 @@ bool role_exists(const std::string& role) {
                                    + *sql::quote_literal(role))
          == "1";
 }
+// has_table_privilege(role, table, privilege) in `db`: "t" or "f" (memberships followed).
+std::string holds(const std::string& db, const std::string& role, const std::string& table,
+                  const std::string& privilege) {
+  return admin_value(db, "SELECT has_table_privilege(" + *sql::quote_literal(role) + ", "
+                           + *sql::quote_literal(table) + ", " + *sql::quote_literal(privilege)
+                           + ")");
+}
 int server_version() { return std::stoi(admin_value("postgres", "SHOW server_version_num")); }
 
 } // namespace
@@ -787,12 +794,8 @@ TEST_CASE("a privilege change moves a role between groups with no moment without
   CHECK(select.samples > 20);
   CHECK(select.missing == 0);
 
-  CHECK(admin_value(db, "SELECT has_table_privilege(" + *sql::quote_literal(role)
-                          + ", 't', 'UPDATE')")
-        == "t");
-  CHECK(admin_value(db, "SELECT has_table_privilege(" + *sql::quote_literal(role)
-                          + ", 't', 'INSERT')")
-        == "f");
+  CHECK(holds(db, role, "t", "UPDATE") == "t");
+  CHECK(holds(db, role, "t", "INSERT") == "f");
   CHECK_FALSE(role_exists(g1)); // unused: dropped
   CHECK(role_exists(g2));
   CHECK(acl_entries(db, "t") == 2); // the owner and one group
@@ -840,9 +843,7 @@ TEST_CASE("an existing install's direct grants migrate to a group with no moment
                                 + *sql::quote_literal(role) + "::regrole")
         == "0");
   admin_exec(db, {"CREATE TABLE later (id int)"});
-  CHECK(admin_value(db, "SELECT has_table_privilege(" + *sql::quote_literal(role)
-                          + ", 'later', 'DELETE')")
-        == "t");
+  CHECK(holds(db, role, "later", "DELETE") == "t");
   CHECK(converged(ex, d));
 }
 
@@ -864,9 +865,7 @@ TEST_CASE("drift on a group is repaired by its member's converge and drift on th
   for (const auto& [p, held] : std::vector<std::pair<std::string, std::string>>{
          {"SELECT", "t"}, {"TRUNCATE", "f"}, {"INSERT", "f"}}) {
     INFO(p);
-    CHECK(admin_value(db, "SELECT has_table_privilege(" + *sql::quote_literal(role) + ", 't', '"
-                            + p + "')")
-          == held);
+    CHECK(holds(db, role, "t", p) == held);
   }
   CHECK(admin_value("postgres", "SELECT rolcanlogin FROM pg_roles WHERE rolname = "
                                   + *sql::quote_literal(group_of(d, dev_env::get().pg_user())))
@@ -920,10 +919,8 @@ TEST_CASE("roles joining and leaving one group concurrently always hold their pr
           failure = r.error().to_string();
           break;
         }
-        const auto insert = admin_value(db, "SELECT has_table_privilege("
-                                              + *sql::quote_literal(role) + ", 't', 'INSERT')");
-        const auto select = admin_value(db, "SELECT has_table_privilege("
-                                              + *sql::quote_literal(role) + ", 't', 'SELECT')");
+        const auto insert = holds(db, role, "t", "INSERT");
+        const auto select = holds(db, role, "t", "SELECT");
         const bool want_insert = d.grants[0].privileges.contains(privilege::insert);
         if (select != "t" || (insert == "t") != want_insert)
           failure = "after converge " + std::to_string(i) + " " + role + " holds SELECT " + select
