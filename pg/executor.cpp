@@ -739,16 +739,29 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
 std::vector<std::string> executor::drop_unused_groups(const std::vector<std::string>& left) {
   auto& self = *impl_;
   std::vector<std::string> candidates = left;
+  // Other unused groups of ours in the databases of those left (bounded: never a scan of every
+  // database's groups at every deletion).
   try {
     pqxx::read_transaction tx(self.conn(""));
-    for (const auto& row : tx.exec_params(
-           "SELECT r.rolname FROM pg_roles r WHERE starts_with(r.rolname, $1) AND NOT "
-           "r.rolcanlogin AND starts_with(shobj_description(r.oid, 'pg_authid'), $2) AND NOT "
-           "EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid AND m.member <> "
-           "(SELECT oid FROM pg_roles WHERE rolname = current_user)) ORDER BY 1",
-           std::string(group_name_prefix), std::string(group_marker_prefix)))
-      if (std::find(left.begin(), left.end(), row[0].as<std::string>()) == left.end())
-        candidates.push_back(row[0].as<std::string>());
+    std::set<std::string> homes;
+    for (const auto& g : left)
+      for (const auto& row : tx.exec_params("SELECT shobj_description(oid, 'pg_authid') FROM "
+                                            "pg_roles WHERE rolname = $1",
+                                            g))
+        if (!row[0].is_null())
+          if (auto db = group_database(row[0].as<std::string>()))
+            homes.insert(*db);
+    for (const auto& db : homes)
+      for (const auto& row : tx.exec_params(
+             "SELECT r.rolname FROM pg_roles r WHERE starts_with(r.rolname, $1) AND NOT "
+             "r.rolcanlogin AND starts_with(shobj_description(r.oid, 'pg_authid'), $2) AND NOT "
+             "EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid AND m.member <> "
+             "(SELECT oid FROM pg_roles WHERE rolname = current_user)) ORDER BY 1",
+             std::string(group_name_prefix),
+             std::string(group_marker_prefix) + "database=" + db + ";"))
+        if (std::find(candidates.begin(), candidates.end(), row[0].as<std::string>())
+            == candidates.end())
+          candidates.push_back(row[0].as<std::string>());
   } catch (const std::exception& ex) {
     spdlog::warn("pg: cannot look for unused privilege groups: {}",
                  self.fail(ex, "while looking for unused privilege groups").to_string());
@@ -789,7 +802,13 @@ result<std::vector<std::string>> executor::drop_group_if_unused(std::string_view
     auto db = group_database(found[0][0].as<std::string>());
     if (!db || tx.exec_params1(members, name)[0].as<int>() != 0)
       return std::vector<std::string>{}; // not ours, or in use
-    home = *db;
+    // Its database dropped meanwhile: nobody can join it there; the last step runs here.
+    home = tx.exec_params1("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND "
+                           "datallowconn)",
+                           *db)[0]
+               .as<bool>()
+             ? *db
+             : std::string();
     has_its_privileges = found[0][1].as<bool>();
     if (self.server_version_num == 0)
       self.server_version_num = found[0][2].as<int>();
