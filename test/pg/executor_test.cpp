@@ -942,3 +942,28 @@ TEST_CASE("roles joining and leaving one group concurrently always hold their pr
   INFO(fa << " / " << fb);
   CHECK(acl_entries(db, "t") <= 3); // the owner and at most the two groups
 }
+
+TEST_CASE("a group whose last member was dropped by hand is swept when a role leaves a group of "
+          "its database") {
+  const auto a = name("sweepa");
+  const auto b = name("sweepb");
+  const auto db = name("sweepdb");
+  cleanup c{{a, b}, {db}, {}};
+  auto ex = make_executor();
+  auto da = desired(a, db, privilege_set{privilege::select}, password());
+  auto db_ = desired(b, db, privilege_set{privilege::select, privilege::insert}, password());
+  REQUIRE(ex.converge(da));
+  REQUIRE(ex.converge(db_));
+  const auto ga = group_of(da, dev_env::get().pg_user());
+  const auto gb = group_of(db_, dev_env::get().pg_user());
+  admin_exec("postgres", {"DROP ROLE " + sql::quote_ident(a)}); // behind the operator's back
+  CHECK(role_exists(ga));
+  db_.grants[0].privileges = privilege_set{privilege::select, privilege::update};
+  auto moved = ex.converge(db_);
+  REQUIRE(moved);
+  CHECK(did(*moved, "dropped the unused privilege group " + gb));
+  CHECK(did(*moved, "dropped the unused privilege group " + ga));
+  CHECK_FALSE(role_exists(ga));
+  CHECK_FALSE(role_exists(gb));
+  CHECK(converged(ex, db_));
+}
