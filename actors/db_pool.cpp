@@ -129,8 +129,9 @@ struct postgres_engine {
     return false;
   }
   static void with_secret(desired& d, std::string secret) { d.verifier = std::move(secret); }
-  static auto plan(executor& ex, const desired& d, const pg::observed_state& o) {
-    return pg::plan(d, o, ex.where().admin_user);
+  // Plan and apply, with the role's privilege groups (pg/groups.hpp).
+  static auto converge(executor& ex, const desired& d, pg::observed_state o) {
+    return ex.converge_observed(d, std::move(o));
   }
   static auto set_password(executor& ex, const desired& d, const std::string& secret) {
     return ex.set_password(d.active_name(), secret);
@@ -191,8 +192,12 @@ struct mysql_engine {
     return c == msg::role_claim::absent;
   }
   static void with_secret(desired& d, std::string secret) { d.password_hash = std::move(secret); }
-  static auto plan(executor&, const desired& d, const mysql::observed_state& o) {
-    return mysql::plan(d, o);
+  static auto converge(executor& ex, const desired& d, const mysql::observed_state& o)
+    -> decltype(ex.apply(*mysql::plan(d, o))) {
+    auto actions = mysql::plan(d, o);
+    if (!actions)
+      return make_unexpected(actions.error());
+    return ex.apply(*actions);
   }
   static auto set_password(executor& ex, const desired& d, const std::string& secret) {
     return ex.set_password(d.user, d.host, secret);
@@ -269,12 +274,7 @@ db_result converge(typename E::executor& ex, db_job& job) {
     E::with_secret(desired, std::move(*secret));
     r.password_set = true;
   }
-  auto actions = E::plan(ex, desired, *observed);
-  if (!actions) {
-    r.failure = to_db_error(actions.error());
-    return r;
-  }
-  auto done = ex.apply(*actions);
+  auto done = E::converge(ex, desired, std::move(*observed));
   if (!done) {
     r.failure = to_db_error(done.error());
     return r;

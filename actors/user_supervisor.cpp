@@ -119,6 +119,8 @@ outcome from_db(supervisor* self, const msg::db_error& e) {
   }
   if (e.what == msg::db_error::kind::unavailable)
     reason = api::reason::database_unreachable;
+  if (e.what == msg::db_error::kind::limit) // the same statement would fail the same way
+    return refused(api::reason::limit_exceeded, e.message);
   if (e.what == msg::db_error::kind::permission) {
     // Nothing was half-done (the statements of a step share a transaction) and the fix is
     // somebody else's GRANT: try again soon, without a change to the resource.

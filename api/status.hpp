@@ -26,6 +26,9 @@ inline constexpr const char* database_error = "DatabaseError";
 inline constexpr const char* insufficient_privilege = "InsufficientPrivilege";
 // No DatabaseTargetPolicy allows the user's namespace to use its target: nothing connects to it.
 inline constexpr const char* target_not_allowed = "TargetNotAllowed";
+// A database server limit was hit (PostgreSQL SQLSTATE class 54, e.g. an ACL too long for its
+// catalog row): retrying cannot help; the message says which limit and what to do.
+inline constexpr const char* limit_exceeded = "DatabaseLimitExceeded";
 inline constexpr const char* role_conflict = "RoleConflict";
 inline constexpr const char* secret_conflict = "SecretConflict";
 inline constexpr const char* login_failed = "LoginFailed";

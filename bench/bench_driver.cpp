@@ -3,7 +3,8 @@
 // baseline (raw_baseline.cpp) doing the same per-user work directly. See bench/README.md.
 //
 // Expected flow
-//   1. Fresh namespace with the postgres-admin Secret; leftover bench_ roles and bench_db dropped.
+//   1. Fresh namespace with the postgres-admin Secret; leftover bench_ roles, privilege groups
+//      and bench_db dropped; bench_db made with table bench_before (bench_during: halfway in 4).
 //   2. The operator starts (--namespace <it>, --listen 127.0.0.1:<free port>, --log-level warn,
 //      --kube-qps/--kube-burst high); the bench waits for /readyz, then idles 5 s: idle RSS.
 //   3. The bench's own informers watch PostgresUsers and the operator's Secrets in the namespace.
@@ -14,7 +15,7 @@
 //   6. Every PostgresUser deleted (through the operator): time until all are gone and every role
 //      dropped. The operator stops (SIGTERM).
 //   7. The raw baseline runs with the same N, pool size and concurrency.
-//   8. Cleanup: namespace, leftover roles, bench_db. A table, then one `BENCH_JSON {...}` line.
+//   8. Cleanup: namespace, leftover roles and groups, bench_db. A table, then one `BENCH_JSON {...}` line.
 //
 // A sampler thread polls pg_stat_activity (application_name dbuser-operator) and /proc every
 // 200 ms during 4-6.
@@ -584,7 +585,9 @@ int bench_main(const options& o) {
 
   std::cerr << "bench: dropping leftover bench_ roles and bench_db\n";
   (void)drop_roles("bench_", {"bench_db", "postgres"});
+  (void)drop_roles(bench_groups, {"bench_db", "postgres"});
   drop_database("bench_db");
+  bench_table("bench_before"); // a table before the run; bench_during is created halfway
   make_namespace(kube, ns, true);
 
   observations ob(o.n);
@@ -657,6 +660,8 @@ int bench_main(const options& o) {
   ob.t0 = clock_type::now();
   std::atomic<int> created{0};
   for (int i = 0; i < o.n; ++i) {
+    if (i == o.n / 2)
+      bench_table("bench_during");
     lim.acquire();
     const auto name = user_name("bench", i);
     auto manifest = user_manifest(ns, name, role_name("bench", i), name, pg_port);
@@ -723,6 +728,8 @@ int bench_main(const options& o) {
   std::cerr << "bench: deleting " << o.n << " PostgresUsers\n";
   const double del0 = seconds_since(ob.t0);
   for (int i = 0; i < o.n; ++i) {
+    if (i == o.n / 2)
+      bench_table("bench_during");
     lim.acquire();
     const auto name = user_name("bench", i);
     with_retry(
@@ -750,6 +757,7 @@ int bench_main(const options& o) {
   std::cerr << "bench: cleaning up\n";
   delete_namespace(kube, ns);
   (void)drop_roles("bench_", {"bench_db", "postgres"});
+  (void)drop_roles(bench_groups, {"bench_db", "postgres"});
   drop_database("bench_db");
 
   const double users_per_s = t_all > 0 ? ob.n_ready / t_all : 0;

@@ -93,4 +93,22 @@ inline void drop_database(const std::string& db) {
   tx.exec("DROP DATABASE IF EXISTS " + admin.quote_name(db) + " WITH (FORCE)");
 }
 
+// The privilege groups the operator makes for bench_db (pg/groups.hpp), dropped like roles.
+inline constexpr const char* bench_groups = "dbuser-g-bench_db_";
+
+// bench_db (created when missing) with table `table` (owned by the admin, one row): users see a
+// database that holds tables, whose ACLs are what privilege groups keep small.
+inline void bench_table(const std::string& table) {
+  pqxx::connection admin(admin_conninfo());
+  if (!database_exists(admin, "bench_db")) {
+    pqxx::nontransaction tx(admin);
+    tx.exec("CREATE DATABASE bench_db");
+  }
+  pqxx::connection c(admin_conninfo("bench_db"));
+  pqxx::work tx(c);
+  tx.exec("CREATE TABLE IF NOT EXISTS " + c.quote_name(table) + " (id int)");
+  tx.exec("INSERT INTO " + c.quote_name(table) + " VALUES (1)");
+  tx.commit();
+}
+
 } // namespace dbuser::bench

@@ -201,10 +201,7 @@ private:
         why = observed.error().to_string();
         continue;
       }
-      auto actions = pg::plan(desired, *observed, ex.where().admin_user);
-      if (!actions)
-        return fail(i, actions.error().to_string(), false);
-      auto done = ex.apply(*actions);
+      auto done = ex.converge_observed(desired, std::move(*observed)); // with privilege groups
       if (done) {
         why.clear();
         break;
@@ -344,6 +341,7 @@ int main(int argc, char** argv) {
     if (!o.keep) {
       delete_namespace(kube, o.ns);
       (void)drop_roles("bench_raw_", {"bench_db", "postgres"});
+      (void)drop_roles(bench_groups, {"bench_db", "postgres"}); // unused once its users are gone
     }
     return result.value("failed", 0) == 0 ? 0 : 1;
   } catch (const std::exception& e) {

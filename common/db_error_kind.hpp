@@ -14,6 +14,7 @@ enum class db_error_kind {
   auth,        // authentication failed
   unavailable, // cannot reach the server, or it is going away
   transient,   // the server asks to retry (deadlock, serialization, too many connections, ...)
+  limit,       // a server limit was hit (PostgreSQL class 54): retrying will not help
   internal,    // anything else: a bug or an unexpected library failure
 };
 
@@ -25,6 +26,7 @@ enum class db_error_kind {
     case db_error_kind::auth: return "auth";
     case db_error_kind::unavailable: return "unavailable";
     case db_error_kind::transient: return "transient";
+    case db_error_kind::limit: return "limit";
     case db_error_kind::internal: return "internal";
   }
   return "internal";

@@ -36,6 +36,8 @@ error_kind kind_of_sqlstate(std::string_view s) {
     return error_kind::transient;
   if (s == "42501")
     return error_kind::permission;
+  if (cls == "54")
+    return error_kind::limit; // program limit exceeded: the same statement fails the same way
   if (cls == "28")
     return error_kind::auth;
   if (s == "42710" || s == "42P04" || s == "2BP01" || s == "55006")
@@ -60,7 +62,23 @@ error sql_error(std::string_view sqlstate, std::string_view server_message, std:
   e.sqlstate = std::string(sqlstate);
   e.message = redact(server_message, secrets);
   e.context = std::move(context);
+  if (e.kind == error_kind::limit)
+    e.message = limit_message(e.message);
   return e;
+}
+
+std::string limit_message(const std::string& server_message) {
+  std::string out = "PostgreSQL limit reached: " + server_message + ". Retrying will not help";
+  if (server_message.find("row is too big") != std::string::npos)
+    out += ": a catalog row holds at most 8 KB, and an object's privilege list (ACL) is kept in "
+           "it: a table, view or sequence takes about 2,440 grantees. The operator grants "
+           "through privilege groups (roles dbuser-g-*); revoke the privileges granted to many "
+           "roles one by one on that object (see \\dp), then change this resource or wait for "
+           "its next resync";
+  else
+    out += ": reduce what reached the limit (the statement above), then change this resource "
+           "or wait for its next resync";
+  return out;
 }
 
 std::string redact(std::string_view text, const std::vector<std::string>& secrets) {

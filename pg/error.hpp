@@ -40,6 +40,10 @@ using result = dbuser::expected<T, error>;
 [[nodiscard]] error sql_error(std::string_view sqlstate, std::string_view server_message,
                               std::string context, const std::vector<std::string>& secrets = {});
 
+// The message of a limit error (SQLSTATE class 54): the server's, what limit it is when known
+// ("row is too big": an ACL too long for its catalog row), and what to do.
+[[nodiscard]] std::string limit_message(const std::string& server_message);
+
 // Removes what must never reach a log or an Event from a server or library message: the
 // statement echo ("LINE 1: ALTER ROLE ... PASSWORD '...'" and its caret line, "Query was: ..."),
 // anything shaped like a SCRAM or MD5 verifier, and every string in `secrets`.

@@ -1,5 +1,6 @@
 #include "pg/executor.hpp"
 
+#include "pg/groups.hpp"
 #include "pg/sql.hpp"
 
 #include <algorithm>
@@ -182,6 +183,7 @@ struct executor::impl {
   std::string current_db;
   std::shared_ptr<socket_cutter> cutter;
   socket_cutter::lease current_lease; // the admin connection's socket, while it is open
+  int server_version_num = 0;         // of the open connection's server; 0: not asked yet
 
   ~impl() {
     close();
@@ -201,6 +203,7 @@ struct executor::impl {
     current.notices.reset(); // unregistered before its connection goes
     current.conn.reset();
     current_db.clear();
+    server_version_num = 0;
   }
 
   std::string conninfo(std::string_view user, std::string_view password, std::string_view db,
@@ -425,8 +428,10 @@ observed_role read_role(pqxx::transaction_base& tx, const std::string& name) {
   for (const auto& m : tx.exec_params(std::string("SELECT g.rolname FROM pg_auth_members m JOIN "
                                                   "pg_roles g ON g.oid = m.roleid WHERE m.member = ")
                                         + role_oid + " ORDER BY 1",
-                                      name))
-    o.member_of.push_back(m[0].as<std::string>());
+                                      name)) {
+    auto group = m[0].as<std::string>();
+    (is_group_name(group) ? o.groups : o.member_of).push_back(std::move(group));
+  }
   return o;
 }
 
@@ -454,6 +459,10 @@ result<observed_state> executor::observe(const desired_role& desired) {
       o.role = read_role(tx, desired.name);
       for (const auto& l : desired.logins)
         o.logins.push_back(observed_login{l.name, read_role(tx, l.name)});
+      if (self.server_version_num == 0)
+        self.server_version_num =
+          tx.exec("SELECT current_setting('server_version_num')::int")[0][0].as<int>();
+      o.server_version_num = self.server_version_num;
       // A new role holds nothing: skip the ACL scans (each reads every database's ACL, which
       // grows with every role granted CONNECT — thousands of entries on a shared database).
       std::set<std::string> with_connect;
@@ -551,10 +560,68 @@ result<std::vector<std::string>> executor::converge(const desired_role& desired)
   auto observed = observe(desired);
   if (!observed)
     return make_unexpected(observed.error());
-  auto actions = plan(desired, *observed, impl_->t.admin_user);
-  if (!actions)
-    return make_unexpected(actions.error());
-  return apply(*actions);
+  return converge_observed(desired, std::move(*observed));
+}
+
+result<std::vector<std::string>> executor::converge_observed(const desired_role& desired,
+                                                             observed_state observed) {
+  const auto& admin = impl_->t.admin_user;
+  const auto groups =
+    desired.use_groups ? privilege_groups(desired, admin) : std::vector<privilege_group>{};
+  for (int attempt = 1;; ++attempt) {
+    // 1. The groups, each planned like a role with direct grants, its statements in its database.
+    std::vector<action> actions;
+    for (const auto& g : groups) {
+      const auto as_role = group_role(g);
+      auto o = observe(as_role);
+      if (!o)
+        return make_unexpected(o.error());
+      if (o->role.exists && o->role.comment != g.marker)
+        return make_unexpected(make_error(
+          error_kind::conflict,
+          "role " + g.name + " exists but is not the operator's privilege group for "
+            + g.scope.privileges.to_string() + " on " + g.scope.database + "." + g.scope.schema
+            + " (its comment is not " + g.marker + "): it is never used or adopted; drop or "
+            + "rename it",
+          "while converging privilege group " + g.name + " for " + desired.name));
+      auto planned = plan(as_role, *o, admin);
+      if (!planned)
+        return make_unexpected(planned.error());
+      for (auto& a : *planned) {
+        if (!a.outside_transaction && a.database.empty())
+          a.database = g.scope.database;
+        a.description += " (privilege group " + g.name + ")";
+        actions.push_back(std::move(a));
+      }
+    }
+    // 2. The role: groups joined, then what it left and held directly revoked.
+    auto own = plan(desired, observed, admin);
+    if (!own)
+      return make_unexpected(own.error());
+    actions.insert(actions.end(), own->begin(), own->end());
+    auto done = apply(actions);
+    if (!done) {
+      const auto& state = done.error().sqlstate;
+      if (groups.empty() || attempt == 3 || (state != "42704" && state != "42710"))
+        return done;
+      auto again = observe(desired); // a group dropped or created under us: start over
+      if (!again)
+        return make_unexpected(again.error());
+      observed = std::move(*again);
+      continue;
+    }
+    // 3. Groups left: dropped when no one else is in them. The role is converged already; a
+    //    failure here is logged, and the group is left for a later leave or deletion.
+    std::vector<std::string> left;
+    for (const auto& g : observed.role.groups)
+      if (std::none_of(groups.begin(), groups.end(), [&](auto& w) { return w.name == g; }))
+        left.push_back(g);
+    if (!left.empty()) {
+      auto dropped = drop_unused_groups(left);
+      done->insert(done->end(), dropped.begin(), dropped.end());
+    }
+    return done;
+  }
 }
 
 result<bool> executor::database_exists(std::string_view database) {
@@ -641,6 +708,19 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
   } catch (const std::exception& ex) {
     return make_unexpected(self.fail(ex, "while finding the databases of role " + name));
   }
+  std::vector<std::string> groups; // dropped after the role when unused
+  try {
+    pqxx::read_transaction tx(self.conn(""));
+    for (const auto& row : tx.exec_params(
+           std::string("SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = "
+                       "m.roleid WHERE m.member = ")
+             + role_oid + " ORDER BY 1",
+           name))
+      if (is_group_name(row[0].as<std::string>()))
+        groups.push_back(row[0].as<std::string>());
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, "while finding the privilege groups of role " + name));
+  }
   // The open connection's database first (no reconnect); it alone when there is none.
   std::stable_partition(databases.begin(), databases.end(),
                         [&](const std::string& db) { return db == self.current_db; });
@@ -682,7 +762,135 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
                            "the admin " + admin + " cannot drop role " + name
                              + ": it needs ADMIN OPTION on it (PostgreSQL 16+) or CREATEROLE"
                              + way_out});
-  return apply(actions);
+  auto done = apply(actions);
+  if (!done)
+    return done;
+  auto dropped = drop_unused_groups(groups);
+  done->insert(done->end(), dropped.begin(), dropped.end());
+  return done;
+}
+
+std::vector<std::string> executor::drop_unused_groups(const std::vector<std::string>& left) {
+  auto& self = *impl_;
+  std::vector<std::string> candidates = left;
+  // Other unused groups of ours in the databases of those left (bounded: never a scan of every
+  // database's groups at every deletion).
+  try {
+    pqxx::read_transaction tx(self.conn(""));
+    std::set<std::string> homes;
+    for (const auto& g : left)
+      for (const auto& row : tx.exec_params("SELECT shobj_description(oid, 'pg_authid') FROM "
+                                            "pg_roles WHERE rolname = $1",
+                                            g))
+        if (!row[0].is_null())
+          if (auto db = group_database(row[0].as<std::string>()))
+            homes.insert(*db);
+    for (const auto& db : homes)
+      for (const auto& row : tx.exec_params(
+             "SELECT r.rolname FROM pg_roles r WHERE starts_with(r.rolname, $1) AND NOT "
+             "r.rolcanlogin AND starts_with(shobj_description(r.oid, 'pg_authid'), $2) AND NOT "
+             "EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid AND m.member <> "
+             "(SELECT oid FROM pg_roles WHERE rolname = current_user)) ORDER BY 1",
+             std::string(group_name_prefix),
+             std::string(group_marker_prefix) + "database=" + db + ";"))
+        if (std::find(candidates.begin(), candidates.end(), row[0].as<std::string>())
+            == candidates.end())
+          candidates.push_back(row[0].as<std::string>());
+  } catch (const std::exception& ex) {
+    spdlog::warn("pg: cannot look for unused privilege groups: {}",
+                 self.fail(ex, "while looking for unused privilege groups").to_string());
+  }
+  std::vector<std::string> done;
+  for (const auto& g : candidates) {
+    auto dropped = drop_group_if_unused(g);
+    if (!dropped)
+      spdlog::warn("pg: privilege group {} is unused and was not dropped: {}", g,
+                   dropped.error().to_string());
+    else
+      done.insert(done.end(), dropped->begin(), dropped->end());
+  }
+  return done;
+}
+
+result<std::vector<std::string>> executor::drop_group_if_unused(std::string_view group) {
+  auto& self = *impl_;
+  const std::string name(group);
+  const auto& admin = self.t.admin_user;
+  // Members other than the admin (on 16+ the role that created a group is a member of it with
+  // ADMIN OPTION; the admin takes the group's privileges below).
+  const std::string members = std::string("SELECT count(*) FROM pg_auth_members m WHERE m.roleid = ")
+                              + role_oid + " AND m.member <> (SELECT oid FROM pg_roles WHERE "
+                                           "rolname = current_user)";
+  const std::string context = "while dropping the unused privilege group " + name;
+  std::string home;
+  std::vector<std::string> elsewhere;
+  bool has_its_privileges = true;
+  try {
+    pqxx::read_transaction tx(self.conn(""));
+    auto found = tx.exec_params("SELECT shobj_description(oid, 'pg_authid'), pg_has_role(oid, "
+                                "'USAGE'), current_setting('server_version_num')::int FROM "
+                                "pg_roles WHERE rolname = $1",
+                                name);
+    if (found.empty() || found[0][0].is_null())
+      return std::vector<std::string>{};
+    auto db = group_database(found[0][0].as<std::string>());
+    if (!db || tx.exec_params1(members, name)[0].as<int>() != 0)
+      return std::vector<std::string>{}; // not ours, or in use
+    // Its database dropped meanwhile: nobody can join it there; the last step runs here.
+    home = tx.exec_params1("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1 AND "
+                           "datallowconn)",
+                           *db)[0]
+               .as<bool>()
+             ? *db
+             : std::string();
+    has_its_privileges = found[0][1].as<bool>();
+    if (self.server_version_num == 0)
+      self.server_version_num = found[0][2].as<int>();
+    for (const auto& row : tx.exec_params(
+           std::string("SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON "
+                       "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
+                       "s.refobjid = ")
+             + role_oid + " AND d.datallowconn AND d.datname <> $2 ORDER BY 1",
+           name, home))
+      elsewhere.push_back(row[0].as<std::string>());
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, context));
+  }
+  const int version = self.server_version_num;
+  std::vector<std::string> done;
+  // DROP OWNED needs the group's privileges: a non-superuser admin takes them (not its identity).
+  if (!has_its_privileges) {
+    auto granted = apply({action{home, sql::grant_role_privileges_to(name, admin, version),
+                                 "granted privilege group " + name + " to the admin " + admin,
+                                 context, false, false}});
+    if (!granted)
+      return granted;
+  }
+  // What it holds in other databases (granted there by hand): not ours to keep.
+  for (const auto& db : elsewhere) {
+    auto dropped = apply({action{db, sql::drop_owned(name),
+                                 "dropped the privileges of privilege group " + name
+                                   + " in database " + db,
+                                 context, false, false}});
+    if (!dropped)
+      return dropped;
+    done.insert(done.end(), dropped->begin(), dropped->end());
+  }
+  // Its own database, under the write lock that joining takes too: checked again, then dropped.
+  try {
+    pqxx::work tx(self.conn(home));
+    tx.exec(serialize_writes);
+    if (tx.exec_params1(members, name)[0].as<int>() != 0)
+      return done; // somebody joined meanwhile: it stays (the admin's membership does no harm)
+    tx.exec(sql::drop_owned(name));
+    tx.exec(sql::drop_role(name));
+    tx.commit();
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, context));
+  }
+  done.push_back("dropped the unused privilege group " + name);
+  spdlog::debug("pg: dropped the unused privilege group {}", name);
+  return done;
 }
 
 login_result executor::login_check(std::string_view role, std::string_view password,

@@ -67,8 +67,14 @@ public:
   // Runs the actions in order; consecutive actions of one database share a transaction.
   // Returns the descriptions of what was done (for Events).
   [[nodiscard]] result<std::vector<std::string>> apply(const std::vector<action>& actions);
-  // observe → plan → apply. Converging an already converged role does nothing and returns {}.
+  // observe → converge_observed. Converging an already converged role does nothing and returns {}.
   [[nodiscard]] result<std::vector<std::string>> converge(const desired_role& desired);
+  // From an observation of the role: with desired.use_groups, its privilege groups are
+  // converged (created, repaired) first, then the role's plan is applied, then groups it left are
+  // dropped when unused (pg/groups.hpp has the flow). A group found dropped or created
+  // concurrently (42704, 42710) starts it over, from a new observation, up to three times.
+  [[nodiscard]] result<std::vector<std::string>> converge_observed(const desired_role& desired,
+                                                                   observed_state observed);
 
   [[nodiscard]] result<bool> database_exists(std::string_view database);
   // Those of `roles` that hold SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS: membership in
@@ -81,8 +87,19 @@ public:
   [[nodiscard]] result<void> set_password(std::string_view role, std::string_view verifier);
   // In every database where the role owns objects or holds privileges: REASSIGN OWNED BY role TO
   // admin, DROP OWNED BY role; then DROP ROLE. Data is kept (owned by the admin). A missing role
-  // is not an error. Returns the descriptions of what was done.
+  // is not an error. Then the privilege groups it was in are dropped when unused. Returns the
+  // descriptions of what was done.
   [[nodiscard]] result<std::vector<std::string>> drop_role(std::string_view role);
+  // Drops privilege group `group` (only when its comment is our group marker) if no role but the
+  // admin is a member: DROP OWNED BY it in every database where it holds something, the last in
+  // its own database under the advisory write lock with membership checked again (pg/groups.hpp).
+  // Returns what was done; nothing when it is in use, absent or not ours.
+  [[nodiscard]] result<std::vector<std::string>> drop_group_if_unused(std::string_view group);
+  // drop_group_if_unused for each of `left` (groups a role just left, or was in when dropped),
+  // then for every other group of ours that no role but the admin is in (its last member dropped
+  // by hand, or a crash between a leave and its drop). Failures are logged, never returned: the
+  // role's own change is done, and the next leave or deletion sweeps again.
+  std::vector<std::string> drop_unused_groups(const std::vector<std::string>& left);
 
   // Connects as `role` with `password` over TCP with the target's sslmode/CA (a fresh connection,
   // not cached) and runs one query.

@@ -1,5 +1,6 @@
 #include "pg/plan.hpp"
 
+#include "pg/groups.hpp"
 #include "pg/sql.hpp"
 
 #include <algorithm>
@@ -127,21 +128,43 @@ result<void> plan_role(builder& b, const desired_role& d, const observed_role& o
   return {};
 }
 
-void plan_memberships(builder& b, const desired_role& d, const observed_role& o) {
+// Memberships granted, privilege groups joined (each in its database, where joining and dropping
+// a group are serialised: pg/groups.hpp), then memberships and groups left: a role never lacks
+// a privilege it keeps.
+void plan_memberships(builder& b, const desired_role& d, const observed_state& observed,
+                      const std::vector<privilege_group>& groups) {
+  const auto& o = observed.role;
   const std::set<std::string> want(d.member_of.begin(), d.member_of.end());
-  const std::set<std::string> have = o.exists
-                                       ? std::set<std::string>(o.member_of.begin(), o.member_of.end())
-                                       : std::set<std::string>{};
+  const auto held = [&o](const std::vector<std::string>& v) {
+    return o.exists ? std::set<std::string>(v.begin(), v.end()) : std::set<std::string>{};
+  };
+  const std::set<std::string> have = held(o.member_of);
+  const std::set<std::string> have_groups = held(o.groups);
   for (const auto& g : want)
     if (have.count(g) == 0)
       b.add("", sql::grant_membership(g, d.name), "granted membership in " + g,
             "while granting membership in " + g + " to " + d.name, false, false,
             b.needs_grantable(g));
+  std::set<std::string> want_groups;
+  for (const auto& g : groups) {
+    want_groups.insert(g.name);
+    if (have_groups.count(g.name) == 0)
+      b.add(g.scope.database,
+            sql::grant_group_membership(g.name, d.name, observed.server_version_num),
+            "granted membership in privilege group " + g.name,
+            "while granting membership in privilege group " + g.name + " to " + d.name, false,
+            false, b.needs_grantable(g.name));
+  }
   for (const auto& g : have)
     if (want.count(g) == 0)
       b.add("", sql::revoke_membership(g, d.name), "revoked membership in " + g,
             "while revoking membership in " + g + " from " + d.name, false, false,
             b.needs_grantable(g));
+  for (const auto& g : have_groups)
+    if (want_groups.count(g) == 0)
+      b.add("", sql::revoke_membership(g, d.name), "revoked membership in privilege group " + g,
+            "while revoking membership in privilege group " + g + " from " + d.name, false,
+            false, b.needs_grantable(g));
 }
 
 // The admin sets default privileges for its own tables; for another creator's, it must be a
@@ -245,7 +268,9 @@ result<void> plan_login(builder& b, const desired_role& owner, const login_role&
   d.set_password = owner.set_password;
   if (auto r = plan_role(b, d, have, l.mode); !r)
     return r;
-  plan_memberships(b, d, have);
+  observed_state as_observed;
+  as_observed.role = have;
+  plan_memberships(b, d, as_observed, {}); // the owner alone: no privilege group
   const std::string acts_as = "role=" + owner.name;
   if (std::find(have.config.begin(), have.config.end(), acts_as) == have.config.end()) {
     auto set = sql::alter_role_set_role(l.name, owner.name);
@@ -301,6 +326,14 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
       d->second = d->second || g.create_database;
   }
 
+  // Through groups the role holds nothing itself: what it holds directly is revoked (5.).
+  std::vector<privilege_group> groups;
+  if (desired.use_groups) {
+    groups = privilege_groups(desired, admin_user);
+    scopes.clear();
+    databases.clear();
+  }
+
   // 1. Databases.
   for (const auto& [name, may_create] : databases) {
     const auto* o = find_database(observed, name);
@@ -322,7 +355,7 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
     owner.verifier.clear();
   if (auto r = plan_role(b, owner, observed.role, desired.login); !r)
     return make_unexpected(r.error());
-  plan_memberships(b, desired, observed.role);
+  plan_memberships(b, desired, observed, groups);
   // Its login roles (after the owner exists: they become its members).
   for (const auto& l : desired.logins)
     if (auto r = plan_login(b, desired, l, find_login(observed, l.name)); !r)

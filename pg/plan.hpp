@@ -59,6 +59,10 @@ struct desired_role {
 
   // The role that logs in with the credentials' password ("" when none is active).
   [[nodiscard]] std::string active_name() const;
+  // The grants are held through privilege groups (pg/groups.hpp): the role is made a member of
+  // one group per (database, schema) and holds nothing directly (what it holds directly is
+  // revoked once it is a member). false: granted to the role itself (what a group does).
+  bool use_groups = true;
 };
 
 struct observed_role {
@@ -71,7 +75,8 @@ struct observed_role {
   bool bypassrls = false;
   int connection_limit = -1;
   std::optional<std::string> comment;
-  std::vector<std::string> member_of; // sorted
+  std::vector<std::string> member_of; // sorted; without privilege groups
+  std::vector<std::string> groups;    // memberships in privilege groups (pg/groups.hpp), sorted
   std::vector<std::string> config;    // rolconfig: "name=value" settings for every database
 };
 
@@ -105,6 +110,7 @@ struct observed_state {
   std::vector<observed_login> logins; // those of desired_role::logins, in its order
   std::vector<observed_database> databases; // desired ones, and any where it holds CONNECT
   std::vector<observed_schema> schemas;     // desired ones, and any where it holds something
+  int server_version_num = 0;               // 150005; decides the group membership options
 };
 
 struct action {
@@ -119,8 +125,10 @@ struct action {
   std::string if_denied = {};
 };
 
-// The statements that take `observed` to `desired`, in order: databases, role, memberships,
-// CONNECT/USAGE/table/default privileges, then revocations of what is no longer desired. Statements
+// The statements that take `observed` to `desired`, in order: databases, role, memberships
+// (privilege groups joined in their own database), then memberships left, CONNECT/USAGE/table/
+// default privileges, then revocations of what is no longer desired. With use_groups the role
+// itself is granted nothing: the groups' own plans (pg/groups.hpp) create the databases and grant. Statements
 // of one database that follow each other run in one transaction (CREATE ROLE and its marker
 // commit together). `invalid` when the role is missing and no verifier is given, or a database
 // is missing and may not be created.

@@ -75,7 +75,7 @@ std::string alter_role_connection_limit(std::string_view role, int limit) {
 
 std::string alter_role_attribute(std::string_view role, std::string_view attribute) {
   for (const char* allowed :
-       {"LOGIN", "NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE", "NOREPLICATION", "NOBYPASSRLS"})
+       {"LOGIN", "NOLOGIN", "NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE", "NOREPLICATION", "NOBYPASSRLS"})
     if (attribute == allowed)
       return "ALTER ROLE " + quote_ident(role) + " " + allowed;
   return {};
@@ -85,10 +85,15 @@ std::string grant_membership(std::string_view group, std::string_view role) {
   return "GRANT " + quote_ident(group) + " TO " + quote_ident(role);
 }
 
+std::string grant_group_membership(std::string_view group, std::string_view role,
+                                   int server_version_num) {
+  return "GRANT " + quote_ident(group) + " TO " + quote_ident(role)
+         + (server_version_num >= 160000 ? " WITH INHERIT TRUE, SET FALSE" : "");
+}
+
 std::string grant_role_privileges_to(std::string_view role, std::string_view admin,
                                      int server_version_num) {
-  return "GRANT " + quote_ident(role) + " TO " + quote_ident(admin)
-         + (server_version_num >= 160000 ? " WITH INHERIT TRUE, SET FALSE" : "");
+  return grant_group_membership(role, admin, server_version_num); // the same grant
 }
 
 std::string revoke_membership(std::string_view group, std::string_view role) {

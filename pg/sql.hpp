@@ -25,7 +25,8 @@ namespace dbuser::pg::sql {
 // CREATE ROLE "r" LOGIN PASSWORD '<verifier>' CONNECTION LIMIT n
 [[nodiscard]] result<std::string> create_role(std::string_view role, std::string_view verifier,
                                               int connection_limit);
-// CREATE ROLE "r" NOLOGIN CONNECTION LIMIT n (an owner role that holds privileges and objects)
+// CREATE ROLE "r" NOLOGIN CONNECTION LIMIT n (an owner role that holds privileges and objects,
+// a privilege group of pg/groups.hpp)
 [[nodiscard]] std::string create_role_nologin(std::string_view role, int connection_limit);
 // ALTER ROLE "r" NOLOGIN PASSWORD NULL: nobody logs in as it any more ("password
 // authentication failed"); its sessions, objects and memberships stay.
@@ -42,11 +43,16 @@ namespace dbuser::pg::sql {
 // ALTER ROLE "r" CONNECTION LIMIT n
 [[nodiscard]] std::string alter_role_connection_limit(std::string_view role, int limit);
 // ALTER ROLE "r" <attribute>, attribute one of LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
-// NOREPLICATION NOBYPASSRLS (anything else yields an empty string).
+// NOREPLICATION NOBYPASSRLS NOLOGIN (anything else yields an empty string).
 [[nodiscard]] std::string alter_role_attribute(std::string_view role, std::string_view attribute);
 // GRANT "group" TO "r" / REVOKE "group" FROM "r"
 [[nodiscard]] std::string grant_membership(std::string_view group, std::string_view role);
 [[nodiscard]] std::string revoke_membership(std::string_view group, std::string_view role);
+// Membership in a privilege group: GRANT "g" TO "r" before PostgreSQL 16; from 16 on
+// GRANT "g" TO "r" WITH INHERIT TRUE, SET FALSE (its privileges, never its identity: a member
+// cannot create objects owned by the group).
+[[nodiscard]] std::string grant_group_membership(std::string_view group, std::string_view role,
+                                                 int server_version_num);
 // The membership a non-superuser admin needs to act on a role's objects (REASSIGN/DROP OWNED
 // check that it has the role's privileges): GRANT "r" TO "admin" before PostgreSQL 16, and from
 // 16 on (server_version_num >= 160000) GRANT "r" TO "admin" WITH INHERIT TRUE, SET FALSE — the

@@ -116,8 +116,23 @@ TEST_CASE("with a least-privilege admin a PostgresUser is created, used, rotated
             .as<bool>());
   }
   {
-    INFO("drift is repaired: a revoked privilege comes back without a change to the resource");
+    INFO("drift is repaired: a privilege revoked from its privilege group comes back without a "
+         "change to the resource");
+    // The role holds its privileges through its group: revoking from the role itself changes
+    // nothing it can do; revoking from the group is the drift to repair.
     env.pg.exec("REVOKE SELECT ON public.before FROM " + postgres::ident(username), database);
+    CHECK(as_user("SELECT * FROM public.before").empty());
+    std::string privilege_group;
+    {
+      auto c = env.pg.admin();
+      pqxx::nontransaction w(c);
+      privilege_group = w.exec1("SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON "
+                                "g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE "
+                                "u.rolname = "
+                                + w.quote(username) + " AND starts_with(g.rolname, 'dbuser-g-')")[0]
+                          .as<std::string>();
+    }
+    env.pg.exec("REVOKE SELECT ON public.before FROM " + postgres::ident(privilege_group), database);
     REQUIRE_FALSE(as_user("SELECT * FROM public.before").empty());
     CHECK(wait_until([&] { return as_user("SELECT * FROM public.before").empty(); }, seconds(30),
                      milliseconds(250)));

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <iostream>
+
 using namespace std::chrono;
 using namespace dbuser::test::e2e;
 using dbuser::test::wait_until;
@@ -151,5 +153,60 @@ TEST_CASE("the API server refuses the usernames postgres and pg_monitor") {
   }
   // The roles themselves are untouched: postgres still logs in with its password.
   CHECK(env.pg.login_error(env.pg.admin_user(), env.pg.admin_password(), "postgres").empty());
+  CHECK_NO_SECRETS_IN_LOG(env);
+}
+
+TEST_CASE("a table whose ACL others filled with direct grants is a DatabaseLimitExceeded refusal "
+          "that says what to do, and heals once they are revoked") {
+  e2e_env env;
+  const auto name = env.object_name("full-acl");
+  const auto username = env.role_name("full_acl");
+  const auto database = env.database_name("full_acl_db");
+  const auto filler = env.role_name("filler") + "_";
+  env.pg.exec("CREATE DATABASE " + postgres::ident(database));
+  // What the operator did before privilege groups, or a DBA's script: one grantee per role,
+  // until pg_class's 8 KB row is full (about 2,440).
+  env.pg.exec("CREATE TABLE t (id int); DO $$DECLARE i int; BEGIN FOR i IN 1..3000 LOOP "
+              "EXECUTE format('CREATE ROLE %I', '" + filler + "' || i); BEGIN EXECUTE "
+              "format('GRANT SELECT ON t TO %I', '" + filler + "' || i); EXCEPTION WHEN "
+              "program_limit_exceeded THEN EXIT; END; END LOOP; END$$",
+              database);
+  struct drop_fillers {
+    e2e_env& env;
+    std::string database, filler;
+    ~drop_fillers() {
+      try {
+        env.pg.exec("DO $$DECLARE r text; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE "
+                    "starts_with(rolname, '" + filler + "') LOOP EXECUTE format('DROP OWNED BY "
+                    "%I', r); EXECUTE format('DROP ROLE %I', r); END LOOP; END$$",
+                    database);
+      } catch (const std::exception& e) {
+        std::cerr << "cleanup of " << filler << "*: " << e.what() << "\n";
+      }
+    }
+  } cleanup{env, database, filler};
+
+  env.apply(env.user_manifest(name, username, database, env.object_name("full-acl-creds")));
+  REQUIRE_CONDITION(env, name, seconds(30), "False", "DatabaseLimitExceeded");
+  const auto message = env.ready(name).message;
+  CHECK_THAT(message, Catch::Contains("row is too big") && Catch::Contains("SQLSTATE 54000")
+                        && Catch::Contains("2,440") && Catch::Contains("privilege groups")
+                        && Catch::Contains("Retrying will not help"));
+  CHECK(env.wait_warning(name, "DatabaseLimitExceeded"));
+  // A refusal, not a retry: the operator's log says "refused"-style outcomes on each resync only.
+  REQUIRE(env.wait_refusals(name, "DatabaseLimitExceeded", 2));
+  // Refused (it waits for a change or the resync), not in backoff.
+  auto debug = run({"curl", "-sf", "http://" + env.op->listen_address() + "/debug/actors/" + env.ns
+                                     + "/" + name});
+  REQUIRE(debug.ok());
+  CHECK(debug.out.find("\"Refused\"") != std::string::npos);
+  CHECK_FALSE(env.pg.role_exists(username)); // nothing half-done
+
+  // Revoking the direct grants makes room: the next resync makes it Ready.
+  env.pg.exec("DO $$DECLARE r text; BEGIN FOR r IN SELECT rolname FROM pg_roles WHERE "
+              "starts_with(rolname, '" + filler + "') LOOP EXECUTE format('REVOKE ALL ON t FROM "
+              "%I', r); END LOOP; END$$",
+              database);
+  REQUIRE_READY(env, name, seconds(30));
   CHECK_NO_SECRETS_IN_LOG(env);
 }

@@ -13,6 +13,7 @@ desired_role app() {
   d.grants.push_back(
     grant_scope{"myapp_db", "public", privilege_set{privilege::select, privilege::insert}, true});
   d.verifier = "SCRAM-SHA-256$4096:s$k:v";
+  d.use_groups = false; // granted directly, as a privilege group is (groups: below)
   return d;
 }
 

@@ -70,8 +70,23 @@ e2e_env::~e2e_env() {
         pg.drop_role_everywhere(r + "-b");
         pg.drop_role_everywhere(r);
       }
-      for (const auto& d : databases_)
+      for (const auto& d : databases_) {
+        // The operator's privilege groups of the database (pg/groups.hpp), left behind when a
+        // test dropped their members itself.
+        std::vector<std::string> groups;
+        {
+          auto c = pg.admin();
+          pqxx::nontransaction w(c);
+          for (const auto& row : w.exec("SELECT rolname FROM pg_roles WHERE starts_with("
+                                        "shobj_description(oid, 'pg_authid'), "
+                                        + w.quote("dbuser-operator:group=database=" + d + ";")
+                                        + ")"))
+            groups.push_back(row[0].as<std::string>());
+        }
+        for (const auto& g : groups)
+          pg.drop_role_everywhere(g);
         pg.drop_database(d);
+      }
     }
   } catch (const std::exception& e) {
     std::cerr << "e2e cleanup of roles and databases: " << e.what() << "\n";
