@@ -3,8 +3,9 @@
 // "row is too big" (a table's ACL lives in its pg_class row, which has no TOAST). Now every user
 // is a member of one group and the table's ACL holds a handful of entries.
 //
-// DBUSER_SCALE_USERS sets how many (default 5000, the issue's acceptance; CI runs fewer: see
-// test/e2e/CMakeLists.txt). The figures of a run are printed as WARN lines.
+// DBUSER_SCALE_USERS sets how many: default 1000, which `make test` and CI run (about 2.5 minutes
+// here); DBUSER_SCALE_USERS=5000 is the issue's acceptance (about 9 minutes on this 2-core machine
+// under load). The figures of a run are printed as WARN lines.
 #include "test/e2e/support/e2e_env.hpp"
 #include "test/support/wait.hpp"
 
@@ -26,7 +27,7 @@ namespace {
 
 int users_wanted() {
   const char* v = std::getenv("DBUSER_SCALE_USERS");
-  return v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : 5000;
+  return v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : 1000;
 }
 
 double since(steady_clock::time_point t) {
@@ -57,14 +58,28 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
   env.pg.exec("CREATE DATABASE " + postgres::ident(db));
   env.pg.exec("CREATE TABLE before_t (id int); INSERT INTO before_t VALUES (1)", db);
 
-  json list{{"apiVersion", "v1"}, {"kind", "List"}, {"items", json::array()}};
+  // Created by 4 kubectl processes at once (one creates about 30 objects a second here).
+  constexpr int writers = 4;
+  std::vector<json> lists(writers, json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", json::array()}});
   for (int i = 0; i < n; ++i) {
     const auto id = std::to_string(i);
-    list["items"].push_back(env.user_manifest("u-" + id, prefix + id, db, "u-" + id));
+    lists[i % writers]["items"].push_back(env.user_manifest("u-" + id, prefix + id, db, "u-" + id));
   }
   const auto start = steady_clock::now();
-  auto created = env.k8s.kubectl({"create", "-f", "-", "-o", "name"}, list.dump());
-  REQUIRE(created.ok());
+  std::vector<std::string> create_errors(writers);
+  {
+    std::vector<std::thread> creators;
+    for (int w = 0; w < writers; ++w)
+      creators.emplace_back([&, w] {
+        auto r = env.k8s.kubectl({"create", "-f", "-", "-o", "name"}, lists[w].dump());
+        if (!r.ok())
+          create_errors[w] = r.err.empty() ? "kubectl create failed" : r.err;
+      });
+    for (auto& t : creators)
+      t.join();
+  }
+  for (const auto& e : create_errors)
+    REQUIRE(e.empty());
   const double create_s = since(start);
   // A table created while users are being made: default privileges cover it.
   env.pg.exec("CREATE TABLE during_t (id int); INSERT INTO during_t VALUES (2)", db);
@@ -75,14 +90,16 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
       ready = count_ready(env);
       return ready == n;
     },
-    seconds(60 + n / 5), seconds(2));
+    seconds(60 + n / 5), seconds(5)); // listing thousands of objects costs the API server
   const double ready_s = since(start);
   WARN(n << " PostgresUsers: created in " << create_s << " s, " << ready << " Ready after "
          << ready_s << " s (" << n / ready_s << " users/s)");
   REQUIRE(all_ready);
 
   // Every user's Secret logs in and reads both tables (4 threads: SCRAM costs on both sides).
-  auto secrets = json::parse(env.k8s.must({"get", "secrets", "-n", env.ns, "-o", "json"}));
+  auto secrets = json::parse(env.k8s.must({"get", "secrets", "-n", env.ns, "-l",
+                                          "app.kubernetes.io/managed-by=dbuser-operator", "-o",
+                                          "json"}));
   std::vector<std::pair<std::string, std::string>> creds; // username, password
   for (const auto& s : secrets["items"]) {
     const auto& data = s.value("data", json::object());
@@ -128,8 +145,9 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
                            .as<int>();
     INFO(table);
     CHECK(entries <= 3);
-    CHECK(tx.exec("SELECT count(*) FROM pg_database d, aclexplode(d.datacl) a WHERE d.datname = "
-                  + tx.quote(db) + " AND a.grantee <> 0")[0][0]
+    // The database's: PUBLIC, the owner and the group (CONNECT).
+    CHECK(tx.exec("SELECT coalesce(array_length(datacl, 1), 0) FROM pg_database WHERE datname = "
+                  + tx.quote(db))[0][0]
             .as<int>()
           <= 3);
   }
