@@ -435,6 +435,19 @@ observed_role read_role(pqxx::transaction_base& tx, const std::string& name) {
   return o;
 }
 
+// The databases (accepting connections) where `role` owns objects or holds privileges.
+std::vector<std::string> databases_of_role(pqxx::transaction_base& tx, const std::string& role) {
+  std::vector<std::string> out;
+  for (const auto& row : tx.exec_params(
+         std::string("SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON "
+                     "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
+                     "s.refobjid = ")
+           + role_oid + " AND d.datallowconn ORDER BY 1",
+         role))
+    out.push_back(row[0].as<std::string>());
+  return out;
+}
+
 } // namespace
 
 result<observed_role> executor::observe_role(const std::string& role) {
@@ -493,13 +506,8 @@ result<observed_state> executor::observe(const desired_role& desired) {
           o.databases.push_back(observed_database{name, true, true});
       }
       if (o.role.exists)
-        for (const auto& row : tx.exec_params(
-               std::string("SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON "
-                           "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
-                           "s.refobjid = ")
-                 + role_oid + " AND d.datallowconn",
-               desired.name))
-          inspect.insert(row[0].as<std::string>());
+        for (auto& db : databases_of_role(tx, desired.name))
+          inspect.insert(std::move(db));
     }
     for (const auto& name : inspect) {
       context = "while observing the privileges of role " + desired.name + " in database " + name;
@@ -686,6 +694,7 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
   // Where the role owns objects or holds privileges; REASSIGN/DROP OWNED act on the current
   // database's objects, and on shared objects (databases, their CONNECT) from any of them.
   std::vector<std::string> databases;
+  std::vector<std::string> groups;
   bool has_its_privileges = true;
   int version = 0;
   try {
@@ -698,28 +707,10 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
       return std::vector<std::string>{};
     has_its_privileges = found[0][0].as<bool>();
     version = found[0][1].as<int>();
-    for (const auto& row : tx.exec_params(
-           std::string("SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON "
-                       "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
-                       "s.refobjid = ")
-             + role_oid + " AND d.datallowconn ORDER BY 1",
-           name))
-      databases.push_back(row[0].as<std::string>());
+    databases = databases_of_role(tx, name);
+    groups = read_role(tx, name).groups; // dropped after the role when unused
   } catch (const std::exception& ex) {
     return make_unexpected(self.fail(ex, "while finding the databases of role " + name));
-  }
-  std::vector<std::string> groups; // dropped after the role when unused
-  try {
-    pqxx::read_transaction tx(self.conn(""));
-    for (const auto& row : tx.exec_params(
-           std::string("SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = "
-                       "m.roleid WHERE m.member = ")
-             + role_oid + " ORDER BY 1",
-           name))
-      if (is_group_name(row[0].as<std::string>()))
-        groups.push_back(row[0].as<std::string>());
-  } catch (const std::exception& ex) {
-    return make_unexpected(self.fail(ex, "while finding the privilege groups of role " + name));
   }
   // The open connection's database first (no reconnect); it alone when there is none.
   std::stable_partition(databases.begin(), databases.end(),
@@ -846,13 +837,9 @@ result<std::vector<std::string>> executor::drop_group_if_unused(std::string_view
     has_its_privileges = found[0][1].as<bool>();
     if (self.server_version_num == 0)
       self.server_version_num = found[0][2].as<int>();
-    for (const auto& row : tx.exec_params(
-           std::string("SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON "
-                       "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
-                       "s.refobjid = ")
-             + role_oid + " AND d.datallowconn AND d.datname <> $2 ORDER BY 1",
-           name, home))
-      elsewhere.push_back(row[0].as<std::string>());
+    for (auto& other : databases_of_role(tx, name))
+      if (other != home)
+        elsewhere.push_back(std::move(other));
   } catch (const std::exception& ex) {
     return make_unexpected(self.fail(ex, context));
   }
