@@ -9,6 +9,7 @@
 #include "common/base64.hpp"
 #include "test/e2e/support/checks.hpp"
 #include "test/e2e/support/e2e_env.hpp"
+#include "test/rotation/rotation_support.hpp"
 #include "test/support/wait.hpp"
 
 #include <atomic>
@@ -25,10 +26,6 @@ using dbuser::test::wait_until;
 using nlohmann::json;
 
 namespace {
-
-struct user_under_test {
-  std::string name, role, database, secret;
-};
 
 json alternating(const std::string& overlap = "1m") {
   return {{"passwordRotation", {{"strategy", "Alternating"}, {"overlap", overlap}}}};
@@ -71,16 +68,6 @@ std::map<std::string, std::string> annotations_of_secret(const e2e_env& env,
         out[k] = v.get<std::string>();
   }
   return out;
-}
-
-bool has_pending(e2e_env& env, const user_under_test& u) {
-  auto s = env.secret(u.secret);
-  return s && s->count(dbuser::api::key_pending_password) != 0;
-}
-
-void annotate_rotate(e2e_env& env, const user_under_test& u, const std::string& value) {
-  env.k8s.merge_patch(pguser, env.ns, u.name,
-                      {{"metadata", {{"annotations", {{"database.example.com/rotate", value}}}}}});
 }
 
 // Waits until the Secret holds a password other than `old`, nothing pending; its credentials.

@@ -3,6 +3,7 @@
 #include "api/credentials.hpp"
 #include "test/e2e/support/checks.hpp"
 #include "test/e2e/support/e2e_env.hpp"
+#include "test/rotation/rotation_support.hpp"
 #include "test/support/wait.hpp"
 
 #include <catch2/catch.hpp>
@@ -17,10 +18,6 @@ using dbuser::test::wait_until;
 
 namespace {
 
-struct user_under_test {
-  std::string name, role, database, secret;
-};
-
 user_under_test make_user(e2e_env& env, const nlohmann::json& extra_spec = nlohmann::json::object()) {
   user_under_test u{env.object_name("rot"), env.role_name("rot"), env.database_name("rot_db"),
                     env.object_name("rot-creds")};
@@ -34,16 +31,6 @@ user_under_test make_user(e2e_env& env, const nlohmann::json& extra_spec = nlohm
 std::string password_of(e2e_env& env, const user_under_test& u) {
   auto s = env.secret(u.secret);
   return s ? s->at("password") : std::string();
-}
-
-bool has_pending(e2e_env& env, const user_under_test& u) {
-  auto s = env.secret(u.secret);
-  return s && s->count(dbuser::api::key_pending_password) != 0;
-}
-
-void annotate_rotate(e2e_env& env, const user_under_test& u, const std::string& value) {
-  env.k8s.merge_patch(pguser, env.ns, u.name,
-                      {{"metadata", {{"annotations", {{"database.example.com/rotate", value}}}}}});
 }
 
 // Waits until the Secret holds a password other than `old` and no pending one.
