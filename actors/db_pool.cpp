@@ -4,6 +4,7 @@
 #include "messages/reconcile.hpp"
 #include "mysql/password.hpp"
 #include "pg/password.hpp"
+#include "pg/scram.hpp"
 
 #include <caf/all.hpp>
 #include <cmath>
@@ -113,8 +114,9 @@ struct postgres_engine {
   static auto ownership(const pg::observed_state& o, const std::string& owner) {
     return pg::ownership_of(o.role, owner);
   }
+  // The verifier with the keys it was made from: the login check after it derives nothing.
   static auto password_secret(const std::string& pw, const desired& d) {
-    return pg::scram_verifier(pw, d.active_name());
+    return pg::make_scram_secret(pw, d.active_name());
   }
   // The plan needs the password's verifier: the role that logs in with it is to be created, or
   // its password set (a rotation to a login role, a strategy switch).
@@ -128,13 +130,13 @@ struct postgres_engine {
         return !l.role.exists;
     return false;
   }
-  static void with_secret(desired& d, std::string secret) { d.verifier = std::move(secret); }
+  static void with_secret(desired& d, const pg::scram_secret& s) { d.verifier = s.verifier; }
   // Plan and apply, with the role's privilege groups (pg/groups.hpp).
   static auto converge(executor& ex, const desired& d, pg::observed_state o) {
     return ex.converge_observed(d, std::move(o));
   }
-  static auto set_password(executor& ex, const desired& d, const std::string& secret) {
-    return ex.set_password(d.active_name(), secret);
+  static auto set_password(executor& ex, const desired& d, const pg::scram_secret& s) {
+    return ex.set_password(d.active_name(), s.verifier);
   }
   // Every role of the user: its login roles (those that are ours), then the owner.
   static pg::result<std::vector<std::string>> drop(executor& ex, const desired& d) {
@@ -156,8 +158,9 @@ struct postgres_engine {
     done.insert(done.end(), dropped->begin(), dropped->end());
     return done;
   }
-  static auto login(executor& ex, const desired& d, const std::string& pw, const std::string& db) {
-    return ex.login_check(d.active_name(), pw, db);
+  static auto login(executor& ex, const desired& d, const std::string& pw, const std::string& db,
+                    const pg::scram_secret* set) {
+    return ex.login_check(d.active_name(), pw, db, set != nullptr && set->keys ? &*set->keys : nullptr);
   }
   // Membership in a powerful role would hand its power over (SET ROLE): refuse it.
   static std::optional<std::string> refusal(executor& ex, const desired& d, db_result& r) {
@@ -191,7 +194,7 @@ struct mysql_engine {
   static bool needs_secret(const desired&, const mysql::observed_state&, msg::role_claim c) {
     return c == msg::role_claim::absent;
   }
-  static void with_secret(desired& d, std::string secret) { d.password_hash = std::move(secret); }
+  static void with_secret(desired& d, const std::string& secret) { d.password_hash = secret; }
   static auto converge(executor& ex, const desired& d, const mysql::observed_state& o)
     -> decltype(ex.apply(*mysql::plan(d, o))) {
     auto actions = mysql::plan(d, o);
@@ -203,7 +206,8 @@ struct mysql_engine {
     return ex.set_password(d.user, d.host, secret);
   }
   static auto drop(executor& ex, const desired& d) { return ex.drop_user(d.user, d.host, d.owner); }
-  static auto login(executor& ex, const desired& d, const std::string& pw, const std::string& db) {
+  static auto login(executor& ex, const desired& d, const std::string& pw, const std::string& db,
+                    const std::string* /*set*/) {
     return ex.login_check(d.user, pw, db);
   }
   static std::optional<std::string> refusal(executor&, const desired&, db_result&) {
@@ -226,25 +230,31 @@ auto observe_claim(typename E::executor& ex, const typename E::desired& d, const
   return std::move(*observed);
 }
 
+// The secret an engine derives from a password (PostgreSQL: verifier and keys; MariaDB: hash).
+template <class E>
+using secret_of = std::decay_t<decltype(*E::password_secret(std::string(),
+                                                             std::declval<typename E::desired>()))>;
+
 // Logs in with the job's password; when that fails for authentication and the role is ours, the
-// Secret is the source of truth: set the role's password to it and check again.
+// Secret is the source of truth: set the role's password to it and check again. `set`: the
+// secret this job just set, if any.
 template <class E>
 void check_login(typename E::executor& ex, const typename E::desired& d, const db_job& job,
-                 db_result& r) {
-  auto login = E::login(ex, d, job.password, job.login_database);
+                 db_result& r, const secret_of<E>* set) {
+  auto login = E::login(ex, d, job.password, job.login_database, set);
   if (auth_failed(login) && !r.password_set) {
     auto secret = E::password_secret(job.password, d);
     if (!secret) {
       r.failure = to_db_error(secret.error());
       return;
     }
-    if (auto set = E::set_password(ex, d, *secret); !set) {
-      r.failure = to_db_error(set.error());
+    if (auto done = E::set_password(ex, d, *secret); !done) {
+      r.failure = to_db_error(done.error());
       return;
     }
     r.password_set = true;
     r.done.emplace_back("reset the password of " + E::name(d) + " to the Secret's");
-    login = E::login(ex, d, job.password, job.login_database);
+    login = E::login(ex, d, job.password, job.login_database, &*secret);
   }
   r.login = to_login(login);
 }
@@ -265,13 +275,15 @@ db_result converge(typename E::executor& ex, db_job& job) {
   }
   auto desired = d;
   r.created = r.claim == msg::role_claim::absent;
+  std::optional<secret_of<E>> secret;
   if (E::needs_secret(desired, *observed, r.claim)) {
-    auto secret = E::password_secret(job.password, desired);
-    if (!secret) {
-      r.failure = to_db_error(secret.error());
+    auto made = E::password_secret(job.password, desired);
+    if (!made) {
+      r.failure = to_db_error(made.error());
       return r;
     }
-    E::with_secret(desired, std::move(*secret));
+    E::with_secret(desired, *made);
+    secret = std::move(*made);
     r.password_set = true;
   }
   auto done = E::converge(ex, desired, std::move(*observed));
@@ -281,7 +293,7 @@ db_result converge(typename E::executor& ex, db_job& job) {
   }
   r.done = std::move(*done);
   if (r.created || r.password_set || !r.done.empty() || job.force_login_check)
-    check_login<E>(ex, desired, job, r);
+    check_login<E>(ex, desired, job, r, secret ? &*secret : nullptr);
   return r;
 }
 
@@ -317,7 +329,7 @@ db_result rotate(typename E::executor& ex, db_job& job) {
   }
   r.password_set = true;
   r.done.emplace_back("rotated the password of " + E::name(d));
-  r.login = to_login(E::login(ex, d, job.password, job.login_database));
+  r.login = to_login(E::login(ex, d, job.password, job.login_database, &*secret));
   return r;
 }
 

@@ -22,6 +22,7 @@
 #include "bench/bench_pg.hpp"
 #include "pg/executor.hpp"
 #include "pg/password.hpp"
+#include "pg/scram.hpp"
 #include "pg/plan.hpp"
 
 #include <atomic>
@@ -188,10 +189,10 @@ private:
     auto password = pg::generate_password();
     if (!password)
       return fail(i, password.error().to_string(), false);
-    auto verifier = pg::scram_verifier(*password, desired.name);
-    if (!verifier)
-      return fail(i, verifier.error().to_string(), false);
-    desired.verifier = *verifier;
+    auto scram = pg::make_scram_secret(*password, desired.name); // as the operator: keys kept
+    if (!scram)
+      return fail(i, scram.error().to_string(), false);
+    desired.verifier = scram->verifier;
     // Concurrent GRANTs on one schema or database can fail with "tuple concurrently updated"
     // (XX000): observe, plan and apply again, as the operator's next reconcile would.
     std::string why;
@@ -211,7 +212,8 @@ private:
     }
     if (!why.empty())
       return fail(i, why, false);
-    auto login = ex.login_check(desired.name, *password, spec->database);
+    auto login = ex.login_check(desired.name, *password, spec->database,
+                                scram->keys ? &*scram->keys : nullptr);
     if (!login.ok)
       return fail(i, "login: " + login.message, false);
 

@@ -1,6 +1,7 @@
 #include "pg/executor.hpp"
 
 #include "pg/groups.hpp"
+#include "pg/login.hpp"
 #include "pg/sql.hpp"
 
 #include <algorithm>
@@ -184,6 +185,7 @@ struct executor::impl {
   std::shared_ptr<socket_cutter> cutter;
   socket_cutter::lease current_lease; // the admin connection's socket, while it is open
   int server_version_num = 0;         // of the open connection's server; 0: not asked yet
+  std::unique_ptr<login_client> login; // the login check's client (its TLS context)
 
   ~impl() {
     close();
@@ -370,6 +372,9 @@ result<executor> executor::create(target t) {
     p->ca_path = t.ca_file;
   }
   p->t = std::move(t);
+  p->login = std::make_unique<login_client>(login_endpoint{p->t.host, p->t.port, p->t.ssl_mode,
+                                                           p->ca_path, p->t.connect_timeout,
+                                                           "dbuser-operator-login-check"});
   return executor(std::move(p));
 }
 
@@ -881,12 +886,28 @@ result<std::vector<std::string>> executor::drop_group_if_unused(std::string_view
 }
 
 login_result executor::login_check(std::string_view role, std::string_view password,
-                                   std::string_view database) const {
+                                   std::string_view database, const scram_keys* known) const {
   const auto& self = *impl_;
   login_result r;
   const std::string context = "while logging in as " + std::string(role) + " to database "
                               + std::string(database);
   const auto start = std::chrono::steady_clock::now();
+  const auto elapsed_ms = [&start] {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+  };
+  auto native = self.login->check(role, password, database, known, self.cutter.get(),
+                                  self.secrets({std::string(password)}));
+  if (!native.unsupported) {
+    r.latency_ms = elapsed_ms();
+    r.ok = native.ok;
+    r.server_version = std::move(native.server_version);
+    if (native.failure) {
+      r.failure = std::move(native.failure);
+      r.message = r.failure->message;
+    }
+    return r;
+  }
   try {
     pqxx::connection c(self.conninfo(role, password, database, "dbuser-operator-login-check"));
     auto lease = self.cutter ? self.cutter->watch(c.sock()) : socket_cutter::lease();

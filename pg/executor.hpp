@@ -25,6 +25,8 @@
 
 namespace dbuser::pg {
 
+struct scram_keys; // pg/scram.hpp
+
 struct target {
   std::string host;
   int port = 5432;
@@ -102,9 +104,11 @@ public:
   std::vector<std::string> drop_unused_groups(const std::vector<std::string>& left);
 
   // Connects as `role` with `password` over TCP with the target's sslmode/CA (a fresh connection,
-  // not cached) and runs one query.
+  // not cached) until the session is ready (pg/login.hpp; libpq and one query where that client
+  // does not answer). `known`: the keys the password's verifier was just made from, if any.
   [[nodiscard]] login_result login_check(std::string_view role, std::string_view password,
-                                         std::string_view database) const;
+                                         std::string_view database,
+                                         const scram_keys* known = nullptr) const;
 
   // Closes every cached connection (they are reopened on demand).
   void close();

@@ -1,4 +1,5 @@
 #include "pg/password.hpp"
+#include "pg/scram.hpp"
 
 #include <array>
 #include <cctype>
@@ -7,7 +8,6 @@
 #include <memory>
 #include <utility>
 
-#include <libpq-fe.h>
 #include <openssl/rand.h>
 
 namespace dbuser::pg {
@@ -146,25 +146,10 @@ result<std::string> generate_password(const password_policy& policy) {
 }
 
 result<std::string> scram_verifier(std::string_view password, std::string_view role) {
-  const std::string pw(password);
-  const std::string user(role);
-  if (pw.find('\0') != std::string::npos || user.find('\0') != std::string::npos)
-    return make_unexpected(
-      make_error(error_kind::invalid, "a password or role name may not contain a NUL byte"));
-  // An unconnected handle: the invalid keyword makes libpq stop at parsing, with no network.
-  // PQencryptPasswordConn needs a PGconn only for its error buffer when the algorithm is given.
-  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectStart("dbuser_unconnected=1"),
-                                                    &PQfinish);
-  if (!conn)
-    return make_unexpected(make_error(error_kind::internal, "libpq could not allocate a handle"));
-  char* v = PQencryptPasswordConn(conn.get(), pw.c_str(), user.c_str(), "scram-sha-256");
-  if (v == nullptr)
-    return make_unexpected(
-      make_error(error_kind::internal, "libpq could not compute the SCRAM-SHA-256 verifier",
-                 "while computing the verifier of role " + user));
-  std::string out(v);
-  PQfreemem(v);
-  return out;
+  auto s = make_scram_secret(password, role);
+  if (!s)
+    return make_unexpected(s.error());
+  return std::move(s->verifier);
 }
 
 } // namespace dbuser::pg

@@ -54,8 +54,8 @@ struct password_policy {
 [[nodiscard]] result<std::string> generate_password(const password_policy& policy = {});
 
 // The SCRAM-SHA-256 verifier ("SCRAM-SHA-256$4096:salt$stored:server") of `password` for `role`,
-// computed on the client by libpq's PQencryptPasswordConn with the explicit algorithm (it does not
-// contact any server). Errors never contain the password.
+// computed on the client (pg/scram.hpp: OpenSSL's PBKDF2 for an ASCII password, libpq's
+// PQencryptPasswordConn otherwise; no server is contacted). Errors never contain the password.
 [[nodiscard]] result<std::string> scram_verifier(std::string_view password, std::string_view role);
 
 } // namespace dbuser::pg

@@ -4,6 +4,8 @@
 
 #include "pg/executor.hpp"
 #include "pg/groups.hpp"
+#include "pg/login.hpp"
+#include "pg/scram.hpp"
 #include "pg/password.hpp"
 #include "pg/sql.hpp"
 #include "pg/validation.hpp"
@@ -412,6 +414,88 @@ TEST_CASE("a role without our marker is reported unmanaged") {
   REQUIRE(o);
   CHECK(o->role.superuser);
   CHECK(ownership_of(o->role, "test/" + role).state == ownership::unmanaged);
+}
+
+TEST_CASE("login client: logs in natively in every sslmode it answers, as libpq would") {
+  const auto& env = dev_env::get();
+  const auto role = name("native");
+  const auto db = name("nativedb");
+  cleanup c{{role}, {db}, {}};
+  auto ex = make_executor();
+  const auto pw = password();
+  auto secret = make_scram_secret(pw, role);
+  REQUIRE(secret);
+  REQUIRE(secret->keys);
+  auto d = desired(role, db, privilege_set{privilege::select}, pw);
+  d.verifier = secret->verifier;
+  REQUIRE(ex.converge(d));
+  const std::string major = env.value("DBUSER_PG_MAJOR", "15") + ".";
+  auto endpoint = [&](const std::string& mode, bool with_ca) {
+    login_endpoint e;
+    e.host = env.pg_host();
+    e.port = env.pg_port();
+    e.ssl_mode = mode;
+    e.ca_path = with_ca ? env.at("DBUSER_PG_CA") : "";
+    e.connect_timeout = std::chrono::seconds(5);
+    return e;
+  };
+  for (const auto& [mode, with_ca] : std::vector<std::pair<std::string, bool>>{
+         {"disable", false}, {"prefer", false}, {"require", false}, {"require", true},
+         {"verify-ca", true}, {"verify-full", true}}) {
+    INFO(mode << (with_ca ? " with the CA" : ""));
+    login_client client(endpoint(mode, with_ca));
+    for (const scram_keys* known : {static_cast<const scram_keys*>(nullptr), static_cast<const scram_keys*>(&*secret->keys)}) {
+      auto r = client.check(role, pw, db, known, nullptr, {});
+      CHECK_FALSE(r.unsupported);
+      CHECK(r.ok);
+      CHECK_FALSE(r.failure);
+      CHECK_THAT(r.server_version, Catch::StartsWith(major));
+    }
+    auto wrong = client.check(role, pw + "x", db, nullptr, nullptr, {pw});
+    CHECK_FALSE(wrong.unsupported);
+    CHECK_FALSE(wrong.ok);
+    REQUIRE(wrong.failure);
+    CHECK(wrong.failure->kind == error_kind::auth);
+    CHECK(wrong.failure->sqlstate == "28P01");
+    CHECK_THAT(wrong.failure->message, Catch::Contains("password authentication failed"));
+    CHECK(wrong.failure->to_string().find(pw) == std::string::npos);
+  }
+
+  login_client client(endpoint("require", true));
+  SECTION("keys made with another salt are not used: the server's salt decides") {
+    auto other = make_scram_secret(password(), role);
+    REQUIRE(other);
+    REQUIRE(other->keys);
+    CHECK(client.check(role, pw, db, &*other->keys, nullptr, {}).ok);
+  }
+  SECTION("a database that does not exist is the server's 3D000") {
+    auto r = client.check(role, pw, db + "_missing", nullptr, nullptr, {});
+    REQUIRE(r.failure);
+    CHECK(r.failure->sqlstate == "3D000");
+    CHECK(r.failure->kind == error_kind::invalid);
+  }
+  SECTION("a role that may not log in is refused with 28000") {
+    admin_exec("postgres", {"ALTER ROLE " + dbuser::pg::sql::quote_ident(role) + " NOLOGIN"});
+    auto r = client.check(role, pw, db, nullptr, nullptr, {});
+    REQUIRE(r.failure);
+    CHECK(r.failure->kind == error_kind::auth);
+    CHECK(r.failure->sqlstate == "28000");
+    CHECK_FALSE(ex.login_check(role, pw, db).ok);
+  }
+  SECTION("a closed port is unavailable, quickly") {
+    auto e = endpoint("prefer", false);
+    e.port = 1;
+    auto r = login_client(e).check(role, pw, db, nullptr, nullptr, {});
+    REQUIRE(r.failure);
+    CHECK(r.failure->kind == error_kind::unavailable);
+    CHECK_THAT(r.failure->message, Catch::Contains("refused"));
+  }
+  SECTION("sslmode allow and verify-full without a CA are left to libpq") {
+    CHECK(login_client(endpoint("allow", false)).check(role, pw, db, nullptr, nullptr, {}).unsupported);
+    CHECK(login_client(endpoint("verify-full", false))
+            .check(role, pw, db, nullptr, nullptr, {})
+            .unsupported);
+  }
 }
 
 TEST_CASE("TLS verify-full connects with the right CA and fails clearly with a wrong one") {
