@@ -12,6 +12,8 @@
 
 #include <cpprest/http_client.h>
 #include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <pplx/threadpool.h>
 #include <spdlog/spdlog.h>
 
@@ -200,6 +202,12 @@ struct client::impl : std::enable_shared_from_this<impl> {
         if (ec) logger()->error("TLS setup: {} failed: {}", what, ec.message());
         ec.clear();
       };
+      // A cluster's CA is the only root its certificate may chain to (client-go does the same):
+      // the store cpprestsdk filled with the system bundle (~140 parsed certificates per
+      // connection) is replaced by one with that CA alone.
+      if (!c.ca_data.empty() || !c.ca_file.empty())
+        if (X509_STORE* only = X509_STORE_new(); only != nullptr)
+          SSL_CTX_set_cert_store(ctx.native_handle(), only);
       if (!c.ca_data.empty()) {
         ctx.add_certificate_authority(boost::asio::buffer(c.ca_data), ec);
         check("certificate-authority-data");
