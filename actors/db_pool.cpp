@@ -257,6 +257,8 @@ void check_login(typename E::executor& ex, const typename E::desired& d, const d
     login = E::login(ex, d, job.password, job.login_database, &*secret);
   }
   r.login = to_login(login);
+  spdlog::debug("{}: login check as {}: {}", job.owner, E::name(d),
+                r.login->ok ? "logged in" : "failed");
 }
 
 template <class E>

@@ -286,6 +286,10 @@ void finish(supervisor* self, outcome o) {
   r.message = o.message;
   r.observed_generation = rc.meta.generation;
   r.connection = rc.connection;
+  // The Secret version that holds the checked credentials, once written (see seed_login_check).
+  if (r.connection && rc.secret_confirmed && rc.secret_seen)
+    r.connection->secret_version =
+      rc.secret_seen->value("/metadata/resourceVersion"_json_pointer, "");
   r.password_updated_at = rc.password_updated_at;
   if (rc.secret_confirmed) {
     r.secret_name = rc.spec.secret_name;
@@ -487,6 +491,28 @@ void on_converged(supervisor* self, msg::db_result& r) {
   step_write_secret(self);
 }
 
+// A supervisor that has not checked the login yet (the operator just started) takes the check
+// its status records, when that check verified the credentials the Secret holds now (the same
+// Secret version, role and spec generation; no new password, no rotation in flight): the
+// periodic check comes due when it would have anyway, instead of one login per user at once
+// after a restart. Anything else leaves the check due now.
+void seed_login_check(supervisor* self) {
+  auto& st = self->state;
+  auto& rc = *st.rc;
+  if (rc.new_password || rc.creds.pending || !rc.secret_seen)
+    return;
+  const auto version = rc.secret_seen->value("/metadata/resourceVersion"_json_pointer, "");
+  const auto login = rc.spec.eng == api::engine::postgres ? rc.creds.login(rc.spec) : std::string();
+  const auto at = api::verified_check_of(rc.object.value("status", json::object()),
+                                         rc.meta.generation, login, version);
+  if (!at)
+    return;
+  const auto age = duration_cast<milliseconds>(ctx(self).now() - *at);
+  if (age < milliseconds(0) || age >= ctx(self).settings.login_check_period)
+    return;
+  st.last_login_check = steady_clock::now() - age;
+}
+
 void step_database(supervisor* self) {
   auto& st = self->state;
   auto& rc = *st.rc;
@@ -495,6 +521,8 @@ void step_database(supervisor* self) {
   describe_account(rc, job, {}, kept_logins(self));
   job.password = rc.creds.password;
   job.login_database = rc.spec.database;
+  if (st.last_login_check == steady_clock::time_point{})
+    seed_login_check(self);
   job.force_login_check = rc.new_password || st.last_login_check == steady_clock::time_point{}
                           || steady_clock::now() - st.last_login_check
                                > ctx(self).settings.login_check_period;

@@ -24,6 +24,10 @@
 //      owned by another PostgresUser → RoleConflict, nothing changed); then database, role,
 //      memberships, grants and default privileges; then the login check (after changes, and every
 //      login_check_period), resetting the role's password to the Secret's if the login fails.
+//      A fresh supervisor (after a restart) counts the period from the check its status records
+//      when that check verified the credentials the Secret holds now (status.connection.
+//      secretResourceVersion is the Secret's version, same role and generation): a restart with
+//      N Ready users opens no login connection and writes nothing for an unchanged user.
 //   8. Write the credentials Secret (created or patched; other people's labels survive; a new
 //      type recreates it). Then, after a rename, delete the previous Secret if it is ours
 //      (ownerReference and labels; a foreign one is left, with a Warning Event).

@@ -85,6 +85,8 @@ json next_status(const json& current, const status_report& r, const std::string&
                        {"latencyMs", c.latency_ms},
                        {"serverVersion", c.server_version},
                        {"message", c.message}};
+    if (!c.secret_version.empty())
+      s["connection"]["secretResourceVersion"] = c.secret_version;
   }
   if (r.password_updated_at)
     s["passwordUpdatedAt"] = *r.password_updated_at;
@@ -102,6 +104,20 @@ json next_status(const json& current, const status_report& r, const std::string&
     }
   }
   return s;
+}
+
+std::optional<std::chrono::system_clock::time_point>
+verified_check_of(const json& status, std::int64_t generation, const std::string& login_role,
+                  const std::string& secret_version) {
+  if (!status.is_object() || secret_version.empty())
+    return std::nullopt;
+  const auto c = status.value("connection", json::object());
+  if (!c.is_object() || !c.value("verified", false)
+      || c.value("secretResourceVersion", "") != secret_version
+      || status.value("observedGeneration", std::int64_t{-1}) != generation
+      || (!login_role.empty() && status.value("loginRole", "") != login_role))
+    return std::nullopt;
+  return parse_rfc3339(c.value("lastCheckTime", ""));
 }
 
 bool same_status(const json& current, const json& next) {

@@ -44,6 +44,9 @@ struct connection_check {
   std::int64_t latency_ms = 0;
   std::string server_version;
   std::string message;
+  // The resourceVersion of the credentials Secret once it held the checked credentials ("" :
+  // unknown). A restarted operator trusts the check only while the Secret is still that version.
+  std::string secret_version;
 };
 
 // Which role the Secret's credentials log in as, and the previous ones while they still do.
@@ -82,6 +85,14 @@ parse_rfc3339(const std::string& text);
 // lastTransitionTime changes only when its status changes; other condition types are kept.
 [[nodiscard]] nlohmann::json next_status(const nlohmann::json& current, const status_report& r,
                                          const std::string& now);
+
+// When `status` shows a verified login check of the credentials that Secret version
+// `secret_version` holds, as role `login_role` ("" : any; MySQL), for `generation` of the spec:
+// the time of that check. nullopt otherwise (not verified, other credentials or spec, or a status
+// written before the Secret's version was recorded): the check is due now.
+[[nodiscard]] std::optional<std::chrono::system_clock::time_point>
+verified_check_of(const nlohmann::json& status, std::int64_t generation,
+                  const std::string& login_role, const std::string& secret_version);
 
 // True when `next` says nothing `current` does not already say (no patch needed).
 [[nodiscard]] bool same_status(const nlohmann::json& current, const nlohmann::json& next);

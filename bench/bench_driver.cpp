@@ -12,13 +12,19 @@
 //      recorded, and the time the bench's watch sees Ready=True.
 //   5. All Ready and all Secrets seen: throughput, latency, CPU, peak RSS, requests per user
 //      (operator /metrics, counters before and after); then idle `--idle-seconds`: RSS after.
-//   6. Every PostgresUser deleted (through the operator): time until all are gone and every role
+//   6. Restart storm (skipped with --no-restart): SIGTERM, wait for the exit, a new operator with
+//      the same flags; then, from its start, the time until its /metrics count N reconciles ended
+//      (every user verified again: each Ready user is reconciled once at start), and over the
+//      phase (until 3 s after that, so that writes still in flight are counted) its Kubernetes
+//      requests by verb (writes must be 0), the peak PostgreSQL connections, the CPU of the new
+//      operator and of PostgreSQL, and the new operator's RSS.
+//   7. Every PostgresUser deleted (through the operator): time until all are gone and every role
 //      dropped. The operator stops (SIGTERM).
-//   7. The raw baseline runs with the same N, pool size and concurrency.
-//   8. Cleanup: namespace, leftover roles and groups, bench_db. A table, then one `BENCH_JSON {...}` line.
+//   8. The raw baseline runs with the same N, pool size and concurrency.
+//   9. Cleanup: namespace, leftover roles and groups, bench_db. A table, then one `BENCH_JSON {...}` line.
 //
 // A sampler thread polls pg_stat_activity (application_name dbuser-operator) and /proc every
-// 200 ms during 4-6.
+// 200 ms during 4-7.
 
 #include "bench/bench_common.hpp"
 #include "bench/bench_pg.hpp"
@@ -54,6 +60,7 @@ struct options {
   int idle_seconds = 60;
   int pool_size = 4;
   std::string perf_file; // perf record of the operator from the first create until all Ready
+  bool restart = true;    // the restart storm (step 6)
   std::vector<std::string> operator_args; // after --
 };
 
@@ -409,11 +416,13 @@ struct sampler {
   std::atomic<long> peak_rss_kb{0};
   std::atomic<long> samples{0};
   std::atomic<long> roles{-1};
+  std::atomic<pid_t> pid{-1}; // the operator (a new one after the restart)
   std::thread thread;
   std::string role_prefix;
 
-  void start(pid_t pid) {
-    thread = std::thread([this, pid] {
+  void start(pid_t operator_pid) {
+    pid = operator_pid;
+    thread = std::thread([this] {
       std::unique_ptr<pqxx::connection> c;
       while (!stop) {
         try {
@@ -426,7 +435,7 @@ struct sampler {
         } catch (const std::exception& e) {
           c.reset();
         }
-        auto p = read_proc(pid);
+        auto p = read_proc(pid.load());
         if (p.ok)
           peak_rss_kb = std::max(peak_rss_kb.load(), p.rss_kb);
         ++samples;
@@ -467,6 +476,8 @@ options parse(int argc, char** argv) {
       o.pool_size = std::stoi(next());
     else if (a == "--no-raw")
       no_raw = true;
+    else if (a == "--no-restart")
+      o.restart = false;
     else if (a == "--perf")
       o.perf_file = next();
     else if (a == "--") {
@@ -476,7 +487,8 @@ options parse(int argc, char** argv) {
       throw std::runtime_error(
         "unknown flag " + a
         + " (flags: --n N --operator BIN --raw-baseline BIN --out-dir DIR --concurrency C "
-          "--idle-seconds S --db-pool-size P --perf FILE --no-raw [-- operator flags])");
+          "--idle-seconds S --db-pool-size P --perf FILE --no-raw --no-restart "
+          "[-- operator flags])");
   }
   if (no_raw)
     o.raw_bin.clear();
@@ -518,6 +530,77 @@ json run_raw(const options& o, const std::string& ns) {
 }
 
 double mb(long kb) { return static_cast<double>(kb) / 1024.0; }
+
+bool is_write(const std::string& verb) {
+  return verb == "create" || verb == "patch" || verb == "update" || verb == "delete";
+}
+
+// 6. The restart storm: `op` is replaced by a new operator with the same flags. Peaks of the
+// sampler cover the phase only (the run's are put back after it).
+json restart_storm(const options& o, const std::string& ns, operator_proc& op, sampler& samp) {
+  std::cerr << "bench: restarting the operator with " << o.n << " Ready users\n";
+  const double old_cpu = read_proc(op.pid).cpu_s;
+  const auto stop0 = clock_type::now();
+  stop_operator(op);
+  const double stop_seconds = seconds_since(stop0);
+  const long conns_run = samp.peak_conns.exchange(0);
+  const long logins_run = samp.peak_login_conns.exchange(0);
+  op = start_operator(o, ns, op.log);
+  const auto t0 = clock_type::now();
+  samp.pid = op.pid;
+  const auto machine0 = cpu_of_env(op.pid);
+  auto reconciled = [&](const series_map& m) {
+    return total(by_label(m, "dbuser_reconciles_total", "result"));
+  };
+  double t_ready = -1, t_all = -1;
+  series_map m;
+  const auto deadline = t0 + seconds(120 + o.n / 10);
+  while (clock_type::now() < deadline && alive(op.pid)) {
+    if (t_ready < 0 && http_get(op.port, "/readyz").first == 200)
+      t_ready = seconds_since(t0);
+    auto text = http_get(op.port, "/metrics");
+    if (text.first == 200) {
+      m = parse_metrics(text.second);
+      if (reconciled(m) >= o.n) {
+        t_all = seconds_since(t0);
+        break;
+      }
+    }
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  const auto machine1 = cpu_of_env(op.pid);
+  // Status patches or Events of the last reconciles may still be in flight: count them too.
+  std::this_thread::sleep_for(seconds(3));
+  const auto after = parse_metrics(http_get(op.port, "/metrics").second);
+  const auto proc = read_proc(op.pid);
+  const auto verbs = by_label(after, "dbuser_kube_requests_total", "verb");
+  double writes = 0;
+  for (const auto& [verb, count] : verbs)
+    if (is_write(verb))
+      writes += count;
+  json r{{"verified_all", t_all >= 0},
+         {"reconciles", reconciled(after)},
+         {"reconciles_by_result", per_user(by_label(after, "dbuser_reconciles_total", "result"), 1)},
+         {"seconds_to_exit", stop_seconds},
+         {"seconds_to_readyz", t_ready},
+         {"seconds_to_all_verified", t_all},
+         {"users_per_s", t_all > 0 ? o.n / t_all : 0},
+         {"kube_requests", total(verbs)},
+         {"kube_requests_by_verb", per_user(verbs, 1)},
+         {"kube_writes", writes},
+         {"db_jobs", total(by_label(after, "dbuser_db_pool_jobs_total", ""))},
+         {"pg_connections_peak", samp.peak_conns.load()},
+         {"pg_login_check_connections_peak", samp.peak_login_conns.load()},
+         {"cpu_seconds", cpu_delta(machine0, machine1)},
+         {"rss_after_mb", mb(proc.rss_kb)},
+         {"previous_operator_cpu_seconds", old_cpu}};
+  auto keep_max = [](std::atomic<long>& a, long v) { a = std::max(a.load(), v); };
+  keep_max(samp.peak_conns, conns_run);
+  keep_max(samp.peak_login_conns, logins_run);
+  std::cerr << "bench: restart: " << (t_all >= 0 ? "every user reconciled again" : "TIMED OUT")
+            << " after " << t_all << " s, " << writes << " Kubernetes writes\n";
+  return r;
+}
 
 void print_table(const json& r) {
   auto row = [](const std::string& k, const std::string& v) {
@@ -561,6 +644,24 @@ void print_table(const json& r) {
   if (r["metrics_available"].get<bool>()) {
     row("db pool jobs per user", num(r["db_jobs_per_user"].get<double>(), 2));
     row("Kubernetes requests while idle", num(r["kube_requests_idle"].get<double>(), 0));
+  }
+  if (r.contains("restart") && !r["restart"].contains("skipped")) {
+    const auto& s = r["restart"];
+    row("restart: exit / readyz / all verified again",
+        num(s["seconds_to_exit"].get<double>(), 2) + " / "
+          + num(s["seconds_to_readyz"].get<double>(), 2) + " / "
+          + num(s["seconds_to_all_verified"].get<double>(), 2) + " s ("
+          + num(s["users_per_s"].get<double>(), 0) + " users/s)");
+    row("restart: Kubernetes requests (writes)", num(s["kube_requests"].get<double>(), 0) + " ("
+                                                   + num(s["kube_writes"].get<double>(), 0) + ") "
+                                                   + s["kube_requests_by_verb"].dump());
+    row("restart: peak PostgreSQL connections",
+        std::to_string(s["pg_connections_peak"].get<long>()) + " admin + "
+          + std::to_string(s["pg_login_check_connections_peak"].get<long>()) + " login checks");
+    row("restart: CPU s by process", s["cpu_seconds"].dump());
+    row("restart: reconciles / pool jobs", num(s["reconciles"].get<double>(), 0) + " / "
+                                            + num(s["db_jobs"].get<double>(), 0));
+    row("restart: RSS of the new operator after", num(s["rss_after_mb"].get<double>()) + " MB");
   }
   row("delete all: time / rate", num(r["delete_seconds"].get<double>(), 2) + " s / "
                                    + num(r["delete_users_per_s"].get<double>()) + " users/s");
@@ -723,8 +824,15 @@ int bench_main(const options& o) {
   std::this_thread::sleep_for(seconds(o.idle_seconds));
   const auto after_idle = read_proc(op.pid);
   const auto m2 = metrics ? parse_metrics(http_get(op.port, "/metrics").second) : series_map{};
+  const long rss_peak_run_kb = std::max(read_proc(op.pid).hwm_kb, samp.peak_rss_kb.load());
 
-  // 6. Delete every PostgresUser through the operator.
+  // 6. The restart storm.
+  const json restart = o.restart && all_ready ? restart_storm(o, ns, op, samp)
+                                              : json{{"skipped", true}};
+  const bool restarted = !restart.contains("skipped");
+  const double delete_cpu0 = read_proc(op.pid).cpu_s;
+
+  // 7. Delete every PostgresUser through the operator.
   std::cerr << "bench: deleting " << o.n << " PostgresUsers\n";
   const double del0 = seconds_since(ob.t0);
   for (int i = 0; i < o.n; ++i) {
@@ -750,10 +858,10 @@ int bench_main(const options& o) {
   users->stop();
   secrets->stop();
 
-  // 7. The raw baseline.
+  // 8. The raw baseline.
   json raw = o.raw_bin.empty() ? json{{"error", "not run (no --raw-baseline)"}} : run_raw(o, ns);
 
-  // 8. Cleanup.
+  // 9. Cleanup.
   std::cerr << "bench: cleaning up\n";
   delete_namespace(kube, ns);
   (void)drop_roles("bench_", {"bench_db", "postgres"});
@@ -788,7 +896,7 @@ int bench_main(const options& o) {
          {"users_per_s_first_95pct", ready_at(0.95) > 0 ? 0.95 * o.n / ready_at(0.95) : 0},
          {"latency_ms", latency_summary_ms(latencies)},
          {"rss_idle_mb", mb(idle.rss_kb)},
-         {"rss_peak_mb", mb(std::max(final_proc.hwm_kb, samp.peak_rss_kb.load()))},
+         {"rss_peak_mb", mb(std::max(rss_peak_run_kb, restarted ? 0L : final_proc.hwm_kb))},
          {"rss_at_all_ready_mb", mb(at_ready.rss_kb)},
          {"rss_after_idle_mb", mb(after_idle.rss_kb)},
          {"idle_seconds", o.idle_seconds},
@@ -796,8 +904,9 @@ int bench_main(const options& o) {
           static_cast<double>(std::max(at_ready.rss_kb, after_idle.rss_kb) - idle.rss_kb) / o.n},
          {"cpu_seconds_run", at_ready.cpu_s - idle.cpu_s},
          {"cpu_seconds_idle_period", after_idle.cpu_s - at_ready.cpu_s},
-         {"cpu_seconds_delete", final_proc.cpu_s - after_idle.cpu_s},
-         {"cpu_seconds_total", final_proc.cpu_s},
+         {"cpu_seconds_delete", final_proc.cpu_s - delete_cpu0},
+         {"cpu_seconds_total",
+          final_proc.cpu_s + restart.value("previous_operator_cpu_seconds", 0.0)},
          {"cpu_ms_per_user", (at_ready.cpu_s - idle.cpu_s) * 1000 / o.n},
          {"pg_connections_peak", samp.peak_conns.load()},
          {"pg_login_check_connections_peak", samp.peak_login_conns.load()},
@@ -813,6 +922,7 @@ int bench_main(const options& o) {
          {"delete_seconds", delete_seconds},
          {"delete_users_per_s", delete_seconds > 0 ? o.n / delete_seconds : 0},
          {"machine_cpu_seconds_run", cpu_delta(machine0, machine1)},
+         {"restart", restart},
          {"raw", raw},
          {"operator_log", op_log}};
   if (!ob.first_error.empty())
@@ -824,7 +934,10 @@ int bench_main(const options& o) {
   print_table(r);
   std::cout << "BENCH_JSON " << r.dump() << std::endl;
   std::ofstream(o.out_dir + "/bench-" + tag + ".json") << r.dump() << "\n";
-  return all_ready && all_gone && ob.create_errors == 0 ? 0 : 1;
+  const bool restart_ok = !restarted
+                          || (restart["verified_all"].get<bool>()
+                              && restart["kube_writes"].get<double>() == 0);
+  return all_ready && all_gone && ob.create_errors == 0 && restart_ok ? 0 : 1;
 }
 
 } // namespace

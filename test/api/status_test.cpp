@@ -58,3 +58,32 @@ TEST_CASE("an unreachable target is described by the class of the failure only")
   CHECK(api::unreachable_class("server closed the connection unexpectedly") == "connection closed");
   CHECK(api::unreachable_class("received invalid response to SSL negotiation: H") == "unreachable");
 }
+
+TEST_CASE("a verified check is trusted after a restart only for the Secret version, role and "
+          "generation it checked") {
+  api::connection_check c;
+  c.verified = true;
+  c.last_check_time = "2026-11-26T04:00:00Z";
+  c.secret_version = "812";
+  api::status_report r{true, api::reason::reconciled, "ready", 3, c, {}, {}, {}};
+  r.logins = api::login_status{"myapp", "", ""};
+  const auto status = api::next_status(json(), r, "2026-11-26T04:00:01Z");
+  CHECK(status["connection"]["secretResourceVersion"] == "812");
+
+  auto at = api::verified_check_of(status, 3, "myapp", "812");
+  REQUIRE(at);
+  CHECK(api::rfc3339(*at) == "2026-11-26T04:00:00Z");
+  CHECK(api::verified_check_of(status, 3, "", "812")); // MySQL: no login role
+  CHECK_FALSE(api::verified_check_of(status, 3, "myapp", "813"));  // the Secret changed since
+  CHECK_FALSE(api::verified_check_of(status, 3, "myapp", ""));     // no Secret read
+  CHECK_FALSE(api::verified_check_of(status, 4, "myapp", "812"));  // the spec changed since
+  CHECK_FALSE(api::verified_check_of(status, 3, "myapp_b", "812")); // another login role
+
+  auto failed = status;
+  failed["connection"]["verified"] = false;
+  CHECK_FALSE(api::verified_check_of(failed, 3, "myapp", "812"));
+  auto older = status; // written before the Secret's version was recorded
+  older["connection"].erase("secretResourceVersion");
+  CHECK_FALSE(api::verified_check_of(older, 3, "myapp", "812"));
+  CHECK_FALSE(api::verified_check_of(json(), 3, "myapp", "812"));
+}
