@@ -186,13 +186,16 @@ struct executor::impl {
   socket_cutter::lease current_lease; // the admin connection's socket, while it is open
   int server_version_num = 0;         // of the open connection's server; 0: not asked yet
   // Privilege groups found converged (their plan empty), by name, with the fingerprint of the
-  // catalog rows their observation reads (group_fingerprint) taken before that observation
+  // catalog rows their observation reads (group_fingerprint_sql) taken before that observation
   // (pg/groups.hpp: "Observing a group once").
   struct converged_group {
     std::string fingerprint;
     std::chrono::steady_clock::time_point at;
   };
   std::map<std::string, converged_group> converged_groups;
+  // Statements prepared on the open connection, by text: the catalog queries of every converge
+  // are planned once per connection (their planning cost more than running them).
+  std::map<std::string, std::string> prepared;
 
   ~impl() {
     close();
@@ -212,6 +215,7 @@ struct executor::impl {
     current.notices.reset(); // unregistered before its connection goes
     current.conn.reset();
     current_db.clear();
+    prepared.clear();
     server_version_num = 0;
   }
 
@@ -246,6 +250,19 @@ struct executor::impl {
     if (cutter)
       current_lease = cutter->watch(current.conn->sock());
     return *current.conn;
+  }
+
+  // The one row of `sql` (bind parameters `args`), prepared on first use on the open connection,
+  // on which `tx` runs.
+  template <class... Args>
+  pqxx::row prepared1(pqxx::transaction_base& tx, const std::string& sql, Args&&... args) {
+    auto it = prepared.find(sql);
+    if (it == prepared.end()) {
+      const auto name = "dbuser_" + std::to_string(prepared.size());
+      current.conn->prepare(name, sql);
+      it = prepared.emplace(sql, name).first;
+    }
+    return tx.exec_prepared1(it->second, std::forward<Args>(args)...);
   }
 
   // Turns an exception into an error; a broken connection is forgotten, never silently reused.
@@ -458,10 +475,9 @@ observed_role parse_role(const pqxx::row& row, int at) {
 // A role's attributes, comment, settings and memberships (exists = false when there is none), in
 // one statement.
 observed_role read_role(pqxx::transaction_base& tx, const std::string& name) {
-  return parse_role(tx.exec_params1(std::string("SELECT ") + role_columns
-                                      + " FROM (SELECT 1) one LEFT JOIN pg_roles r ON r.rolname = $1",
-                                    name),
-                    0);
+  const std::string query = std::string("SELECT ") + role_columns
+                            + " FROM (SELECT 1) one LEFT JOIN pg_roles r ON r.rolname = $1";
+  return parse_role(tx.exec_params1(query, name), 0);
 }
 
 // The databases (accepting connections) where `role` owns objects or holds privileges.
@@ -506,7 +522,7 @@ void share_transactions(std::vector<action>& actions, size_t from) {
 // fingerprint does not see (pg/groups.hpp) is repaired within this time.
 constexpr std::chrono::seconds group_trust{60};
 
-// A fingerprint of every catalog row the observation and plan of privilege group `g` depend on,
+// A fingerprint of every catalog row the observation and plan of a privilege group depend on,
 // read in its database in one statement: the group's attributes, comment, settings and
 // memberships; the objects it owns or holds privileges on in any database (pg_shdepend, without
 // its members); the databases' rows (existence, CONNECT); its schema's row (USAGE), the
@@ -514,12 +530,11 @@ constexpr std::chrono::seconds group_trust{60};
 // the default privileges of its database; the server version. A catalog row changed by any
 // statement gets a new xmin (VACUUM's in-place updates touch no ACL, owner or name), so any
 // GRANT, REVOKE, ALTER, CREATE or DROP that could change the plan changes the fingerprint.
-std::string group_fingerprint(pqxx::transaction_base& tx, const privilege_group& g) {
+// Bind parameters: $1 the group, $2 its schema.
+std::string group_fingerprint_sql() {
   const std::string rows_hash = "count(*) || ':' || coalesce(sum(hashtext(";
   const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f')";
-  return tx
-    .exec_params1(
-      "SELECT concat_ws('/', current_setting('server_version_num'), "
+  return "SELECT concat_ws('/', current_setting('server_version_num'), "
       "coalesce((SELECT concat_ws(',', r.oid, r.rolcanlogin, r.rolsuper, r.rolinherit, "
       "r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls, r.rolconnlimit, "
       "r.rolconfig::text, md5(shobj_description(r.oid, 'pg_authid')), (SELECT "
@@ -539,9 +554,7 @@ std::string group_fingerprint(pqxx::transaction_base& tx, const privilege_group&
           "'USAGE')::text)::bigint), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = "
           "c.relnamespace WHERE n.nspname = $2 AND "
         + relkinds + "), (SELECT " + rows_hash
-        + "da.oid::text || ':' || da.xmin::text)::bigint), 0) FROM pg_default_acl da))",
-      g.name, g.scope.schema)[0]
-    .as<std::string>();
+        + "da.oid::text || ':' || da.xmin::text)::bigint), 0) FROM pg_default_acl da))";
 }
 
 } // namespace
@@ -575,7 +588,8 @@ result<observed_state> executor::observe(const desired_role& desired) {
       std::string in;
       for (size_t k = 0; k < wanted.size(); ++k)
         in += (k == 0 ? "$" : ", $") + std::to_string(k + 2);
-      const auto first = tx.exec_params1(
+      const auto first = self.prepared1(
+        tx,
         "SELECT current_setting('server_version_num')::int, "
           + (wanted.empty() ? std::string("ARRAY[]::text[]")
                             : "ARRAY(SELECT datname::text FROM pg_database WHERE datname IN (" + in
@@ -713,7 +727,8 @@ result<std::vector<std::string>> executor::converge_observed(const desired_role&
       std::optional<std::string> fingerprint;
       try {
         pqxx::nontransaction tx(self.conn(g.scope.database));
-        fingerprint = group_fingerprint(tx, g);
+        fingerprint = self.prepared1(tx, group_fingerprint_sql(), g.name, g.scope.schema)[0]
+                        .as<std::string>();
       } catch (const std::exception& ex) { // its database missing, say: observed below
         spdlog::debug("pg: no fingerprint of privilege group {}: {}", g.name,
                       self.fail(ex, "while reading the fingerprint of privilege group " + g.name)

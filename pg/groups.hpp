@@ -30,7 +30,7 @@
 // Observing a group once (per executor, i.e. per pool connection): observing a group costs
 // about ten catalog queries, at every converge of every member. Before observing it, the executor
 // reads a fingerprint of every catalog row that observation and plan depend on (one statement in
-// the group's database, executor.cpp group_fingerprint: xmin of the rows, which any GRANT,
+// the group's database, executor.cpp group_fingerprint_sql: xmin of the rows, which any GRANT,
 // REVOKE, ALTER, CREATE or DROP renews). A group whose plan came out empty is remembered with the
 // fingerprint read before its observation; while the fingerprint is unchanged, for at most 60 s,
 // and no error has occurred on the executor since, it is not observed again. A change the
