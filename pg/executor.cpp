@@ -440,7 +440,6 @@ constexpr const char* role_columns =
   "r.rolreplication, r.rolbypassrls, r.rolconnlimit, shobj_description(r.oid, 'pg_authid'), "
   "array_to_string(r.rolconfig, chr(10)), ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN "
   "pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1)";
-constexpr int role_column_count = 11;
 
 observed_role parse_role(const pqxx::row& row, int at) {
   observed_role o;
@@ -535,26 +534,26 @@ std::string group_fingerprint_sql() {
   const std::string rows_hash = "count(*) || ':' || coalesce(sum(hashtext(";
   const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f')";
   return "SELECT concat_ws('/', current_setting('server_version_num'), "
-      "coalesce((SELECT concat_ws(',', r.oid, r.rolcanlogin, r.rolsuper, r.rolinherit, "
-      "r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls, r.rolconnlimit, "
-      "r.rolconfig::text, md5(shobj_description(r.oid, 'pg_authid')), (SELECT "
-        + rows_hash
-        + "m.roleid::text || ':' || m.xmin::text)::bigint), 0) FROM pg_auth_members m "
-          "WHERE m.member = r.oid)) FROM pg_roles r WHERE r.rolname = $1), 'absent'), (SELECT "
-        + rows_hash
-        + "s.dbid::text || ':' || s.classid::text || ':' || s.objid::text || ':' || "
-          "s.deptype::text || ':' || s.xmin::text)::bigint), 0) FROM pg_shdepend s WHERE "
-          "s.refclassid = 'pg_authid'::regclass AND s.refobjid = "
-        + role_oid + " AND s.classid <> 'pg_auth_members'::regclass), (SELECT " + rows_hash
-        + "d.oid::text || ':' || d.xmin::text)::bigint), 0) FROM pg_database d), "
-          "coalesce((SELECT n.oid::text || ':' || n.xmin::text FROM pg_namespace n WHERE "
-          "n.nspname = $2), 'absent'), (SELECT "
-        + rows_hash
-        + "c.oid::text || ':' || c.xmin::text || ':' || pg_has_role(c.relowner, "
-          "'USAGE')::text)::bigint), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = "
-          "c.relnamespace WHERE n.nspname = $2 AND "
-        + relkinds + "), (SELECT " + rows_hash
-        + "da.oid::text || ':' || da.xmin::text)::bigint), 0) FROM pg_default_acl da))";
+         "coalesce((SELECT concat_ws(',', r.oid, r.rolcanlogin, r.rolsuper, r.rolinherit, "
+         "r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls, r.rolconnlimit, "
+         "r.rolconfig::text, md5(shobj_description(r.oid, 'pg_authid')), (SELECT "
+         + rows_hash
+         + "m.roleid::text || ':' || m.xmin::text)::bigint), 0) FROM pg_auth_members m "
+           "WHERE m.member = r.oid)) FROM pg_roles r WHERE r.rolname = $1), 'absent'), (SELECT "
+         + rows_hash
+         + "s.dbid::text || ':' || s.classid::text || ':' || s.objid::text || ':' || "
+           "s.deptype::text || ':' || s.xmin::text)::bigint), 0) FROM pg_shdepend s WHERE "
+           "s.refclassid = 'pg_authid'::regclass AND s.refobjid = "
+         + role_oid + " AND s.classid <> 'pg_auth_members'::regclass), (SELECT " + rows_hash
+         + "d.oid::text || ':' || d.xmin::text)::bigint), 0) FROM pg_database d), "
+           "coalesce((SELECT n.oid::text || ':' || n.xmin::text FROM pg_namespace n WHERE "
+           "n.nspname = $2), 'absent'), (SELECT "
+         + rows_hash
+         + "c.oid::text || ':' || c.xmin::text || ':' || pg_has_role(c.relowner, "
+           "'USAGE')::text)::bigint), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+           "c.relnamespace WHERE n.nspname = $2 AND "
+         + relkinds + "), (SELECT " + rows_hash
+         + "da.oid::text || ':' || da.xmin::text)::bigint), 0) FROM pg_default_acl da))";
 }
 
 } // namespace
