@@ -5,6 +5,7 @@
 #include "pg/sql.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -186,6 +187,17 @@ struct executor::impl {
   socket_cutter::lease current_lease; // the admin connection's socket, while it is open
   int server_version_num = 0;         // of the open connection's server; 0: not asked yet
   std::unique_ptr<login_client> login; // the login check's client (its TLS context)
+  // Privilege groups found converged (their plan empty), by name, with the fingerprint of the
+  // catalog rows their observation reads (group_fingerprint_sql) taken before that observation
+  // (pg/groups.hpp: "Observing a group once").
+  struct converged_group {
+    std::string fingerprint;
+    std::chrono::steady_clock::time_point at;
+  };
+  std::map<std::string, converged_group> converged_groups;
+  // Statements prepared on the open connection, by text: the catalog queries of every converge
+  // are planned once per connection (their planning cost more than running them).
+  std::map<std::string, std::string> prepared;
 
   ~impl() {
     close();
@@ -205,6 +217,7 @@ struct executor::impl {
     current.notices.reset(); // unregistered before its connection goes
     current.conn.reset();
     current_db.clear();
+    prepared.clear();
     server_version_num = 0;
   }
 
@@ -241,18 +254,32 @@ struct executor::impl {
     return *current.conn;
   }
 
+  // The one row of `sql` (bind parameters `args`), prepared on first use on the open connection,
+  // on which `tx` runs.
+  template <class... Args>
+  pqxx::row prepared1(pqxx::transaction_base& tx, const std::string& sql, Args&&... args) {
+    auto it = prepared.find(sql);
+    if (it == prepared.end()) {
+      const auto name = "dbuser_" + std::to_string(prepared.size());
+      current.conn->prepare(name, sql);
+      it = prepared.emplace(sql, name).first;
+    }
+    return tx.exec_prepared1(it->second, std::forward<Args>(args)...);
+  }
+
   // Turns an exception into an error; a broken connection is forgotten, never silently reused.
   error fail(const std::exception& ex, std::string context,
              const std::vector<std::string>& extra = {}) {
     auto e = from_exception(ex, std::move(context), secrets(extra));
     if (e.kind == error_kind::unavailable || dynamic_cast<const pqxx::broken_connection*>(&ex))
       close();
+    converged_groups.clear(); // anything may have changed: observe the groups again
     return e;
   }
 
   void observe_database(pqxx::connection& c, const std::string& db, const desired_role& d,
                         std::vector<observed_schema>& out) {
-    pqxx::read_transaction tx(c);
+    pqxx::nontransaction tx(c); // catalog reads: see observe()
     std::map<std::string, observed_schema> schemas;
     auto at = [&](const std::string& schema) -> observed_schema& {
       auto& s = schemas[schema];
@@ -398,29 +425,43 @@ result<void> executor::ping() {
 
 namespace {
 
-// A role's attributes, comment, settings and memberships (exists = false when there is none).
-observed_role read_role(pqxx::transaction_base& tx, const std::string& name) {
+// The elements of a one-dimensional text array field (NULL elements skipped).
+std::vector<std::string> text_array(const pqxx::field& f) {
+  std::vector<std::string> out;
+  if (f.is_null())
+    return out;
+  auto parser = f.as_array();
+  for (auto next = parser.get_next(); next.first != pqxx::array_parser::juncture::done;
+       next = parser.get_next())
+    if (next.first == pqxx::array_parser::juncture::string_value)
+      out.push_back(std::move(next.second));
+  return out;
+}
+
+// A role's columns for parse_role, from pg_roles `r` (all NULL when there is no such role): its
+// memberships come in the same statement.
+constexpr const char* role_columns =
+  "r.oid IS NOT NULL, r.rolcanlogin, r.rolsuper, r.rolcreaterole, r.rolcreatedb, "
+  "r.rolreplication, r.rolbypassrls, r.rolconnlimit, shobj_description(r.oid, 'pg_authid'), "
+  "array_to_string(r.rolconfig, chr(10)), ARRAY(SELECT g.rolname FROM pg_auth_members m JOIN "
+  "pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid ORDER BY 1)";
+
+observed_role parse_role(const pqxx::row& row, int at) {
   observed_role o;
-  auto r = tx.exec_params(
-    "SELECT rolcanlogin, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, "
-    "rolconnlimit, shobj_description(oid, 'pg_authid'), array_to_string(rolconfig, chr(10)) "
-    "FROM pg_roles WHERE rolname = $1",
-    name);
-  if (r.empty())
+  if (!row[at].as<bool>())
     return o;
-  auto row = r[0];
   o.exists = true;
-  o.login = row[0].as<bool>();
-  o.superuser = row[1].as<bool>();
-  o.createrole = row[2].as<bool>();
-  o.createdb = row[3].as<bool>();
-  o.replication = row[4].as<bool>();
-  o.bypassrls = row[5].as<bool>();
-  o.connection_limit = row[6].as<int>();
-  if (!row[7].is_null())
-    o.comment = row[7].as<std::string>();
-  if (!row[8].is_null()) {
-    const auto config = row[8].as<std::string>();
+  o.login = row[at + 1].as<bool>();
+  o.superuser = row[at + 2].as<bool>();
+  o.createrole = row[at + 3].as<bool>();
+  o.createdb = row[at + 4].as<bool>();
+  o.replication = row[at + 5].as<bool>();
+  o.bypassrls = row[at + 6].as<bool>();
+  o.connection_limit = row[at + 7].as<int>();
+  if (!row[at + 8].is_null())
+    o.comment = row[at + 8].as<std::string>();
+  if (!row[at + 9].is_null()) {
+    const auto config = row[at + 9].as<std::string>();
     std::size_t from = 0;
     while (from < config.size()) {
       auto end = config.find('\n', from);
@@ -430,14 +471,17 @@ observed_role read_role(pqxx::transaction_base& tx, const std::string& name) {
       from = end + 1;
     }
   }
-  for (const auto& m : tx.exec_params(std::string("SELECT g.rolname FROM pg_auth_members m JOIN "
-                                                  "pg_roles g ON g.oid = m.roleid WHERE m.member = ")
-                                        + role_oid + " ORDER BY 1",
-                                      name)) {
-    auto group = m[0].as<std::string>();
+  for (auto& group : text_array(row[at + 10]))
     (is_group_name(group) ? o.groups : o.member_of).push_back(std::move(group));
-  }
   return o;
+}
+
+// A role's attributes, comment, settings and memberships (exists = false when there is none), in
+// one statement.
+observed_role read_role(pqxx::transaction_base& tx, const std::string& name) {
+  const std::string query = std::string("SELECT ") + role_columns
+                            + " FROM (SELECT 1) one LEFT JOIN pg_roles r ON r.rolname = $1";
+  return parse_role(tx.exec_params1(query, name), 0);
 }
 
 // The databases (accepting connections) where `role` owns objects or holds privileges.
@@ -453,12 +497,76 @@ std::vector<std::string> databases_of_role(pqxx::transaction_base& tx, const std
   return out;
 }
 
+// Gives the shared-catalog statements (no database, in a transaction) from `from` on the database
+// of the nearest statement before them, or else after them, that names one, so that they share
+// its transaction (apply() groups consecutive statements of one database). Their order is kept.
+void share_transactions(std::vector<action>& actions, size_t from) {
+  std::string last;
+  for (size_t k = 0; k < actions.size(); ++k) {
+    auto& a = actions[k];
+    if (a.outside_transaction) {
+      last.clear();
+      continue;
+    }
+    if (k >= from && a.database.empty()) {
+      if (last.empty())
+        for (size_t n = k + 1; n < actions.size() && !actions[n].outside_transaction; ++n)
+          if (!actions[n].database.empty()) {
+            last = actions[n].database;
+            break;
+          }
+      a.database = last;
+    }
+    if (!a.database.empty())
+      last = a.database;
+  }
+}
+
+// How long a group found converged is trusted while its fingerprint stays the same: drift the
+// fingerprint does not see (pg/groups.hpp) is repaired within this time.
+constexpr std::chrono::seconds group_trust{60};
+
+// A fingerprint of every catalog row the observation and plan of a privilege group depend on,
+// read in its database in one statement: the group's attributes, comment, settings and
+// memberships; the objects it owns or holds privileges on in any database (pg_shdepend, without
+// its members); the databases' rows (existence, CONNECT); its schema's row (USAGE), the
+// tables of its schema (their ACLs, owners, whether the admin has their owner's privileges) and
+// the default privileges of its database; the server version. A catalog row changed by any
+// statement gets a new xmin (VACUUM's in-place updates touch no ACL, owner or name), so any
+// GRANT, REVOKE, ALTER, CREATE or DROP that could change the plan changes the fingerprint.
+// Bind parameters: $1 the group, $2 its schema.
+std::string group_fingerprint_sql() {
+  const std::string rows_hash = "count(*) || ':' || coalesce(sum(hashtext(";
+  const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f')";
+  return "SELECT concat_ws('/', current_setting('server_version_num'), "
+         "coalesce((SELECT concat_ws(',', r.oid, r.rolcanlogin, r.rolsuper, r.rolinherit, "
+         "r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls, r.rolconnlimit, "
+         "r.rolconfig::text, md5(shobj_description(r.oid, 'pg_authid')), (SELECT "
+         + rows_hash
+         + "m.roleid::text || ':' || m.xmin::text)::bigint), 0) FROM pg_auth_members m "
+           "WHERE m.member = r.oid)) FROM pg_roles r WHERE r.rolname = $1), 'absent'), (SELECT "
+         + rows_hash
+         + "s.dbid::text || ':' || s.classid::text || ':' || s.objid::text || ':' || "
+           "s.deptype::text || ':' || s.xmin::text)::bigint), 0) FROM pg_shdepend s WHERE "
+           "s.refclassid = 'pg_authid'::regclass AND s.refobjid = "
+         + role_oid + " AND s.classid <> 'pg_auth_members'::regclass), (SELECT " + rows_hash
+         + "d.oid::text || ':' || d.xmin::text)::bigint), 0) FROM pg_database d), "
+           "coalesce((SELECT n.oid::text || ':' || n.xmin::text FROM pg_namespace n WHERE "
+           "n.nspname = $2), 'absent'), (SELECT "
+         + rows_hash
+         + "c.oid::text || ':' || c.xmin::text || ':' || pg_has_role(c.relowner, "
+           "'USAGE')::text)::bigint), 0) FROM pg_class c JOIN pg_namespace n ON n.oid = "
+           "c.relnamespace WHERE n.nspname = $2 AND "
+         + relkinds + "), (SELECT " + rows_hash
+         + "da.oid::text || ':' || da.xmin::text)::bigint), 0) FROM pg_default_acl da))";
+}
+
 } // namespace
 
 result<observed_role> executor::observe_role(const std::string& role) {
   auto& self = *impl_;
   try {
-    pqxx::read_transaction tx(self.conn(""));
+    pqxx::nontransaction tx(self.conn("")); // one statement: no transaction needed
     return read_role(tx, role);
   } catch (const std::exception& ex) {
     return make_unexpected(self.fail(ex, "while observing role " + role));
@@ -472,15 +580,32 @@ result<observed_state> executor::observe(const desired_role& desired) {
   try {
     std::set<std::string> inspect;
     {
-      auto& c = self.conn("");
-      pqxx::read_transaction tx(c);
-      o.role = read_role(tx, desired.name);
+      // Catalog reads in autocommit: under READ COMMITTED every statement of a transaction takes
+      // its own snapshot anyway, so BEGIN and ROLLBACK would only add two round trips.
+      pqxx::nontransaction tx(self.conn(""));
+      // The role with its memberships, the server version and which of the desired databases
+      // exist, in one statement.
+      std::vector<std::string> wanted;
+      for (const auto& g : desired.grants)
+        if (std::find(wanted.begin(), wanted.end(), g.database) == wanted.end())
+          wanted.push_back(g.database);
+      std::string in;
+      for (size_t k = 0; k < wanted.size(); ++k)
+        in += (k == 0 ? "$" : ", $") + std::to_string(k + 2);
+      const auto first = self.prepared1(
+        tx,
+        "SELECT current_setting('server_version_num')::int, "
+          + (wanted.empty() ? std::string("ARRAY[]::text[]")
+                            : "ARRAY(SELECT datname::text FROM pg_database WHERE datname IN (" + in
+                                + "))")
+          + ", " + role_columns + " FROM (SELECT 1) one LEFT JOIN pg_roles r ON r.rolname = $1",
+        desired.name, pqxx::prepare::make_dynamic_params(wanted));
+      self.server_version_num = first[0].as<int>();
+      o.server_version_num = self.server_version_num;
+      const auto existing = text_array(first[1]);
+      o.role = parse_role(first, 2);
       for (const auto& l : desired.logins)
         o.logins.push_back(observed_login{l.name, read_role(tx, l.name)});
-      if (self.server_version_num == 0)
-        self.server_version_num =
-          tx.exec("SELECT current_setting('server_version_num')::int")[0][0].as<int>();
-      o.server_version_num = self.server_version_num;
       // A new role holds nothing: skip the ACL scans (each reads every database's ACL, which
       // grows with every role granted CONNECT — thousands of entries on a shared database).
       std::set<std::string> with_connect;
@@ -497,9 +622,7 @@ result<observed_state> executor::observe(const desired_role& desired) {
           continue;
         observed_database od;
         od.name = g.database;
-        od.exists = tx.exec_params1("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
-                                    g.database)[0]
-                      .as<bool>();
+        od.exists = std::find(existing.begin(), existing.end(), g.database) != existing.end();
         od.connect = with_connect.count(g.database) != 0;
         if (od.exists && o.role.exists)
           inspect.insert(g.database);
@@ -547,12 +670,29 @@ result<std::vector<std::string>> executor::apply(const std::vector<action>& acti
             throw;
         }
       } else {
-        pqxx::work tx(c);
-        tx.exec(serialize_writes);
-        for (; current < end; ++current)
-          tx.exec(actions[current].sql);
-        current = end - 1;
-        tx.commit();
+        try {
+          // One round trip: the statements of a simple query message run as one implicit
+          // transaction (committed after the last, rolled back on the first error), the write
+          // lock first. Never logged: a statement may hold a verifier.
+          std::string batch = serialize_writes;
+          for (size_t k = i; k < end; ++k)
+            batch.append("; ").append(actions[k].sql);
+          pqxx::nontransaction tx(c);
+          tx.exec(batch);
+        } catch (const pqxx::sql_error& e) {
+          // The server does not say which statement of a batch failed, and the batch was rolled
+          // back as a whole: run it again one statement at a time to name the failing one (a
+          // conflict that has gone meanwhile then simply succeeds). A timeout is not worth
+          // waiting for twice.
+          if (end - i == 1 || sqlstate_of(e).rfind("57", 0) == 0)
+            throw;
+          pqxx::work tx(c);
+          tx.exec(serialize_writes);
+          for (; current < end; ++current)
+            tx.exec(actions[current].sql);
+          current = end - 1;
+          tx.commit();
+        }
       }
     } catch (const std::exception& ex) {
       auto e = self.fail(ex, actions[current].context);
@@ -578,13 +718,31 @@ result<std::vector<std::string>> executor::converge(const desired_role& desired)
 
 result<std::vector<std::string>> executor::converge_observed(const desired_role& desired,
                                                              observed_state observed) {
-  const auto& admin = impl_->t.admin_user;
+  auto& self = *impl_;
+  const auto& admin = self.t.admin_user;
   const auto groups =
     desired.use_groups ? privilege_groups(desired, admin) : std::vector<privilege_group>{};
   for (int attempt = 1;; ++attempt) {
-    // 1. The groups, each planned like a role with direct grants, its statements in its database.
+    // 1. The groups, each planned like a role with direct grants, its statements in its database;
+    //    a group found converged before whose fingerprint is unchanged is not observed again.
     std::vector<action> actions;
+    std::map<std::string, std::string> now_converged; // group → fingerprint, when its plan is empty
     for (const auto& g : groups) {
+      std::optional<std::string> fingerprint;
+      try {
+        pqxx::nontransaction tx(self.conn(g.scope.database));
+        fingerprint = self.prepared1(tx, group_fingerprint_sql(), g.name, g.scope.schema)[0]
+                        .as<std::string>();
+      } catch (const std::exception& ex) { // its database missing, say: observed below
+        spdlog::debug("pg: no fingerprint of privilege group {}: {}", g.name,
+                      self.fail(ex, "while reading the fingerprint of privilege group " + g.name)
+                        .to_string());
+      }
+      const auto known = self.converged_groups.find(g.name);
+      if (fingerprint && known != self.converged_groups.end()
+          && known->second.fingerprint == *fingerprint
+          && std::chrono::steady_clock::now() - known->second.at < group_trust)
+        continue;
       const auto as_role = group_role(g);
       auto o = observe(as_role);
       if (!o)
@@ -600,6 +758,8 @@ result<std::vector<std::string>> executor::converge_observed(const desired_role&
       auto planned = plan(as_role, *o, admin);
       if (!planned)
         return make_unexpected(planned.error());
+      if (planned->empty() && fingerprint)
+        now_converged[g.name] = *fingerprint;
       for (auto& a : *planned) {
         if (!a.outside_transaction && a.database.empty())
           a.database = g.scope.database;
@@ -607,11 +767,16 @@ result<std::vector<std::string>> executor::converge_observed(const desired_role&
         actions.push_back(std::move(a));
       }
     }
-    // 2. The role: groups joined, then what it left and held directly revoked.
+    // 2. The role: groups joined, then what it left and held directly revoked. Its statements on
+    //    shared catalogs (no database) join the transaction of a neighbouring group statement:
+    //    a new role is created, marked and joined in one transaction, one round trip.
     auto own = plan(desired, observed, admin);
     if (!own)
       return make_unexpected(own.error());
+    const size_t first_own = actions.size();
     actions.insert(actions.end(), own->begin(), own->end());
+    if (!groups.empty())
+      share_transactions(actions, first_own);
     auto done = apply(actions);
     if (!done) {
       const auto& state = done.error().sqlstate;
@@ -623,6 +788,8 @@ result<std::vector<std::string>> executor::converge_observed(const desired_role&
       observed = std::move(*again);
       continue;
     }
+    for (auto& [name, fingerprint] : now_converged)
+      self.converged_groups[name] = {std::move(fingerprint), std::chrono::steady_clock::now()};
     // 3. Groups left: dropped when no one else is in them. The role is converged already; a
     //    failure here is logged, and the group is left for a later leave or deletion.
     std::vector<std::string> left;

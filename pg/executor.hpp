@@ -66,14 +66,18 @@ public:
   [[nodiscard]] result<observed_state> observe(const desired_role& desired);
   // One role's attributes, comment, settings and memberships.
   [[nodiscard]] result<observed_role> observe_role(const std::string& role);
-  // Runs the actions in order; consecutive actions of one database share a transaction.
+  // Runs the actions in order; consecutive actions of one database share a transaction, sent in
+  // one round trip (the advisory write lock first); when it fails, the transaction is run again
+  // one statement at a time so that the error names the statement that fails.
   // Returns the descriptions of what was done (for Events).
   [[nodiscard]] result<std::vector<std::string>> apply(const std::vector<action>& actions);
   // observe → converge_observed. Converging an already converged role does nothing and returns {}.
   [[nodiscard]] result<std::vector<std::string>> converge(const desired_role& desired);
   // From an observation of the role: with desired.use_groups, its privilege groups are
-  // converged (created, repaired) first, then the role's plan is applied, then groups it left are
-  // dropped when unused (pg/groups.hpp has the flow). A group found dropped or created
+  // converged (created, repaired) first — a group found converged and unchanged since is not
+  // observed again — then the role's plan is applied (its shared-catalog statements in the
+  // transaction of its group joins), then groups it left are dropped when unused (pg/groups.hpp
+  // has the flow). A group found dropped or created
   // concurrently (42704, 42710) starts it over, from a new observation, up to three times.
   [[nodiscard]] result<std::vector<std::string>> converge_observed(const desired_role& desired,
                                                                    observed_state observed);

@@ -960,6 +960,63 @@ TEST_CASE("drift on a group is repaired by its member's converge and drift on th
   CHECK(again->empty());
 }
 
+TEST_CASE("drift on a group that an executor found converged before is repaired by the next "
+          "member's converge on that executor") {
+  const auto a = name("cacheda");
+  const auto b = name("cachedb");
+  const auto c2 = name("cachedc");
+  const auto db = name("cachedb_db");
+  cleanup c{{a, b, c2}, {db}, {}};
+  auto ex = make_executor();
+  REQUIRE(ex.ensure_database(db).value());
+  admin_exec(db, {"CREATE TABLE t (id int)"});
+  const auto pw = password();
+  auto da = desired(a, db, privilege_set{privilege::select}, pw);
+  REQUIRE(ex.converge(da));
+  auto again = ex.converge(da); // the group is found converged: remembered by this executor
+  REQUIRE(again);
+  CHECK(again->empty());
+  const auto group = group_of(da, dev_env::get().pg_user());
+  const auto g = sql::quote_ident(group);
+  // Privileges revoked by hand: the next member's converge on the same executor repairs them.
+  admin_exec(db, {"REVOKE SELECT ON t FROM " + g, "REVOKE USAGE ON SCHEMA public FROM " + g,
+                  "ALTER DEFAULT PRIVILEGES REVOKE SELECT ON TABLES FROM " + g});
+  auto db_ = desired(b, db, privilege_set{privilege::select}, pw);
+  auto joined = ex.converge(db_);
+  REQUIRE(joined);
+  CHECK(did(*joined, "(privilege group " + group + ")"));
+  CHECK(holds(db, a, "t", "SELECT") == "t");
+  CHECK(holds(db, b, "t", "SELECT") == "t");
+  admin_exec(db, {"CREATE TABLE later (id int)"});
+  CHECK(holds(db, b, "later", "SELECT") == "t");
+  // The group dropped by hand: the next member's converge creates it again.
+  REQUIRE(ex.converge(db_)); // remembered again
+  admin_exec(db, {"DROP OWNED BY " + g});
+  admin_exec("postgres", {"DROP ROLE " + g});
+  auto dc = desired(c2, db, privilege_set{privilege::select}, pw);
+  auto recreated = ex.converge(dc);
+  REQUIRE(recreated);
+  CHECK(did(*recreated, "created role " + group));
+  CHECK(holds(db, c2, "t", "SELECT") == "t");
+  CHECK(converged(ex, da) == false); // a lost its membership with the group: its converge rejoins
+  REQUIRE(ex.converge(da));
+  CHECK(holds(db, a, "t", "SELECT") == "t");
+}
+
+TEST_CASE("a failing statement of a transaction is named by its context and the whole "
+          "transaction is undone") {
+  const auto role = name("undone");
+  cleanup c{{role}, {}, {}};
+  auto ex = make_executor();
+  auto r = ex.apply({action{"", sql::create_role_nologin(role, -1), "created", "while creating"},
+                     action{"", "ALTER ROLE " + sql::quote_ident(name("absent")) + " NOLOGIN",
+                            "altered", "while altering the absent role"}});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().sqlstate == "42704");
+  CHECK(r.error().context == "while altering the absent role");
+  CHECK_FALSE(role_exists(role));
+}
+
 TEST_CASE("a role with a group's name but without its marker is never used, adopted or dropped") {
   const auto role = name("squatted");
   const auto db = name("squatdb");
