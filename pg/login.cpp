@@ -1,5 +1,7 @@
 #include "pg/login.hpp"
 
+#include "common/base64.hpp"
+
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -205,7 +207,7 @@ std::optional<std::string> scram_client::final_message(std::string_view server_f
       || nonce->substr(0, nonce_.size()) != nonce_ || iter->empty() || iter->size() > 9
       || iter->find_first_not_of("0123456789") != std::string_view::npos)
     return std::nullopt;
-  const auto salt = unbase64(*salt64);
+  const auto salt = base64_decode(*salt64);
   const int iterations = std::stoi(std::string(*iter));
   if (!salt || salt->empty() || iterations < 1)
     return std::nullopt;
@@ -230,14 +232,14 @@ std::optional<std::string> scram_client::final_message(std::string_view server_f
   const auto server_key =
     hmac_sha256(keys->salted_password.data(), keys->salted_password.size(), "Server Key");
   server_signature_ = hmac_sha256(server_key.data(), server_key.size(), auth_message_);
-  return without_proof + ",p=" + base64(proof.data(), proof.size());
+  return without_proof + ",p=" + base64_encode(as_text(proof));
 }
 
 bool scram_client::server_verified(std::string_view server_final) const {
   const auto v = attribute(server_final, 'v');
   if (!v || auth_message_.empty())
     return false;
-  const auto got = unbase64(*v);
+  const auto got = base64_decode(*v);
   return got && got->size() == server_signature_.size()
          && CRYPTO_memcmp(got->data(), server_signature_.data(), got->size()) == 0;
 }
@@ -409,7 +411,7 @@ native_login login_client::check(std::string_view role, std::string_view passwor
   std::string nonce_raw(18, '\0');
   if (RAND_bytes(reinterpret_cast<unsigned char*>(nonce_raw.data()), 18) != 1)
     return fail(error_kind::internal, "OpenSSL RAND_bytes failed");
-  scram_client scram(base64(reinterpret_cast<const unsigned char*>(nonce_raw.data()), 18));
+  scram_client scram(base64_encode(nonce_raw));
   bool sasl_started = false;
   bool server_verified = false;
   char type = 0;

@@ -7,12 +7,13 @@
 
 #include "pg/scram.hpp"
 
+#include "common/base64.hpp"
+
 #include <cstring>
 #include <memory>
 
 #include <libpq-fe.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -134,31 +135,6 @@ std::array<unsigned char, 32> sha256(const unsigned char* data, std::size_t len)
   return out;
 }
 
-std::string base64(const unsigned char* data, std::size_t len) {
-  std::string out(4 * ((len + 2) / 3), '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data,
-                                static_cast<int>(len));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::optional<std::string> unbase64(std::string_view text) {
-  if (text.size() % 4 != 0)
-    return std::nullopt;
-  std::string out(3 * (text.size() / 4), '\0');
-  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(text.data()),
-                                static_cast<int>(text.size()));
-  if (n < 0)
-    return std::nullopt;
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  std::size_t len = static_cast<std::size_t>(n);
-  for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i)
-    --len;
-  out.resize(len);
-  return out;
-}
-
 std::string scram_verifier_of(const scram_keys& k) {
   const auto client_key = hmac_sha256(k.salted_password.data(), k.salted_password.size(),
                                       "Client Key");
@@ -166,9 +142,8 @@ std::string scram_verifier_of(const scram_keys& k) {
   const auto server_key = hmac_sha256(k.salted_password.data(), k.salted_password.size(),
                                       "Server Key");
   return "SCRAM-SHA-256$" + std::to_string(k.iterations) + ":"
-         + base64(reinterpret_cast<const unsigned char*>(k.salt.data()), k.salt.size()) + "$"
-         + base64(stored_key.data(), stored_key.size()) + ":"
-         + base64(server_key.data(), server_key.size());
+         + base64_encode(k.salt) + "$" + base64_encode(as_text(stored_key)) + ":"
+         + base64_encode(as_text(server_key));
 }
 
 result<scram_secret> make_scram_secret(std::string_view password, std::string_view role) {

@@ -59,12 +59,14 @@ struct scram_secret {
 [[nodiscard]] result<scram_secret> make_scram_secret(std::string_view password,
                                                      std::string_view role);
 
-// HMAC-SHA-256 and SHA-256 (32 bytes each), and standard base64 with padding.
+// HMAC-SHA-256 and SHA-256 (32 bytes each); a digest as a string of its bytes (for
+// common/base64.hpp).
 [[nodiscard]] std::array<unsigned char, 32> hmac_sha256(const unsigned char* key,
                                                         std::size_t key_len,
                                                         std::string_view data);
 [[nodiscard]] std::array<unsigned char, 32> sha256(const unsigned char* data, std::size_t len);
-[[nodiscard]] std::string base64(const unsigned char* data, std::size_t len);
-[[nodiscard]] std::optional<std::string> unbase64(std::string_view text);
+[[nodiscard]] inline std::string_view as_text(const std::array<unsigned char, 32>& digest) {
+  return {reinterpret_cast<const char*>(digest.data()), digest.size()};
+}
 
 } // namespace dbuser::pg
