@@ -37,8 +37,9 @@ if [ ! -s "$pki/admin.crt" ]; then
     umask 077
     openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
       -subj "/CN=dbuser-operator-dev-ca" 2>/dev/null
-    sign() { # name subject extensions
-      openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
+    sign() { # name subject extensions [key type and options; rsa:2048 when none]
+      openssl req -newkey "${4:-rsa:2048}" "${@:5}" -nodes -keyout "$1.key" -out "$1.csr" \
+        -subj "$2" 2>/dev/null
       openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
         -out "$1.crt" -extfile <(printf '%s\n' "$3") 2>/dev/null
       rm -f "$1.csr"
@@ -47,8 +48,11 @@ if [ ! -s "$pki/admin.crt" ]; then
       "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default.svc
 extendedKeyUsage=serverAuth"
     sign admin "/O=system:masters/CN=dev-admin" "extendedKeyUsage=clientAuth"
+    # PostgreSQL's key is ECDSA P-256, as CloudNativePG issues for its servers: a server signs
+    # each TLS handshake (session resumption is off in PostgreSQL), 1.2 ms of server CPU per
+    # connection here against 2.8 ms with RSA-2048 (bench/README.md).
     sign postgres "/CN=127.0.0.1" "subjectAltName=IP:127.0.0.1,DNS:localhost
-extendedKeyUsage=serverAuth"
+extendedKeyUsage=serverAuth" ec -pkeyopt ec_paramgen_curve:prime256v1
     openssl genrsa -out sa.key 2048 2>/dev/null
     openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
     chmod 644 ca.crt apiserver.crt admin.crt postgres.crt sa.pub
