@@ -258,13 +258,24 @@ struct executor::impl {
   // on which `tx` runs.
   template <class... Args>
   pqxx::row prepared1(pqxx::transaction_base& tx, const std::string& sql, Args&&... args) {
+    return tx.exec_prepared1(statement(sql), std::forward<Args>(args)...);
+  }
+
+  // All rows of `sql`, likewise.
+  template <class... Args>
+  pqxx::result prepared_rows(pqxx::transaction_base& tx, const std::string& sql, Args&&... args) {
+    return tx.exec_prepared(statement(sql), std::forward<Args>(args)...);
+  }
+
+  // The name `sql` is prepared under on the open connection.
+  const std::string& statement(const std::string& sql) {
     auto it = prepared.find(sql);
     if (it == prepared.end()) {
       const auto name = "dbuser_" + std::to_string(prepared.size());
       current.conn->prepare(name, sql);
       it = prepared.emplace(sql, name).first;
     }
-    return tx.exec_prepared1(it->second, std::forward<Args>(args)...);
+    return it->second;
   }
 
   // Turns an exception into an error; a broken connection is forgotten, never silently reused.
@@ -478,21 +489,26 @@ observed_role parse_role(const pqxx::row& row, int at) {
 
 // A role's attributes, comment, settings and memberships (exists = false when there is none), in
 // one statement.
-observed_role read_role(pqxx::transaction_base& tx, const std::string& name) {
-  const std::string query = std::string("SELECT ") + role_columns
-                            + " FROM (SELECT 1) one LEFT JOIN pg_roles r ON r.rolname = $1";
-  return parse_role(tx.exec_params1(query, name), 0);
+// (`Self` is executor::impl, private to executor: named by the caller.)
+template <class Self>
+observed_role read_role(Self& self, pqxx::transaction_base& tx, const std::string& name) {
+  static const std::string query = std::string("SELECT ") + role_columns
+                                   + " FROM (SELECT 1) one LEFT JOIN pg_roles r ON r.rolname = $1";
+  return parse_role(self.prepared1(tx, query, name), 0);
 }
 
 // The databases (accepting connections) where `role` owns objects or holds privileges.
-std::vector<std::string> databases_of_role(pqxx::transaction_base& tx, const std::string& role) {
+template <class Self>
+std::vector<std::string> databases_of_role(Self& self, pqxx::transaction_base& tx,
+                                           const std::string& role) {
+  static const std::string query =
+    std::string("SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON "
+                "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
+                "s.refobjid = ")
+    + role_oid + " AND d.datallowconn ORDER BY 1";
   std::vector<std::string> out;
-  for (const auto& row : tx.exec_params(
-         std::string("SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON "
-                     "d.oid = s.dbid WHERE s.refclassid = 'pg_authid'::regclass AND "
-                     "s.refobjid = ")
-           + role_oid + " AND d.datallowconn ORDER BY 1",
-         role))
+  const pqxx::result rows = self.prepared_rows(tx, query, role);
+  for (const auto& row : rows)
     out.push_back(row[0].as<std::string>());
   return out;
 }
@@ -567,7 +583,7 @@ result<observed_role> executor::observe_role(const std::string& role) {
   auto& self = *impl_;
   try {
     pqxx::nontransaction tx(self.conn("")); // one statement: no transaction needed
-    return read_role(tx, role);
+    return read_role(self, tx, role);
   } catch (const std::exception& ex) {
     return make_unexpected(self.fail(ex, "while observing role " + role));
   }
@@ -605,7 +621,7 @@ result<observed_state> executor::observe(const desired_role& desired) {
       const auto existing = text_array(first[1]);
       o.role = parse_role(first, 2);
       for (const auto& l : desired.logins)
-        o.logins.push_back(observed_login{l.name, read_role(tx, l.name)});
+        o.logins.push_back(observed_login{l.name, read_role(self, tx, l.name)});
       // A new role holds nothing: skip the ACL scans (each reads every database's ACL, which
       // grows with every role granted CONNECT — thousands of entries on a shared database).
       std::set<std::string> with_connect;
@@ -634,7 +650,7 @@ result<observed_state> executor::observe(const desired_role& desired) {
           o.databases.push_back(observed_database{name, true, true});
       }
       if (o.role.exists)
-        for (auto& db : databases_of_role(tx, desired.name))
+        for (auto& db : databases_of_role(self, tx, desired.name))
           inspect.insert(std::move(db));
     }
     for (const auto& name : inspect) {
@@ -879,8 +895,8 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
       return std::vector<std::string>{};
     has_its_privileges = found[0][0].as<bool>();
     version = found[0][1].as<int>();
-    databases = databases_of_role(tx, name);
-    groups = read_role(tx, name).groups; // dropped after the role when unused
+    databases = databases_of_role(self, tx, name);
+    groups = read_role(self, tx, name).groups; // dropped after the role when unused
   } catch (const std::exception& ex) {
     return make_unexpected(self.fail(ex, "while finding the databases of role " + name));
   }
@@ -1009,7 +1025,7 @@ result<std::vector<std::string>> executor::drop_group_if_unused(std::string_view
     has_its_privileges = found[0][1].as<bool>();
     if (self.server_version_num == 0)
       self.server_version_num = found[0][2].as<int>();
-    for (auto& other : databases_of_role(tx, name))
+    for (auto& other : databases_of_role(self, tx, name))
       if (other != home)
         elsewhere.push_back(std::move(other));
   } catch (const std::exception& ex) {
