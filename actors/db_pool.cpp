@@ -116,7 +116,7 @@ struct postgres_engine {
   }
   // The verifier with the keys it was made from: the login check after it derives nothing.
   static auto password_secret(const std::string& pw, const desired& d) {
-    return pg::make_scram_secret(pw, d.active_name());
+    return pg::make_scram_secret(pw, d.active_name(), d.scram_iterations);
   }
   // The plan needs the password's verifier: the role that logs in with it is to be created, or
   // its password set (a rotation to a login role, a strategy switch).
@@ -781,6 +781,7 @@ caf::behavior db_pool(pool_actor* self, msg::db_target target, pool_options opts
       // Before make_response_promise(): it moves the sender out of the current message.
       auto requester = caf::actor_cast<caf::actor>(self->current_sender());
       auto promise = self->make_response_promise<db_result>();
+      job.desired.scram_iterations = self->state.opts.scram_iterations;
       pending_job p{std::move(job), std::move(requester), promise};
       auto& h = self->state.health;
       h.last_asked = steady_clock::now();

@@ -14,6 +14,7 @@
 // connection actor.
 
 #include "messages/db.hpp"
+#include "pg/scram.hpp"
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
@@ -28,6 +29,7 @@ namespace dbuser::actors {
 
 struct pool_options {
   std::size_t size = 4;
+  int scram_iterations = pg::scram_iterations; // of the verifiers made (--scram-iterations)
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds job_timeout{120};  // a job is cut short after this, whatever happens
   std::chrono::seconds stall_after{2};    // a job running this long: is the target answering?

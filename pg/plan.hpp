@@ -6,6 +6,7 @@
 
 #include "pg/error.hpp"
 #include "pg/privileges.hpp"
+#include "pg/scram.hpp"
 
 #include <cstdint>
 #include <map>
@@ -56,6 +57,7 @@ struct desired_role {
   // set its password (set_password: a rotation or a strategy switch).
   std::string verifier;
   bool set_password = false;
+  int scram_iterations = pg::scram_iterations; // of the verifier made for it (--scram-iterations)
 
   // The role that logs in with the credentials' password ("" when none is active).
   [[nodiscard]] std::string active_name() const;

@@ -146,7 +146,8 @@ std::string scram_verifier_of(const scram_keys& k) {
          + base64_encode(as_text(server_key));
 }
 
-result<scram_secret> make_scram_secret(std::string_view password, std::string_view role) {
+result<scram_secret> make_scram_secret(std::string_view password, std::string_view role,
+                                       int iterations) {
   const std::string pw(password);
   const std::string user(role);
   if (pw.find('\0') != std::string::npos || user.find('\0') != std::string::npos)
@@ -164,7 +165,7 @@ result<scram_secret> make_scram_secret(std::string_view password, std::string_vi
   if (RAND_bytes(reinterpret_cast<unsigned char*>(salt.data()), static_cast<int>(salt.size()))
       != 1)
     return make_unexpected(make_error(error_kind::internal, "OpenSSL RAND_bytes failed"));
-  s.keys = derive_scram_keys(pw, salt, scram_iterations);
+  s.keys = derive_scram_keys(pw, salt, iterations);
   if (!s.keys)
     return make_unexpected(
       make_error(error_kind::internal, "OpenSSL could not compute PBKDF2-HMAC-SHA-256",

@@ -56,8 +56,12 @@ struct scram_secret {
   std::string verifier;
   std::optional<scram_keys> keys;
 };
+// `iterations`: PBKDF2's count (--scram-iterations). PostgreSQL pays it too, on every password
+// set: its empty-password check derives a key from "" with the verifier's count (~1 µs per
+// iteration here; bench/README.md).
 [[nodiscard]] result<scram_secret> make_scram_secret(std::string_view password,
-                                                     std::string_view role);
+                                                     std::string_view role,
+                                                     int iterations = scram_iterations);
 
 // HMAC-SHA-256 and SHA-256 (32 bytes each); a digest as a string of its bytes (for
 // common/base64.hpp).

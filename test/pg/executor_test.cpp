@@ -468,6 +468,17 @@ TEST_CASE("login client: logs in natively in every sslmode it answers, as libpq 
     REQUIRE(other->keys);
     CHECK(client.check(role, pw, db, &*other->keys, nullptr, {}).ok);
   }
+  SECTION("a verifier of another iteration count logs in: the server's count decides") {
+    auto fewer = make_scram_secret(pw, role, 1024);
+    REQUIRE(fewer);
+    REQUIRE(fewer->keys);
+    d.verifier = fewer->verifier;
+    d.set_password = true;
+    REQUIRE(ex.converge(d));
+    CHECK(client.check(role, pw, db, nullptr, nullptr, {}).ok);
+    CHECK(client.check(role, pw, db, &*fewer->keys, nullptr, {}).ok);
+    CHECK(client.check(role, pw, db, &*secret->keys, nullptr, {}).ok); // 4096: not used
+  }
   SECTION("a database that does not exist is the server's 3D000") {
     auto r = client.check(role, pw, db + "_missing", nullptr, nullptr, {});
     REQUIRE(r.failure);

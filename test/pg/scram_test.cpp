@@ -45,6 +45,19 @@ TEST_CASE("scram: a new secret has a fresh 16-byte salt and keys that give its v
   CHECK(a->verifier.find("correct horse") == std::string::npos);
 }
 
+TEST_CASE("scram: the verifier and its keys have the iteration count asked for") {
+  auto s = make_scram_secret("correct horse battery staple", "myapp", 1024);
+  REQUIRE(s);
+  REQUIRE(s->keys);
+  CHECK(s->keys->iterations == 1024);
+  CHECK(s->verifier.rfind("SCRAM-SHA-256$1024:", 0) == 0);
+  CHECK(s->verifier == scram_verifier_of(*s->keys));
+  // The same password and salt with 4096 iterations give other keys.
+  auto other = derive_scram_keys("correct horse battery staple", s->keys->salt, 4096);
+  REQUIRE(other);
+  CHECK(other->salted_password != s->keys->salted_password);
+}
+
 TEST_CASE("scram: a non-ASCII password is left to libpq (SASLprep) and has no keys") {
   auto s = make_scram_secret("p\xc3\xa4ssw\xc3\xb6rd-\xe2\x85\xa8", "myapp");
   REQUIRE(s);
