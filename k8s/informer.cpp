@@ -55,7 +55,11 @@ bool informer::synced() const {
 }
 
 informer::entry informer::pack(const json& obj) {
-  return entry{resource_version_of(obj), json::to_msgpack(obj)};
+  entry e{resource_version_of(obj), json::to_msgpack(obj)};
+  // to_msgpack grows its vector by doubling: up to half of what it holds would be unused, for as
+  // long as the object is cached (heaptrack at N=1000: the largest share of the live heap).
+  e.packed.shrink_to_fit();
+  return e;
 }
 
 json informer::unpack(const entry& e) { return json::from_msgpack(e.packed); }
