@@ -223,11 +223,7 @@ void informer::start_watch() {
 
 void informer::trim(json& obj) const {
   if (!opts_.strip_managed_fields) return;
-  auto md = obj.find("metadata");
-  if (md == obj.end() || !md->is_object()) return;
-  md->erase("managedFields");
-  if (auto a = md->find("annotations"); a != md->end() && a->is_object())
-    a->erase("kubectl.kubernetes.io/last-applied-configuration");
+  if (auto md = obj.find("metadata"); md != obj.end() && md->is_object()) md->erase("managedFields");
 }
 
 void informer::on_event(std::uint64_t epoch, const watch_event& event) {

@@ -52,9 +52,7 @@ struct informer_options {
   std::chrono::milliseconds backoff_initial{800};
   std::chrono::milliseconds backoff_max{30000};
   // Cached objects and callbacks go without metadata.managedFields (server-side apply
-  // bookkeeping, often half of an object), like controller-runtime's TransformStripManagedFields,
-  // and without kubectl's last-applied-configuration annotation (client-side apply's copy of
-  // the whole object as applied; the operator never reads it and never writes whole objects).
+  // bookkeeping, often half of an object), like controller-runtime's TransformStripManagedFields.
   bool strip_managed_fields = true;
 };
 

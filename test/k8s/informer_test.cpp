@@ -141,27 +141,6 @@ TEST_CASE("an informer lists, signals synced and follows changes") {
   CHECK(seen.of(ns + "/late").empty()); // nothing after stop()
 }
 
-TEST_CASE("an informer caches objects without managedFields and kubectl's last-applied copy") {
-  auto c = admin_client();
-  const auto ns = fresh_namespace(c, "trim");
-  auto cm = config_map("applied", {{"k", "v"}});
-  cm["metadata"]["annotations"] = {
-    {"kubectl.kubernetes.io/last-applied-configuration", R"({"apiVersion":"v1","kind":"ConfigMap"})"},
-    {"keep", "me"}};
-  REQUIRE(sync([&](auto cb) { c->create(resource::config_maps(), ns, cm, cb); }));
-  callbacks seen;
-  auto inf = informer::make(c, resource::config_maps(), ns, seen.handlers());
-  inf->start();
-  REQUIRE(wait_until([&] { return inf->synced(); }));
-  auto cached = inf->get(ns + "/applied");
-  REQUIRE(cached);
-  const auto& md = (*cached)["metadata"];
-  CHECK_FALSE(md.contains("managedFields"));
-  CHECK(md["annotations"] == json{{"keep", "me"}});
-  CHECK((*cached)["data"]["k"] == "v");
-  inf->stop();
-}
-
 TEST_CASE("after kube-apiserver restarts, the informer cache converges with no lost event and no duplicate callback") {
   auto c = admin_client();
   const auto ns = fresh_namespace(c, "restart");
