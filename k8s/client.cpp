@@ -11,6 +11,7 @@
 #include <thread>
 
 #include <cpprest/http_client.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -25,6 +26,12 @@ namespace http = web::http;
 using nlohmann::json;
 
 namespace {
+
+// cpprestsdk's thread pool is static: its threads can be in a TLS handshake (a watch being
+// cancelled) when the process exits, and OpenSSL's atexit cleanup would free what they are
+// using (ASan: heap-use-after-free in OSSL_DECODER_CTX_new_for_pkey). OpenSSL's memory goes
+// with the process instead. Before main: the first OpenSSL initialisation decides.
+const bool openssl_without_atexit = OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, nullptr) == 1;
 
 std::shared_ptr<spdlog::logger> logger() {
   static std::once_flag once;
