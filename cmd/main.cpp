@@ -69,7 +69,7 @@ const char* usage = R"(usage: dbuser-operator [flags]
   --scram-iterations N       PBKDF2 iterations of the SCRAM verifiers the operator sets (default
                              4096, PostgreSQL's default; the server spends ~1 us per iteration
                              on every password set, and a client on every login that cannot
-                             reuse its keys)
+                             reuse its keys; a non-ASCII password's verifier is libpq's, 4096)
   --enable-fault-injection   honour the fault-injection annotation (tests only)
   --version, --help
 )";

@@ -58,7 +58,7 @@ struct scram_secret {
 };
 // `iterations`: PBKDF2's count (--scram-iterations). PostgreSQL pays it too, on every password
 // set: its empty-password check derives a key from "" with the verifier's count (~1 µs per
-// iteration here; bench/README.md).
+// iteration here; bench/README.md). A non-ASCII password's verifier is libpq's: always 4096.
 [[nodiscard]] result<scram_secret> make_scram_secret(std::string_view password,
                                                      std::string_view role,
                                                      int iterations = scram_iterations);
