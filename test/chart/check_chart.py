@@ -3,7 +3,7 @@
 
   check_chart.py SOURCE_DIR HELM render   helm lint; defaults render deploy/default's objects;
                                           values that must be refused are
-  check_chart.py SOURCE_DIR HELM server   every `helm install` of the README renders, lints and
+  check_chart.py SOURCE_DIR HELM server   every `helm install` of docs/install.md renders, lints and
                                           passes `kubectl apply --dry-run=server` against the
                                           dev environment's kube-apiserver
 """
@@ -56,11 +56,11 @@ def without_labels(obj):
 
 
 def readme_installs():
-    """The `helm install` commands of the README's Helm section, as argument lists."""
-    text = (ROOT / "README.md").read_text()
-    section = re.search(r"^## Install with Helm\n(.*?)(?=^## )", text, re.M | re.S)
+    """The `helm install` commands of the Helm section of docs/install.md, as argument lists."""
+    text = (ROOT / "docs/install.md").read_text()
+    section = re.search(r"^## Install with Helm\n(.*?)(?=^## |\Z)", text, re.M | re.S)
     if not section:
-        raise AssertionError("README.md has no '## Install with Helm' section")
+        raise AssertionError("docs/install.md has no '## Install with Helm' section")
     body = section.group(1).replace("\\\n", " ")
     commands = []
     for block in re.findall(r"```sh\n(.*?)```", body, re.S):
@@ -72,11 +72,11 @@ def readme_installs():
 
 
 def template_args(cmd):
-    """release, namespace and the value arguments of a README command."""
+    """release, namespace and the value arguments of a docs/install.md command."""
     words = cmd[2:] if cmd[1] == "install" else cmd[3:]
     release, chart, rest = words[0], words[1], words[2:]
     if chart != "deploy/chart":
-        raise AssertionError("README installs %s, not deploy/chart" % chart)
+        raise AssertionError("docs/install.md installs %s, not deploy/chart" % chart)
     namespace, args, i = "default", [], 0
     while i < len(rest):
         w = rest[i]

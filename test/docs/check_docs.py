@@ -5,12 +5,16 @@
                                           writes from deploy/crd/ (it is not stale)
   check_docs.py SOURCE_DIR descriptions   every property of every CRD has a description, so
                                           `kubectl explain` answers for each field
+  check_docs.py SOURCE_DIR links          every relative link of README.md and docs/*.md names a
+                                          file that exists, and an #anchor a heading of it
 """
 import difflib
 import pathlib
+import re
 import subprocess
 import sys
 import unittest
+import urllib.parse
 
 import yaml
 
@@ -36,6 +40,42 @@ def undescribed(schema, path):
         items = sub.get("items")
         if isinstance(items, dict):
             out += undescribed(items, field + "[]")
+    return out
+
+
+def markdown_files():
+    return [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))
+
+
+def without_code(text):
+    """The text with fenced code blocks and code spans blanked (links in them are not links),
+    its lines where they were."""
+    text = re.sub(r"^```.*?^```", lambda m: "\n" * m.group(0).count("\n"), text,
+                  flags=re.M | re.S)
+    return re.sub(r"`(?:[^`\n]|\n(?!\n))*`", lambda m: "\n" * m.group(0).count("\n"), text)
+
+
+def anchors(path):
+    """GitHub's anchors of the headings of a Markdown file (-1, -2... for repeated ones)."""
+    seen = {}
+    out = set()
+    text = re.sub(r"^```.*?^```", "", path.read_text(), flags=re.M | re.S)
+    for heading in re.findall(r"^#{1,6} +(.+?) *#*$", text, re.M):
+        slug = heading.strip().lower().replace("`", "")
+        slug = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", slug)
+        slug = re.sub(r"[^\w\- ]", "", slug).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else "%s-%d" % (slug, n))
+    return out
+
+
+def links(path):
+    """(line, target) of every inline Markdown link of a file, outside code."""
+    text = without_code(path.read_text())
+    out = []
+    for m in re.finditer(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", text):
+        out.append((text.count("\n", 0, m.start()) + 1, m.group(1)))
     return out
 
 
@@ -70,7 +110,37 @@ class EveryFieldIsDescribed(unittest.TestCase):
 
 
 
-GROUPS = {"reference": ReferenceIsFresh, "descriptions": EveryFieldIsDescribed}
+class LinksResolve(unittest.TestCase):
+    def test_every_relative_link_resolves(self):
+        broken = []
+        for source in markdown_files():
+            for line, target in links(source):
+                if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
+                    continue  # https:, mailto: ...
+                file_part, _, anchor = target.partition("#")
+                dest = (source.parent / urllib.parse.unquote(file_part)).resolve() \
+                    if file_part else source
+                where = "%s:%d: %s" % (source.relative_to(ROOT), line, target)
+                if not dest.exists():
+                    broken.append(where + " (no such file)")
+                elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
+                    broken.append(where + " (no such heading in %s)" % dest.relative_to(ROOT))
+                elif anchor and dest.suffix != ".md":
+                    broken.append(where + " (an anchor into a file that is not Markdown)")
+        self.assertEqual(broken, [], "broken links:\n  " + "\n  ".join(broken))
+
+    def test_the_link_checker_sees_links_and_anchors(self):
+        # A checker that finds nothing passes everything: it must see the README's links to
+        # docs/ and the headings they point at.
+        targets = [t for _, t in links(ROOT / "README.md")]
+        self.assertIn("docs/install.md", targets)
+        self.assertIn("install-with-helm", anchors(ROOT / "docs/install.md"))
+        self.assertIn("zero-downtime-rotation-strategy-alternating-postgresuser",
+                      anchors(ROOT / "docs/rotation.md"))
+
+
+GROUPS = {"reference": ReferenceIsFresh, "descriptions": EveryFieldIsDescribed,
+          "links": LinksResolve}
 
 if __name__ == "__main__":
     result = unittest.TextTestRunner(verbosity=2).run(
