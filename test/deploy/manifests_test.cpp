@@ -46,12 +46,17 @@ void require_refused(const std::string& spec, const std::string& expected_text) 
 
 } // namespace
 
-TEST_CASE("both install modes render with kustomize") {
+TEST_CASE("both install modes render with kustomize, and the CRDs only on their own") {
+  auto crds = run_command(kubectl(std::string("kustomize ") + DBUSER_SOURCE_DIR + "/deploy/crd"));
+  REQUIRE(crds.status == 0);
+  CHECK(crds.out.find("name: postgresusers.database.example.com") != std::string::npos);
+  CHECK(crds.out.find("kind: Deployment") == std::string::npos);
   for (const char* overlay : {"deploy/default", "deploy/namespaced", "deploy/multi-tenant"}) {
     auto r = run_command(kubectl(std::string("kustomize ") + DBUSER_SOURCE_DIR + "/" + overlay));
     INFO(overlay);
     REQUIRE(r.status == 0);
-    CHECK(r.out.find("kind: CustomResourceDefinition") != std::string::npos);
+    // Deleting an overlay (an uninstall) must never delete the CRDs, and with them every user.
+    CHECK(r.out.find("kind: CustomResourceDefinition") == std::string::npos);
     CHECK(r.out.find("kind: Deployment") != std::string::npos);
     CHECK(r.out.find("kind: ServiceAccount") != std::string::npos);
   }
