@@ -54,7 +54,9 @@ const char* usage = R"(usage: dbuser-operator [flags]
   --admin-secret-ttl DUR     how long an admin/CA Secret read is reused (default 10s; 0: never)
   --max-concurrent-reconciles N  reconciles running at once per kind and database target
                              (default 64)
-  --kube-qps N, --kube-burst N   client-side rate limit for the API server (default 50, 100)
+  --kube-qps N, --kube-burst N   client-side rate limit for the API server (default 0: none,
+                             as controller-runtime; the API server's priority and fairness
+                             protects it, and its 429 Retry-After is honoured)
   --leader-elect             take part in leader election (one active replica)
   --leader-election-namespace NS  namespace of the Lease (default: the in-cluster namespace,
                              else default)
@@ -88,7 +90,7 @@ struct flags {
   milliseconds db_probe_timeout = seconds(3);
   milliseconds db_job_timeout = seconds(120);
   std::size_t max_concurrent = 64;
-  double qps = 50;
+  double qps = 0; // no client-side limit: at most 16 requests in flight, APF does the rest
   int burst = 100;
   bool leader_elect = false;
   std::string election_ns;

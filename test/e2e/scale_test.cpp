@@ -50,7 +50,7 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
   const int n = users_wanted();
   e2e_options opts;
   opts.resync_period = "10m"; // no resync storm during the run
-  opts.extra_args = {"--log-level", "info", "--kube-qps", "500", "--kube-burst", "1000"};
+  opts.extra_args = {"--log-level", "info"}; // the default flags otherwise
   e2e_env env(opts);
   const auto db = env.database_name("scale_db");
   const std::string prefix = "scale_" + std::to_string(::getpid()) + "_";
