@@ -34,6 +34,10 @@ def undescribed(schema, path):
     out = []
     for name, sub in schema.get("properties", {}).items():
         field = name if not path else path + "." + name
+        # The API server refuses anything but the type on the root's metadata (it is ObjectMeta,
+        # which kubectl explain describes from the built-in schema).
+        if field == "metadata":
+            continue
         if not str(sub.get("description", "")).strip():
             out.append(field)
         out += undescribed(sub, field)
