@@ -53,6 +53,17 @@ bool read_string_list(const json& obj, const char* field, std::vector<std::strin
   return true;
 }
 
+// A list that may be absent (nullopt) or given, even empty.
+bool read_optional_list(const json& obj, const char* field,
+                        std::optional<std::vector<std::string>>& out, std::string& err,
+                        const std::string& path) {
+  auto i = obj.find(field);
+  if (i == obj.end() || i->is_null())
+    return true;
+  out.emplace();
+  return read_string_list(obj, field, *out, err, path);
+}
+
 bool read_int(const json& obj, const char* field, int& out, std::string& err,
               const std::string& path) {
   auto i = obj.find(field);
@@ -243,6 +254,24 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
   };
   if (!check_creators(spec.default_privileges_for, "spec.defaultPrivilegesFor"))
     return refuse(err);
+  // sequencePrivileges: PostgreSQL only, from the sequence allowlist.
+  auto check_sequences = [&](const std::optional<std::vector<std::string>>& list,
+                             const std::string& field) {
+    if (!list)
+      return true;
+    if (!rules.has_schema) {
+      err = field + " is not supported for this engine";
+      return false;
+    }
+    if (auto parsed = pg::parse_sequence_privileges(*list); !parsed) {
+      err = field + ": " + parsed.error().message;
+      return false;
+    }
+    return true;
+  };
+  if (!read_optional_list(*s, "sequencePrivileges", spec.sequence_privileges, err, p)
+      || !check_sequences(spec.sequence_privileges, "spec.sequencePrivileges"))
+    return refuse(err);
   if (auto g = s->find("grants"); g != s->end() && g->is_array()) {
     std::set<std::pair<std::string, std::string>> seen;
     for (size_t i = 0; i < g->size(); ++i) {
@@ -254,9 +283,11 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
       if (!read_string(item, "database", gr.database, err, gp)
           || !read_string(item, "schema", gr.schema, err, gp)
           || !read_string_list(item, "privileges", gr.privileges, err, gp)
-          || !read_string_list(item, "defaultPrivilegesFor", gr.default_privileges_for, err, gp))
+          || !read_string_list(item, "defaultPrivilegesFor", gr.default_privileges_for, err, gp)
+          || !read_optional_list(item, "sequencePrivileges", gr.sequence_privileges, err, gp))
         return refuse(err);
-      if (!check_creators(gr.default_privileges_for, gp + "defaultPrivilegesFor"))
+      if (!check_creators(gr.default_privileges_for, gp + "defaultPrivilegesFor")
+          || !check_sequences(gr.sequence_privileges, gp + "sequencePrivileges"))
         return refuse(err);
       if (!verdict_check(rules.database(gr.database), gp + "database")
           || (rules.has_schema && !verdict_check(rules.schema(gr.schema), gp + "schema"))
@@ -412,6 +443,8 @@ pg::desired_role desired_role(const user_spec& spec, const std::string& owner_ke
   main.privileges = pg::parse_privileges(spec.privileges).value();
   main.create_database = true;
   main.default_creators = spec.default_privileges_for;
+  if (spec.sequence_privileges)
+    main.sequence_privileges = pg::parse_sequence_privileges(*spec.sequence_privileges).value();
   d.grants.push_back(std::move(main));
   for (const auto& g : spec.grants) {
     pg::grant_scope extra;
@@ -420,6 +453,8 @@ pg::desired_role desired_role(const user_spec& spec, const std::string& owner_ke
     extra.privileges = pg::parse_privileges(g.privileges).value();
     extra.create_database = true;
     extra.default_creators = g.default_privileges_for;
+    if (g.sequence_privileges)
+      extra.sequence_privileges = pg::parse_sequence_privileges(*g.sequence_privileges).value();
     d.grants.push_back(std::move(extra));
   }
   return d;

@@ -65,6 +65,8 @@ struct grant {
   std::string schema = "public";
   std::vector<std::string> privileges;
   std::vector<std::string> default_privileges_for; // PostgreSQL: creators of future tables
+  // PostgreSQL: sequencePrivileges as written; nullopt: what the table privileges need.
+  std::optional<std::vector<std::string>> sequence_privileges;
 };
 
 // The two database engines a user resource can target.
@@ -86,6 +88,8 @@ struct user_spec {
   std::vector<std::string> member_of;
   // PostgreSQL: the roles whose future tables spec.privileges covers (empty: the admin).
   std::vector<std::string> default_privileges_for;
+  // PostgreSQL: spec.sequencePrivileges (schema public of spec.database); nullopt: derived.
+  std::optional<std::vector<std::string>> sequence_privileges;
   std::vector<grant> grants;
   int connection_limit = -1;
   std::optional<std::chrono::seconds> rotation_interval;

@@ -65,7 +65,7 @@ constexpr std::chrono::seconds group_trust{60};
 // Bind parameters: $1 the group, $2 its schema.
 std::string group_fingerprint_sql() {
   const std::string rows_hash = "count(*) || ':' || coalesce(sum(hashtext(";
-  const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f')";
+  const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')";
   return "SELECT concat_ws('/', current_setting('server_version_num'), "
          "coalesce((SELECT concat_ws(',', r.oid, r.rolcanlogin, r.rolsuper, r.rolinherit, "
          "r.rolcreaterole, r.rolcreatedb, r.rolreplication, r.rolbypassrls, r.rolconnlimit, "

@@ -107,50 +107,71 @@ void executor::impl::observe_database(pqxx::connection& c, const std::string& db
     else
       at(row[0].as<std::string>()).usage = true;
   }
-  const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f')";
+  // Tables (and views, matviews, foreign and partitioned tables) and sequences, told apart by
+  // the second column of each query: one pass over pg_class for both.
+  const std::string relkinds = "c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')";
   // Tables the role owns are its own; tables whose owner's privileges the admin lacks are out
-  // of its reach (a GRANT on them only warns): neither is counted.
+  // of its reach (a GRANT on them only warns): neither is counted. Likewise sequences.
   const std::string not_owned = std::string("c.relowner <> ") + role_oid
                                 + " AND pg_has_role(c.relowner, 'USAGE')";
-  std::map<std::string, std::map<std::string, int>> held; // schema → privilege → tables
+  // schema → privilege → tables (index 0) or sequences (index 1) holding it
+  std::map<std::string, std::map<std::string, int>> held[2];
   for (const auto& row : tx.exec_params(
-         "SELECT n.nspname, a.privilege_type, count(DISTINCT c.oid)::int FROM pg_class c "
-         "JOIN pg_namespace n ON n.oid = c.relnamespace, "
+         "SELECT n.nspname, c.relkind = 'S', a.privilege_type, count(DISTINCT c.oid)::int "
+         "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace, "
            + explode_acl("c.relacl") + " WHERE a.grantee = "
            + std::string(role_oid) + " AND " + relkinds + " AND " + not_owned
-           + " GROUP BY 1, 2",
+           + " GROUP BY 1, 2, 3",
          d.name)) {
-    held[row[0].as<std::string>()][row[1].as<std::string>()] = row[2].as<int>();
+    held[row[1].as<bool>() ? 1 : 0][row[0].as<std::string>()][row[2].as<std::string>()] =
+      row[3].as<int>();
     at(row[0].as<std::string>());
   }
   for (const auto& row : tx.exec_params(
-         "SELECT n.nspname, pg_get_userbyid(da.defaclrole), a.privilege_type FROM pg_default_acl "
-         "da JOIN pg_namespace n ON n.oid = da.defaclnamespace, " + explode_acl("da.defaclacl")
-           + " WHERE da.defaclobjtype = 'r' AND a.grantee = " + std::string(role_oid),
+         "SELECT n.nspname, pg_get_userbyid(da.defaclrole), a.privilege_type, "
+         "da.defaclobjtype = 'S' FROM pg_default_acl da JOIN pg_namespace n ON n.oid = "
+         "da.defaclnamespace, " + explode_acl("da.defaclacl")
+           + " WHERE da.defaclobjtype IN ('r', 'S') AND a.grantee = " + std::string(role_oid),
          d.name)) {
-    privilege p{};
-    if (privilege_from_keyword(row[2].as<std::string>(), p))
-      at(row[0].as<std::string>()).defaults[row[1].as<std::string>()].insert(p);
-  }
-  std::map<std::string, int> tables;
-  for (const auto& row : tx.exec_params(
-         "SELECT n.nspname, count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = "
-         "c.relnamespace WHERE "
-           + relkinds + " AND " + not_owned + " GROUP BY 1",
-         d.name))
-    tables[row[0].as<std::string>()] = row[1].as<int>();
-  for (auto& [name, s] : schemas) {
-    s.usage_via_public = public_usage.count(name) != 0;
-    s.tables = tables.count(name) != 0 ? tables[name] : 0;
-    s.on_every_table = s.tables == 0 ? privilege_set::all() : privilege_set{};
-    for (const auto& [keyword, count] : held[name]) {
+    const auto keyword = row[2].as<std::string>();
+    auto& s = at(row[0].as<std::string>());
+    const auto creator = row[1].as<std::string>();
+    if (row[3].as<bool>()) {
+      sequence_privilege p{};
+      if (privilege_from_keyword(keyword, p))
+        s.sequence_defaults[creator].insert(p);
+    } else {
       privilege p{};
+      if (privilege_from_keyword(keyword, p))
+        s.defaults[creator].insert(p);
+    }
+  }
+  std::map<std::string, int> count[2]; // schema → tables, sequences
+  for (const auto& row : tx.exec_params(
+         "SELECT n.nspname, c.relkind = 'S', count(*)::int FROM pg_class c JOIN pg_namespace n "
+         "ON n.oid = c.relnamespace WHERE "
+           + relkinds + " AND " + not_owned + " GROUP BY 1, 2",
+         d.name))
+    count[row[1].as<bool>() ? 1 : 0][row[0].as<std::string>()] = row[2].as<int>();
+  // What is held on every one of `total` objects and on some, from the per-privilege counts.
+  auto fold = [](const std::map<std::string, int>& counts, int total, auto& every, auto& some) {
+    using set = std::decay_t<decltype(every)>;
+    every = total == 0 ? set::all() : set{};
+    for (const auto& [keyword, n] : counts) {
+      typename std::decay_t<decltype(set::all().to_vector())>::value_type p{};
       if (!privilege_from_keyword(keyword, p))
         continue;
-      s.on_some_table.insert(p);
-      if (count >= s.tables)
-        s.on_every_table.insert(p);
+      some.insert(p);
+      if (n >= total)
+        every.insert(p);
     }
+  };
+  for (auto& [name, s] : schemas) {
+    s.usage_via_public = public_usage.count(name) != 0;
+    s.tables = count[0].count(name) != 0 ? count[0][name] : 0;
+    s.sequences = count[1].count(name) != 0 ? count[1][name] : 0;
+    fold(held[0][name], s.tables, s.on_every_table, s.on_some_table);
+    fold(held[1][name], s.sequences, s.on_every_sequence, s.on_some_sequence);
     out.push_back(s);
   }
 }

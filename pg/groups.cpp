@@ -76,6 +76,13 @@ privilege_group group_for(grant_scope scope, std::string_view admin_user) {
   const std::string privileges = scope.privileges.empty() ? "none" : scope.privileges.to_string();
   std::string marker = std::string(group_marker_prefix) + "database=" + scope.database
                        + ";schema=" + scope.schema + ";privileges=" + privileges;
+  // Sequence privileges are part of the key only when they are not the ones the table
+  // privileges need: groups made before sequences were granted keep their names.
+  const auto sequences = scope.sequences();
+  if (sequences != sequences_for(scope.privileges))
+    marker += ";sequences=" + (sequences.empty() ? std::string("none") : sequences.to_string());
+  else
+    scope.sequence_privileges.reset();
   if (!admin_only)
     marker += ";creators=" + join(creators);
   const std::string hash = sha256_hex(marker, hash_hex);
@@ -107,6 +114,8 @@ std::vector<privilege_group> privilege_groups(const desired_role& desired,
       merged.back().default_creators = std::move(creators);
       continue;
     }
+    if (s->sequence_privileges || g.sequence_privileges)
+      s->sequence_privileges = s->sequences().unite(g.sequences());
     s->privileges = s->privileges.unite(g.privileges);
     s->create_database = s->create_database || g.create_database;
     s->default_creators.insert(s->default_creators.end(), creators.begin(), creators.end());

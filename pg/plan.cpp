@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <type_traits>
 #include <utility>
 
 namespace dbuser::pg {
@@ -47,6 +48,7 @@ struct builder {
 struct scope {
   scope_key key;
   privilege_set privileges;
+  sequence_privilege_set sequences;
   std::vector<std::string> creators; // whose future tables are covered; never empty
 };
 
@@ -177,23 +179,33 @@ std::string default_privileges_denied(const builder& b, const std::string& creat
          + sql::quote_ident(b.admin) + ")";
 }
 
-void plan_defaults(builder& b, const scope_key& k, privilege_set want,
-                   const std::vector<std::string>& creators,
-                   const std::map<std::string, privilege_set>& have) {
+// Default privileges of one kind of object (tables or sequences) for each creator: granted where
+// missing, revoked where held and no longer wanted.
+template <class Set>
+void plan_defaults(builder& b, const scope_key& k, Set want,
+                   const std::vector<std::string>& creators, const std::map<std::string, Set>& have,
+                   const char* objects) {
   const auto& r = b.role;
   auto held = [&](const std::string& c) {
     auto it = have.find(c);
-    return it == have.end() ? privilege_set{} : it->second;
+    return it == have.end() ? Set{} : it->second;
   };
-  auto add = [&b, &k, &r](const std::string& c, privilege_set p, bool grant) {
+  const bool tables = std::string_view(objects) == "tables";
+  auto add = [&b, &k, &r, objects, tables](const std::string& c, Set p, bool grant) {
     const std::string whose = c == b.admin ? "" : " created by " + c;
-    b.add(k.first,
-          grant ? sql::grant_default_privileges(c, p, k.second, r)
-                : sql::revoke_default_privileges(c, p, k.second, r),
-          (grant ? "granted " : "revoked ") + p.to_string() + " on future tables of " + where(k)
-            + whose,
+    std::string sql;
+    if constexpr (std::is_same_v<Set, privilege_set>)
+      sql = grant ? sql::grant_default_privileges(c, p, k.second, r)
+                  : sql::revoke_default_privileges(c, p, k.second, r);
+    else
+      sql = grant ? sql::grant_default_sequence_privileges(c, p, k.second, r)
+                  : sql::revoke_default_sequence_privileges(c, p, k.second, r);
+    b.add(k.first, std::move(sql),
+          (grant ? "granted " : "revoked ") + p.to_string() + " on future " + objects + " of "
+            + where(k) + whose,
           std::string(grant ? "while granting" : "while revoking") + " default privileges "
-            + p.to_string() + " on " + where(k) + whose + (grant ? " to " : " from ") + r,
+            + p.to_string() + (tables ? "" : " on sequences") + " on " + where(k) + whose
+            + (grant ? " to " : " from ") + r,
           false, false, default_privileges_denied(b, c));
   };
   for (const auto& c : creators)
@@ -202,6 +214,21 @@ void plan_defaults(builder& b, const scope_key& k, privilege_set want,
     const bool wanted = std::find(creators.begin(), creators.end(), c) != creators.end();
     add(c, wanted ? privileges.minus(want) : privileges, false);
   }
+}
+
+// Sequences of a schema: what is wanted on every one of them, what is held beyond it revoked.
+void plan_sequences(builder& b, const scope_key& k, sequence_privilege_set want,
+                    sequence_privilege_set every, sequence_privilege_set some) {
+  const auto& r = b.role;
+  const auto grant = want.minus(every);
+  b.add(k.first, sql::grant_on_all_sequences(grant, k.second, r),
+        "granted " + grant.to_string() + " on the sequences of " + where(k),
+        "while granting " + grant.to_string() + " on the sequences of " + where(k) + " to " + r);
+  const auto revoke = some.minus(want);
+  b.add(k.first, sql::revoke_on_all_sequences(revoke, k.second, r),
+        "revoked " + revoke.to_string() + " on the sequences of " + where(k),
+        "while revoking " + revoke.to_string() + " on the sequences of " + where(k) + " from "
+          + r);
 }
 
 void plan_schema(builder& b, const scope& sc, const observed_schema* o) {
@@ -224,7 +251,10 @@ void plan_schema(builder& b, const scope& sc, const observed_schema* o) {
   b.add(db, sql::revoke_on_all_tables(revoke, schema, r),
         "revoked " + revoke.to_string() + " on " + where(k),
         "while revoking " + revoke.to_string() + " on " + where(k) + " from " + r);
-  plan_defaults(b, k, want, sc.creators, have.defaults);
+  plan_defaults(b, k, want, sc.creators, have.defaults, "tables");
+  plan_sequences(b, k, sc.sequences, o != nullptr ? have.on_every_sequence : sequence_privilege_set{},
+                 have.on_some_sequence);
+  plan_defaults(b, k, sc.sequences, sc.creators, have.sequence_defaults, "sequences");
 }
 
 void plan_unwanted_schema(builder& b, const observed_schema& o) {
@@ -233,7 +263,9 @@ void plan_unwanted_schema(builder& b, const observed_schema& o) {
   b.add(o.database, sql::revoke_on_all_tables(o.on_some_table, o.schema, r),
         "revoked " + o.on_some_table.to_string() + " on " + where(k),
         "while revoking " + o.on_some_table.to_string() + " on " + where(k) + " from " + r);
-  plan_defaults(b, k, privilege_set{}, {}, o.defaults);
+  plan_defaults(b, k, privilege_set{}, {}, o.defaults, "tables");
+  plan_sequences(b, k, {}, {}, o.on_some_sequence);
+  plan_defaults(b, k, sequence_privilege_set{}, {}, o.sequence_defaults, "sequences");
   if (o.usage)
     b.add(o.database, sql::revoke_usage(o.schema, r), "revoked USAGE on schema " + where(k),
           "while revoking USAGE on schema " + where(k) + " from " + r);
@@ -311,9 +343,11 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
     scope_key k{g.database, g.schema};
     auto s = std::find_if(scopes.begin(), scopes.end(), [&](auto& e) { return e.key == k; });
     if (s == scopes.end())
-      s = scopes.insert(scopes.end(), scope{k, g.privileges, {}});
-    else
+      s = scopes.insert(scopes.end(), scope{k, g.privileges, g.sequences(), {}});
+    else {
       s->privileges = s->privileges.unite(g.privileges);
+      s->sequences = s->sequences.unite(g.sequences());
+    }
     for (const auto& c : g.default_creators.empty() ? std::vector<std::string>{b.admin}
                                                     : g.default_creators)
       if (std::find(s->creators.begin(), s->creators.end(), c) == s->creators.end())

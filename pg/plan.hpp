@@ -19,7 +19,8 @@ namespace dbuser::pg {
 
 // Table privileges on every table of `schema` in `database` (existing ones and, through default
 // privileges, those that `default_creators` create later), with CONNECT on the database and USAGE
-// on the schema.
+// on the schema; and on every sequence of the schema, likewise, what the table privileges need
+// (sequences_for) unless `sequence_privileges` says otherwise.
 struct grant_scope {
   std::string database;
   std::string schema = "public";
@@ -28,6 +29,12 @@ struct grant_scope {
   // The roles whose future tables the grant covers (ALTER DEFAULT PRIVILEGES FOR ROLE ...);
   // empty: the admin alone.
   std::vector<std::string> default_creators = {};
+  std::optional<sequence_privilege_set> sequence_privileges = std::nullopt; // nullopt: derived
+
+  // The sequence privileges it holds: the explicit ones, else those its table privileges need.
+  [[nodiscard]] sequence_privilege_set sequences() const {
+    return sequence_privileges ? *sequence_privileges : sequences_for(privileges);
+  }
 };
 
 // Whether a role may log in, and with which password.
@@ -105,6 +112,11 @@ struct observed_schema {
   privilege_set on_some_table;   // held on at least one
   // Default privileges on new tables granted to it, by the creator role they apply to.
   std::map<std::string, privilege_set> defaults;
+  // The same for sequences (owned by another role and within the admin's reach, as tables).
+  int sequences = 0;
+  sequence_privilege_set on_every_sequence; // all when there are none
+  sequence_privilege_set on_some_sequence;
+  std::map<std::string, sequence_privilege_set> sequence_defaults;
 };
 
 struct observed_state {

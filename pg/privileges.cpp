@@ -24,12 +24,33 @@ const char* keyword(privilege p) {
   return "";
 }
 
+const char* keyword(sequence_privilege p) {
+  switch (p) {
+    case sequence_privilege::usage:
+      return "USAGE";
+    case sequence_privilege::select:
+      return "SELECT";
+    case sequence_privilege::update:
+      return "UPDATE";
+  }
+  return "";
+}
+
 bool privilege_from_keyword(const std::string& word, privilege& out) {
   return from_keyword(word, out);
 }
 
-result<privilege_set> parse_privileges(const std::vector<std::string>& names) {
-  privilege_set s;
+bool privilege_from_keyword(const std::string& word, sequence_privilege& out) {
+  return from_keyword(word, out);
+}
+
+namespace {
+
+// The allowlist of one enum: its keywords and ALL, any case, surrounding spaces ignored.
+template <class Enum>
+result<flag_set<Enum>> parse_allowlist(const std::vector<std::string>& names,
+                                       const char* allowed) {
+  flag_set<Enum> s;
   for (const auto& name : names) {
     const auto first = name.find_first_not_of(" \t");
     const auto last = name.find_last_not_of(" \t");
@@ -37,18 +58,37 @@ result<privilege_set> parse_privileges(const std::vector<std::string>& names) {
     for (auto& c : word)
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     if (word == "ALL" || word == "ALL PRIVILEGES") {
-      s = privilege_set::all();
+      s = flag_set<Enum>::all();
       continue;
     }
-    privilege p{};
-    if (!privilege_from_keyword(word, p))
+    Enum p{};
+    if (!from_keyword(word, p))
       return make_unexpected(make_error(
-        error_kind::invalid,
-        "privilege \"" + name
-          + "\" is not allowed: use SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, "
-            "TRIGGER or ALL"));
+        error_kind::invalid, "privilege \"" + name + "\" is not allowed: use " + allowed));
     s.insert(p);
   }
+  return s;
+}
+
+} // namespace
+
+result<privilege_set> parse_privileges(const std::vector<std::string>& names) {
+  return parse_allowlist<privilege>(
+    names, "SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER or ALL");
+}
+
+result<sequence_privilege_set> parse_sequence_privileges(const std::vector<std::string>& names) {
+  return parse_allowlist<sequence_privilege>(names, "USAGE, SELECT, UPDATE or ALL");
+}
+
+sequence_privilege_set sequences_for(privilege_set tables) {
+  sequence_privilege_set s;
+  if (tables.contains(privilege::insert))
+    s.insert(sequence_privilege::usage);
+  if (tables.contains(privilege::select))
+    s.insert(sequence_privilege::select);
+  if (tables.contains(privilege::update))
+    s.insert(sequence_privilege::update);
   return s;
 }
 

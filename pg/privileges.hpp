@@ -26,6 +26,16 @@ enum class privilege : std::uint8_t {
 // The SQL keyword of a privilege ("SELECT").
 [[nodiscard]] const char* keyword(privilege p);
 
+// Privileges on a sequence: USAGE (nextval, what INSERT into a serial column needs), SELECT
+// (currval), UPDATE (setval).
+enum class sequence_privilege : std::uint8_t {
+  usage = 1U << 0U,
+  select = 1U << 1U,
+  update = 1U << 2U,
+};
+
+[[nodiscard]] const char* keyword(sequence_privilege p);
+
 } // namespace dbuser::pg
 
 namespace dbuser {
@@ -38,9 +48,18 @@ struct flag_order<pg::privilege> {
     pg::privilege::trigger,
   };
 };
+template <>
+struct flag_order<pg::sequence_privilege> {
+  // USAGE SELECT UPDATE.
+  static constexpr std::array<pg::sequence_privilege, 3> values = {
+    pg::sequence_privilege::usage, pg::sequence_privilege::select, pg::sequence_privilege::update,
+  };
+};
 } // namespace dbuser
 
 namespace dbuser::pg {
+
+using sequence_privilege_set = flag_set<sequence_privilege>;
 
 using privilege_set = flag_set<privilege>;
 
@@ -51,5 +70,15 @@ using privilege_set = flag_set<privilege>;
 
 // The keyword a server reports (privilege_type of aclexplode) as a privilege; false for others.
 [[nodiscard]] bool privilege_from_keyword(const std::string& keyword, privilege& out);
+[[nodiscard]] bool privilege_from_keyword(const std::string& keyword, sequence_privilege& out);
+
+// What the sequences of a schema need so that its table privileges work: INSERT needs USAGE
+// (nextval of a serial or bigserial column's default), SELECT needs SELECT (currval), UPDATE
+// needs UPDATE (setval). Identity columns need none of them; granting them is harmless.
+[[nodiscard]] sequence_privilege_set sequences_for(privilege_set tables);
+
+// The allowlist of sequence privileges: USAGE SELECT UPDATE and ALL, as parse_privileges.
+[[nodiscard]] result<sequence_privilege_set>
+parse_sequence_privileges(const std::vector<std::string>& names);
 
 } // namespace dbuser::pg

@@ -128,38 +128,70 @@ std::string revoke_usage(std::string_view schema, std::string_view role) {
   return "REVOKE USAGE ON SCHEMA " + quote_ident(schema) + " FROM " + quote_ident(role);
 }
 
-std::string grant_on_all_tables(privilege_set privileges, std::string_view schema,
-                                std::string_view role) {
+namespace {
+
+// GRANT <p> ON ALL <objects> IN SCHEMA "s" TO "r" / REVOKE ... FROM "r"; "" when p is empty.
+std::string on_all(bool grant, const std::string& privileges, const char* objects,
+                   std::string_view schema, std::string_view role) {
   if (privileges.empty())
     return {};
-  return "GRANT " + privileges.to_string() + " ON ALL TABLES IN SCHEMA " + quote_ident(schema)
-         + " TO " + quote_ident(role);
+  return std::string(grant ? "GRANT " : "REVOKE ") + privileges + " ON ALL " + objects
+         + " IN SCHEMA " + quote_ident(schema) + (grant ? " TO " : " FROM ") + quote_ident(role);
+}
+
+// ALTER DEFAULT PRIVILEGES FOR ROLE "c" IN SCHEMA "s" GRANT <p> ON <objects> TO "r" (REVOKE ...
+// FROM "r"); "" when p is empty.
+std::string on_future(bool grant, std::string_view creator, const std::string& privileges,
+                      const char* objects, std::string_view schema, std::string_view role) {
+  if (privileges.empty())
+    return {};
+  return "ALTER DEFAULT PRIVILEGES FOR ROLE " + quote_ident(creator) + " IN SCHEMA "
+         + quote_ident(schema) + (grant ? " GRANT " : " REVOKE ") + privileges + " ON " + objects
+         + (grant ? " TO " : " FROM ") + quote_ident(role);
+}
+
+} // namespace
+
+std::string grant_on_all_tables(privilege_set privileges, std::string_view schema,
+                                std::string_view role) {
+  return on_all(true, privileges.to_string(), "TABLES", schema, role);
 }
 
 std::string revoke_on_all_tables(privilege_set privileges, std::string_view schema,
                                  std::string_view role) {
-  if (privileges.empty())
-    return {};
-  return "REVOKE " + privileges.to_string() + " ON ALL TABLES IN SCHEMA " + quote_ident(schema)
-         + " FROM " + quote_ident(role);
+  return on_all(false, privileges.to_string(), "TABLES", schema, role);
 }
 
 std::string grant_default_privileges(std::string_view creator, privilege_set privileges,
                                      std::string_view schema, std::string_view role) {
-  if (privileges.empty())
-    return {};
-  return "ALTER DEFAULT PRIVILEGES FOR ROLE " + quote_ident(creator) + " IN SCHEMA "
-         + quote_ident(schema) + " GRANT " + privileges.to_string() + " ON TABLES TO "
-         + quote_ident(role);
+  return on_future(true, creator, privileges.to_string(), "TABLES", schema, role);
 }
 
 std::string revoke_default_privileges(std::string_view creator, privilege_set privileges,
                                       std::string_view schema, std::string_view role) {
-  if (privileges.empty())
-    return {};
-  return "ALTER DEFAULT PRIVILEGES FOR ROLE " + quote_ident(creator) + " IN SCHEMA "
-         + quote_ident(schema) + " REVOKE " + privileges.to_string() + " ON TABLES FROM "
-         + quote_ident(role);
+  return on_future(false, creator, privileges.to_string(), "TABLES", schema, role);
+}
+
+std::string grant_on_all_sequences(sequence_privilege_set privileges, std::string_view schema,
+                                   std::string_view role) {
+  return on_all(true, privileges.to_string(), "SEQUENCES", schema, role);
+}
+
+std::string revoke_on_all_sequences(sequence_privilege_set privileges, std::string_view schema,
+                                    std::string_view role) {
+  return on_all(false, privileges.to_string(), "SEQUENCES", schema, role);
+}
+
+std::string grant_default_sequence_privileges(std::string_view creator,
+                                              sequence_privilege_set privileges,
+                                              std::string_view schema, std::string_view role) {
+  return on_future(true, creator, privileges.to_string(), "SEQUENCES", schema, role);
+}
+
+std::string revoke_default_sequence_privileges(std::string_view creator,
+                                               sequence_privilege_set privileges,
+                                               std::string_view schema, std::string_view role) {
+  return on_future(false, creator, privileges.to_string(), "SEQUENCES", schema, role);
 }
 
 } // namespace dbuser::pg::sql

@@ -90,4 +90,20 @@ namespace dbuser::pg::sql {
                                                     std::string_view schema,
                                                     std::string_view role);
 
+// Sequences, likewise. Empty sets yield an empty string.
+// GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA "s" TO "r" / REVOKE ... FROM "r"
+[[nodiscard]] std::string grant_on_all_sequences(sequence_privilege_set privileges,
+                                                 std::string_view schema, std::string_view role);
+[[nodiscard]] std::string revoke_on_all_sequences(sequence_privilege_set privileges,
+                                                  std::string_view schema, std::string_view role);
+// ALTER DEFAULT PRIVILEGES FOR ROLE "c" IN SCHEMA "s" GRANT USAGE ON SEQUENCES TO "r" / REVOKE
+[[nodiscard]] std::string grant_default_sequence_privileges(std::string_view creator,
+                                                            sequence_privilege_set privileges,
+                                                            std::string_view schema,
+                                                            std::string_view role);
+[[nodiscard]] std::string revoke_default_sequence_privileges(std::string_view creator,
+                                                             sequence_privilege_set privileges,
+                                                             std::string_view schema,
+                                                             std::string_view role);
+
 } // namespace dbuser::pg::sql

@@ -145,3 +145,33 @@ TEST_CASE("defaultPrivilegesFor names the creators of future tables, validated l
   obj["spec"]["defaultPrivilegesFor"] = json::array({"myapp"});
   CHECK_THAT(refusal(obj), Catch::Contains("the user itself"));
 }
+
+TEST_CASE("sequencePrivileges are absent by default, read when given, and refused outside the "
+          "allowlist") {
+  auto plain = api::parse_spec(quick_start());
+  REQUIRE(plain);
+  CHECK_FALSE(plain->sequence_privileges);
+  auto d = api::desired_role(*plain, "default/app-user");
+  CHECK_FALSE(d.grants[0].sequence_privileges);
+  CHECK(d.grants[0].sequences()
+        == pg::sequence_privilege_set{pg::sequence_privilege::usage, pg::sequence_privilege::select,
+                                      pg::sequence_privilege::update});
+
+  auto obj = quick_start();
+  obj["spec"]["sequencePrivileges"] = json::array(); // none, written out
+  obj["spec"]["grants"] = json::parse(
+    R"([{"database": "other", "schema": "app", "privileges": ["SELECT"],
+         "sequencePrivileges": ["usage"]}])");
+  auto s = api::parse_spec(obj);
+  REQUIRE(s);
+  REQUIRE(s->sequence_privileges);
+  CHECK(s->sequence_privileges->empty());
+  auto e = api::desired_role(*s, "default/app-user");
+  CHECK(e.grants[0].sequences().empty());
+  CHECK(e.grants[1].sequences() == pg::sequence_privilege_set{pg::sequence_privilege::usage});
+
+  obj["spec"]["grants"][0]["sequencePrivileges"] = json::array({"INSERT"});
+  CHECK(refusal(obj)
+        == "spec.grants[0].sequencePrivileges: privilege \"INSERT\" is not allowed: use USAGE, "
+           "SELECT, UPDATE or ALL");
+}

@@ -1119,3 +1119,39 @@ TEST_CASE("a group whose last member was dropped by hand is swept when a role le
   CHECK_FALSE(role_exists(gb));
   CHECK(converged(ex, db_));
 }
+
+TEST_CASE("sequences follow the table privileges through the group, and a sequence revoked by "
+          "hand is granted again") {
+  const auto role = name("seq");
+  const auto db = name("seqdb");
+  auto ex = make_executor();
+  const auto pw = password();
+  auto d = desired(role, db, privilege_set{privilege::select, privilege::insert}, pw);
+  const auto group = privilege_groups(d, dev_env::get().pg_user()).at(0).name;
+  cleanup c{{role}, {db}, {group}};
+  REQUIRE(ex.ensure_database(db).value());
+  admin_exec(db, {"CREATE TABLE before_t (id serial PRIMARY KEY, v text)"});
+  auto first = ex.converge(d);
+  REQUIRE(first);
+  CHECK(converged(ex, d));
+  admin_exec(db, {"CREATE TABLE after_t (id bigserial PRIMARY KEY, v text)"});
+
+  pqxx::connection as_role(role_conninfo(role, pw, db));
+  CHECK(try_exec(as_role, "INSERT INTO before_t (v) VALUES ('x')") == "");
+  CHECK(try_exec(as_role, "INSERT INTO after_t (v) VALUES ('x')") == "");
+  CHECK(try_exec(as_role, "SELECT currval('after_t_id_seq')") == "");
+  CHECK(try_exec(as_role, "SELECT setval('after_t_id_seq', 10)") == "42501"); // no UPDATE
+  // The group holds them, one ACL entry beside the owner's.
+  CHECK(admin_value(db, "SELECT cardinality(relacl) FROM pg_class WHERE relname = 'before_t_id_seq'")
+        == "2");
+
+  admin_exec(db, {"REVOKE USAGE ON SEQUENCE before_t_id_seq FROM " + sql::quote_ident(group)});
+  CHECK(try_exec(as_role, "INSERT INTO before_t (v) VALUES ('y')") == "42501");
+  auto repaired = ex.converge(d);
+  REQUIRE(repaired);
+  CHECK(did(*repaired, "on the sequences of " + db + ".public"));
+  CHECK(try_exec(as_role, "INSERT INTO before_t (v) VALUES ('y')") == "");
+  auto again = ex.converge(d);
+  REQUIRE(again);
+  CHECK(again->empty());
+}

@@ -95,6 +95,10 @@ TEST_CASE("a group role is created NOLOGIN with its marker and holds the grants 
                       "ALTER DEFAULT PRIVILEGES FOR ROLE \"admin\" IN SCHEMA \"public\" GRANT "
                       "SELECT ON TABLES TO "
                         + q,
+                      "GRANT SELECT ON ALL SEQUENCES IN SCHEMA \"public\" TO " + q,
+                      "ALTER DEFAULT PRIVILEGES FOR ROLE \"admin\" IN SCHEMA \"public\" GRANT "
+                      "SELECT ON SEQUENCES TO "
+                        + q,
                     });
   CHECK_FALSE((*p)[1].sensitive);
 }
@@ -173,4 +177,32 @@ TEST_CASE("a PostgreSQL limit error is its own permanent kind with a message tha
   CHECK(kind_of_sqlstate("54001") == error_kind::limit);
   CHECK_THAT(sql_error("54001", "stack depth limit exceeded", "").message,
              Catch::Contains("Retrying will not help"));
+}
+
+TEST_CASE("a group keeps its name when its sequence privileges are the derived ones") {
+  const auto base = group_for(scope("db", siud), "admin");
+  auto derived = scope("db", siud);
+  derived.sequence_privileges = sequences_for(siud); // written out, the same set
+  CHECK(group_for(derived, "admin").name == base.name);
+  CHECK(group_for(derived, "admin").marker == base.marker);
+  auto usage_only = scope("db", siud);
+  usage_only.sequence_privileges = sequence_privilege_set{sequence_privilege::usage};
+  const auto other = group_for(usage_only, "admin");
+  CHECK(other.name != base.name);
+  CHECK_THAT(other.marker, Catch::EndsWith(";sequences=USAGE"));
+  CHECK(other.scope.sequences() == sequence_privilege_set{sequence_privilege::usage});
+  auto none = scope("db", siud);
+  none.sequence_privileges = sequence_privilege_set{};
+  CHECK_THAT(group_for(none, "admin").marker, Catch::EndsWith(";sequences=none"));
+}
+
+TEST_CASE("merged grants of one schema unite their sequence privileges") {
+  auto a = scope("db", privilege_set{privilege::select});
+  a.sequence_privileges = sequence_privilege_set{};
+  auto b = scope("db", privilege_set{privilege::insert});
+  auto groups = privilege_groups(user({a, b}), "admin");
+  REQUIRE(groups.size() == 1);
+  // a: none, b: USAGE (derived from INSERT); together USAGE, not the SELECT that SELECT implies.
+  CHECK(groups[0].scope.sequences() == sequence_privilege_set{sequence_privilege::usage});
+  CHECK_THAT(groups[0].marker, Catch::EndsWith(";sequences=USAGE"));
 }

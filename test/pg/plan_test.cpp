@@ -1,5 +1,7 @@
 #include "pg/plan.hpp"
 
+#include <algorithm>
+
 #include <catch2/catch.hpp>
 
 using namespace dbuser::pg;
@@ -35,6 +37,10 @@ observed_state converged(const desired_role& d) {
     s.on_every_table = g.privileges;
     s.on_some_table = g.privileges;
     s.defaults["postgres"] = g.privileges;
+    s.sequences = 1;
+    s.on_every_sequence = g.sequences();
+    s.on_some_sequence = g.sequences();
+    s.sequence_defaults["postgres"] = g.sequences();
     o.schemas.push_back(s);
   }
   return o;
@@ -63,6 +69,9 @@ TEST_CASE("a new role is planned from database to default privileges") {
           "GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA \"public\" TO \"myapp\"",
           "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" GRANT SELECT, "
           "INSERT ON TABLES TO \"myapp\"",
+          "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA \"public\" TO \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" GRANT USAGE, "
+          "SELECT ON SEQUENCES TO \"myapp\"",
         });
   CHECK((*p)[0].outside_transaction);
   CHECK((*p)[1].sensitive);
@@ -109,6 +118,10 @@ TEST_CASE("shrinking the privilege list revokes the removed ones now and for fut
           "REVOKE INSERT ON ALL TABLES IN SCHEMA \"public\" FROM \"myapp\"",
           "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" REVOKE INSERT ON "
           "TABLES FROM \"myapp\"",
+          // INSERT's USAGE on the sequences goes with it
+          "REVOKE USAGE ON ALL SEQUENCES IN SCHEMA \"public\" FROM \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" REVOKE USAGE ON "
+          "SEQUENCES FROM \"myapp\"",
         });
   CHECK((*p)[0].description == "revoked INSERT on myapp_db.public");
 }
@@ -168,6 +181,9 @@ TEST_CASE("memberships and a second database converge added and removed") {
           "GRANT UPDATE ON ALL TABLES IN SCHEMA \"public\" TO \"myapp\"",
           "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" GRANT UPDATE ON "
           "TABLES TO \"myapp\"",
+          "GRANT UPDATE ON ALL SEQUENCES IN SCHEMA \"public\" TO \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" GRANT UPDATE ON "
+          "SEQUENCES TO \"myapp\"",
           "REVOKE SELECT ON ALL TABLES IN SCHEMA \"public\" FROM \"myapp\"",
           "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" REVOKE SELECT ON "
           "TABLES FROM \"myapp\"",
@@ -175,7 +191,8 @@ TEST_CASE("memberships and a second database converge added and removed") {
           "REVOKE CONNECT ON DATABASE \"old_db\" FROM \"myapp\"",
         });
   CHECK((*p)[3].database == "new_db");
-  CHECK((*p)[6].database == "old_db");
+  CHECK((*p)[7].database == "new_db");
+  CHECK((*p)[8].database == "old_db");
 }
 
 TEST_CASE("a role without our marker is unmanaged and another marker names its owner") {
@@ -207,6 +224,12 @@ TEST_CASE("future tables of other creators get default privileges for each, the 
           "TABLES TO \"myapp\"",
           "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" REVOKE SELECT, "
           "INSERT ON TABLES FROM \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"app_migrator\" IN SCHEMA \"public\" GRANT USAGE, "
+          "SELECT ON SEQUENCES TO \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"etl\" IN SCHEMA \"public\" GRANT USAGE, SELECT ON "
+          "SEQUENCES TO \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" REVOKE USAGE, "
+          "SELECT ON SEQUENCES FROM \"myapp\"",
         });
   // Refused for another creator, the message names the membership the admin needs.
   CHECK_THAT((*p)[0].if_denied, Catch::Contains("GRANT \"app_migrator\" TO \"postgres\""));
@@ -216,6 +239,9 @@ TEST_CASE("future tables of other creators get default privileges for each, the 
   held.schemas[0].defaults.clear();
   held.schemas[0].defaults["app_migrator"] = d.grants[0].privileges;
   held.schemas[0].defaults["etl"] = d.grants[0].privileges;
+  held.schemas[0].sequence_defaults.clear();
+  held.schemas[0].sequence_defaults["app_migrator"] = d.grants[0].sequences();
+  held.schemas[0].sequence_defaults["etl"] = d.grants[0].sequences();
   auto again = plan(d, held, "postgres");
   REQUIRE(again);
   CHECK(again->empty());
@@ -362,4 +388,53 @@ TEST_CASE("Alternating: a login role that drifted (another membership, no SET ro
         == std::vector<std::string>{"ALTER ROLE \"myapp-a\" LOGIN",
                                     "REVOKE \"pg_read_all_data\" FROM \"myapp-a\"",
                                     "ALTER ROLE \"myapp-a\" SET role = 'myapp'"});
+}
+
+TEST_CASE("sequences follow the table privileges: INSERT needs USAGE, SELECT SELECT, UPDATE UPDATE") {
+  CHECK(sequences_for(privilege_set{privilege::insert})
+        == sequence_privilege_set{sequence_privilege::usage});
+  CHECK(sequences_for(privilege_set{privilege::select, privilege::update})
+        == sequence_privilege_set{sequence_privilege::select, sequence_privilege::update});
+  CHECK(sequences_for(privilege_set{privilege::delete_, privilege::truncate}).empty());
+  CHECK(sequences_for(privilege_set::all()) == sequence_privilege_set::all());
+}
+
+TEST_CASE("explicit sequence privileges override the derived ones, and shrinking revokes") {
+  auto d = app();
+  auto held = converged(d); // USAGE, SELECT on every sequence, now and for the admin's future ones
+  d.grants[0].sequence_privileges = sequence_privilege_set{sequence_privilege::usage};
+  auto p = plan(d, held, "postgres");
+  REQUIRE(p);
+  CHECK(sqls(*p)
+        == std::vector<std::string>{
+          "REVOKE SELECT ON ALL SEQUENCES IN SCHEMA \"public\" FROM \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" REVOKE SELECT ON "
+          "SEQUENCES FROM \"myapp\"",
+        });
+  CHECK((*p)[0].description == "revoked SELECT on the sequences of myapp_db.public");
+  CHECK((*p)[1].description == "revoked SELECT on future sequences of myapp_db.public");
+}
+
+TEST_CASE("a sequence created after the role is granted at the next converge") {
+  auto d = app();
+  auto held = converged(d);
+  held.schemas[0].sequences = 2; // one more, which holds nothing for the role yet
+  held.schemas[0].on_every_sequence = {};
+  auto p = plan(d, held, "postgres");
+  REQUIRE(p);
+  CHECK(sqls(*p)
+        == std::vector<std::string>{
+          "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA \"public\" TO \"myapp\""});
+}
+
+TEST_CASE("a schema no longer wanted loses its sequence privileges too") {
+  auto d = app();
+  auto held = converged(d);
+  d.grants[0].privileges = {};
+  auto p = plan(d, held, "postgres");
+  REQUIRE(p);
+  const auto s = sqls(*p);
+  CHECK(std::find(s.begin(), s.end(),
+                  "REVOKE USAGE, SELECT ON ALL SEQUENCES IN SCHEMA \"public\" FROM \"myapp\"")
+        != s.end());
 }

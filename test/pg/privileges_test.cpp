@@ -39,3 +39,14 @@ TEST_CASE("privilege sets subtract and unite") {
   CHECK(b.unite(privilege_set{privilege::trigger}).to_string() == "INSERT, TRIGGER");
   CHECK(a.intersect(b) == b);
 }
+
+TEST_CASE("sequence privileges come from their own allowlist") {
+  auto p = parse_sequence_privileges({"usage", " SELECT "});
+  REQUIRE(p);
+  CHECK(*p == sequence_privilege_set{sequence_privilege::usage, sequence_privilege::select});
+  CHECK(*parse_sequence_privileges({"ALL"}) == sequence_privilege_set::all());
+  CHECK(parse_sequence_privileges({})->empty());
+  auto bad = parse_sequence_privileges({"INSERT"});
+  REQUIRE_FALSE(bad);
+  CHECK_THAT(bad.error().message, Catch::Contains("use USAGE, SELECT, UPDATE or ALL"));
+}

@@ -69,3 +69,18 @@ TEST_CASE("the admin takes a role's privileges, and from PostgreSQL 16 on never 
   CHECK(sql::grant_role_privileges_to("myapp", "admin", 160000)
         == "GRANT \"myapp\" TO \"admin\" WITH INHERIT TRUE, SET FALSE");
 }
+
+TEST_CASE("sequence privilege statements cover all sequences and future sequences") {
+  const sequence_privilege_set p{sequence_privilege::usage, sequence_privilege::select};
+  CHECK(sql::grant_on_all_sequences(p, "app", "myapp")
+        == "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA \"app\" TO \"myapp\"");
+  CHECK(sql::revoke_on_all_sequences(p, "app", "myapp")
+        == "REVOKE USAGE, SELECT ON ALL SEQUENCES IN SCHEMA \"app\" FROM \"myapp\"");
+  CHECK(sql::grant_default_sequence_privileges("mig\"r", p, "app", "myapp")
+        == "ALTER DEFAULT PRIVILEGES FOR ROLE \"mig\"\"r\" IN SCHEMA \"app\" GRANT USAGE, SELECT "
+           "ON SEQUENCES TO \"myapp\"");
+  CHECK(sql::revoke_default_sequence_privileges("admin", p, "app", "myapp")
+        == "ALTER DEFAULT PRIVILEGES FOR ROLE \"admin\" IN SCHEMA \"app\" REVOKE USAGE, SELECT ON "
+           "SEQUENCES FROM \"myapp\"");
+  CHECK(sql::grant_on_all_sequences({}, "app", "myapp").empty());
+}
