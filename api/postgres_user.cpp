@@ -365,7 +365,7 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
   if (!spec.member_of.empty() && !rules.has_member_of)
     return refuse("spec.memberOf is not supported for this engine");
   for (const auto& m : spec.member_of)
-    if (!verdict_check(rules.user(m), "spec.memberOf"))
+    if (!verdict_check(rules.member_of(m), "spec.memberOf"))
       return refuse(err);
   if (std::find(spec.member_of.begin(), spec.member_of.end(), spec.username)
       != spec.member_of.end())
@@ -418,6 +418,7 @@ expected<user_spec, spec_error> parse_spec(const json& object) {
     r.tls_modes = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
     r.needs_ca = [](const std::string& m) { return m == "verify-ca" || m == "verify-full"; };
     r.user = [](const std::string& n) { return verdict_of(pg::validate_role_name(n, "")); };
+    r.member_of = [](const std::string& n) { return verdict_of(pg::validate_member_of(n, "")); };
     r.database = [](const std::string& n) { return verdict_of(pg::validate_database_name(n)); };
     r.schema = [](const std::string& n) { return verdict_of(pg::validate_schema_name(n)); };
     r.privileges = [](const std::vector<std::string>& p) {

@@ -144,7 +144,7 @@ struct engine_rules {
   std::vector<std::string> tls_modes;
   std::function<bool(const std::string&)> needs_ca;
   std::function<std::optional<std::string>(const std::string&)> user, database, schema,
-    account_host;
+    account_host, member_of;
   std::function<std::optional<std::string>(const std::vector<std::string>&)> privileges;
   bool has_schema = false;
   bool has_member_of = false;

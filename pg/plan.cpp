@@ -2,6 +2,7 @@
 
 #include "pg/groups.hpp"
 #include "pg/sql.hpp"
+#include "pg/validation.hpp"
 
 #include <algorithm>
 #include <map>
@@ -382,6 +383,17 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
           "the admin " + b.admin + " lacks CREATEDB: create database " + name
             + " (owned by the admin) or grant the admin CREATEDB");
   }
+  // Predefined roles exist from a version on: refused, before anything is done, on an older one.
+  for (const auto& m : desired.member_of)
+    if (const auto* pre = find_predefined_role(m);
+        pre != nullptr && observed.server_version_num != 0
+        && observed.server_version_num < pre->since)
+      return make_unexpected(make_error(
+        error_kind::invalid,
+        "memberOf " + m + ": this server (version " + std::to_string(observed.server_version_num)
+          + ") has no such role; PostgreSQL has it from "
+          + std::to_string(pre->since / 10000) + " on",
+        "while granting membership in " + m + " to " + desired.name));
   // 2. The role, 3. its memberships.
   // The owner's verifier goes to whichever role is active.
   desired_role owner = desired;

@@ -58,6 +58,31 @@ result<void> validate_role_name(std::string_view name, std::string_view admin_us
   return {};
 }
 
+const predefined_role* find_predefined_role(std::string_view name) {
+  static constexpr predefined_role roles[] = {
+    {"pg_monitor", 100000},          {"pg_read_all_stats", 100000},
+    {"pg_stat_scan_tables", 100000}, {"pg_signal_backend", 100000},
+    {"pg_read_all_data", 140000},    {"pg_write_all_data", 140000},
+  };
+  for (const auto& r : roles)
+    if (r.name == name)
+      return &r;
+  return nullptr;
+}
+
+result<void> validate_member_of(std::string_view name, std::string_view admin_user) {
+  if (find_predefined_role(name) != nullptr)
+    return {};
+  auto r = validate_role_name(name, admin_user);
+  if (!r && name.substr(0, 3) == "pg_")
+    return make_unexpected(invalid(
+      "role name", name,
+      "is not a predefined role memberOf grants: use pg_read_all_data, pg_write_all_data, "
+      "pg_monitor, pg_read_all_stats, pg_stat_scan_tables or pg_signal_backend (the others give "
+      "access to server files or programs)"));
+  return r;
+}
+
 result<void> validate_database_name(std::string_view name) {
   if (auto r =
         check_shape("database name", name, any_start, any_rest, "^[A-Za-z_][A-Za-z0-9_-]*$");

@@ -175,3 +175,12 @@ TEST_CASE("sequencePrivileges are absent by default, read when given, and refuse
         == "spec.grants[0].sequencePrivileges: privilege \"INSERT\" is not allowed: use USAGE, "
            "SELECT, UPDATE or ALL");
 }
+
+TEST_CASE("memberOf takes the allowlisted predefined roles and refuses the others with the list") {
+  auto obj = quick_start();
+  obj["spec"]["memberOf"] = json::array({"pg_monitor", "pg_read_all_data"});
+  CHECK(api::parse_spec(obj));
+  obj["spec"]["memberOf"] = json::array({"pg_execute_server_program"});
+  CHECK_THAT(refusal(obj), Catch::StartsWith("spec.memberOf: ")
+                             && Catch::Contains("use pg_read_all_data, pg_write_all_data"));
+}

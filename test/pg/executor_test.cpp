@@ -1155,3 +1155,30 @@ TEST_CASE("sequences follow the table privileges through the group, and a sequen
   REQUIRE(again);
   CHECK(again->empty());
 }
+
+TEST_CASE("a member of pg_monitor reads other roles' sessions in pg_stat_activity") {
+  const auto role = name("mon");
+  const auto db = name("mondb");
+  cleanup c{{role}, {db}, {}};
+  auto ex = make_executor();
+  const auto pw = password();
+  auto d = desired(role, db, privilege_set{}, pw);
+  REQUIRE(ex.ensure_database(db).value());
+  pqxx::connection other(dev_env::get().pg_admin_conninfo(db));
+  const auto other_pid = std::to_string(other.backendpid());
+  { pqxx::nontransaction tx(other); tx.exec("SELECT 'a query of the admin'"); }
+  auto seen_query = [&] {
+    pqxx::connection as_role(role_conninfo(role, pw, db));
+    pqxx::nontransaction tx(as_role);
+    return tx.exec1("SELECT coalesce(query, '') FROM pg_stat_activity WHERE pid = " + other_pid)[0]
+      .as<std::string>();
+  };
+  REQUIRE(ex.converge(d));
+  CHECK(seen_query() == "<insufficient privilege>");
+  d.member_of = {"pg_monitor"};
+  auto joined = ex.converge(d);
+  REQUIRE(joined);
+  CHECK(did(*joined, "granted membership in pg_monitor"));
+  CHECK(seen_query() == "SELECT 'a query of the admin'");
+  CHECK(converged(ex, d));
+}

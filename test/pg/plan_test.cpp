@@ -438,3 +438,24 @@ TEST_CASE("a schema no longer wanted loses its sequence privileges too") {
                   "REVOKE USAGE, SELECT ON ALL SEQUENCES IN SCHEMA \"public\" FROM \"myapp\"")
         != s.end());
 }
+
+TEST_CASE("a predefined role is refused on a server older than the version that has it") {
+  auto d = app();
+  d.member_of = {"pg_read_all_data"};
+  observed_state o;
+  o.server_version_num = 130012;
+  auto p = plan(d, o, "postgres");
+  REQUIRE_FALSE(p);
+  CHECK(p.error().kind == error_kind::invalid);
+  CHECK_THAT(p.error().message, Catch::Contains("PostgreSQL has it from 14 on"));
+  o.server_version_num = 140000;
+  auto ok = plan(d, o, "postgres");
+  REQUIRE(ok);
+  const auto statements = sqls(*ok);
+  CHECK(std::find(statements.begin(), statements.end(),
+                  "GRANT \"pg_read_all_data\" TO \"myapp\"")
+        != statements.end());
+  d.member_of = {"pg_monitor"};
+  o.server_version_num = 130012;
+  CHECK(plan(d, o, "postgres"));
+}

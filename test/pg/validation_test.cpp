@@ -59,3 +59,21 @@ TEST_CASE("a hostile name is shown shortened and without control characters") {
   CHECK(r.error().message.find('\n') == std::string::npos);
   CHECK(r.error().message.size() < 200);
 }
+
+TEST_CASE("memberOf accepts the predefined roles applications and exporters need, and no other "
+          "pg_ role") {
+  for (const char* ok : {"pg_monitor", "pg_read_all_stats", "pg_stat_scan_tables",
+                         "pg_signal_backend", "pg_read_all_data", "pg_write_all_data", "readers"})
+    CHECK(validate_member_of(ok, "admin"));
+  for (const char* refused : {"pg_execute_server_program", "pg_read_server_files",
+                              "pg_write_server_files", "pg_database_owner", "pg_anything"}) {
+    auto r = validate_member_of(refused, "admin");
+    REQUIRE_FALSE(r);
+    CHECK_THAT(r.error().message, Catch::Contains("is not a predefined role memberOf grants"));
+  }
+  CHECK_FALSE(validate_member_of("postgres", "admin"));
+  CHECK_FALSE(validate_member_of("admin", "admin"));
+  CHECK(find_predefined_role("pg_read_all_data")->since == 140000);
+  CHECK(find_predefined_role("pg_monitor")->since == 100000);
+  CHECK(find_predefined_role("myapp") == nullptr);
+}
