@@ -1,7 +1,7 @@
 #pragma once
 
 // The Kubernetes API client: non-blocking CRUD, list (with pagination), patch, status, delete with
-// preconditions and watch streams, over cpprestsdk (kept out of this header: see client.cpp).
+// preconditions and watch streams, over cpprestsdk (kept out of this header: see client_impl.hpp).
 //
 // Every operation returns at once; its callback runs later on one of the client's worker threads
 // with the object or a typed error. Callbacks must be cheap (the actor layer forwards them as
