@@ -269,8 +269,33 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
     }
     return true;
   };
+  // schemaPrivileges and functionPrivileges: PostgreSQL only, from their allowlists.
+  auto check_list = [&](const std::vector<std::string>& list, const std::string& field,
+                        auto parse) {
+    if (list.empty())
+      return true;
+    if (!rules.has_schema) {
+      err = field + " is not supported for this engine";
+      return false;
+    }
+    if (auto parsed = parse(list); !parsed) {
+      err = field + ": " + parsed.error().message;
+      return false;
+    }
+    return true;
+  };
+  auto check_schema_entry = [&](const std::vector<std::string>& schema_privileges,
+                                const std::vector<std::string>& function_privileges,
+                                const std::string& at) {
+    return check_list(schema_privileges, at + "schemaPrivileges", pg::parse_schema_privileges)
+           && check_list(function_privileges, at + "functionPrivileges",
+                         pg::parse_function_privileges);
+  };
   if (!read_optional_list(*s, "sequencePrivileges", spec.sequence_privileges, err, p)
-      || !check_sequences(spec.sequence_privileges, "spec.sequencePrivileges"))
+      || !check_sequences(spec.sequence_privileges, "spec.sequencePrivileges")
+      || !read_string_list(*s, "schemaPrivileges", spec.schema_privileges, err, p)
+      || !read_string_list(*s, "functionPrivileges", spec.function_privileges, err, p)
+      || !check_schema_entry(spec.schema_privileges, spec.function_privileges, p))
     return refuse(err);
   if (auto g = s->find("grants"); g != s->end() && g->is_array()) {
     std::set<std::pair<std::string, std::string>> seen;
@@ -284,10 +309,13 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
           || !read_string(item, "schema", gr.schema, err, gp)
           || !read_string_list(item, "privileges", gr.privileges, err, gp)
           || !read_string_list(item, "defaultPrivilegesFor", gr.default_privileges_for, err, gp)
-          || !read_optional_list(item, "sequencePrivileges", gr.sequence_privileges, err, gp))
+          || !read_optional_list(item, "sequencePrivileges", gr.sequence_privileges, err, gp)
+          || !read_string_list(item, "schemaPrivileges", gr.schema_privileges, err, gp)
+          || !read_string_list(item, "functionPrivileges", gr.function_privileges, err, gp))
         return refuse(err);
       if (!check_creators(gr.default_privileges_for, gp + "defaultPrivilegesFor")
-          || !check_sequences(gr.sequence_privileges, gp + "sequencePrivileges"))
+          || !check_sequences(gr.sequence_privileges, gp + "sequencePrivileges")
+          || !check_schema_entry(gr.schema_privileges, gr.function_privileges, gp))
         return refuse(err);
       if (!verdict_check(rules.database(gr.database), gp + "database")
           || (rules.has_schema && !verdict_check(rules.schema(gr.schema), gp + "schema"))
@@ -446,6 +474,8 @@ pg::desired_role desired_role(const user_spec& spec, const std::string& owner_ke
   main.default_creators = spec.default_privileges_for;
   if (spec.sequence_privileges)
     main.sequence_privileges = pg::parse_sequence_privileges(*spec.sequence_privileges).value();
+  main.schema_privileges = pg::parse_schema_privileges(spec.schema_privileges).value();
+  main.function_privileges = pg::parse_function_privileges(spec.function_privileges).value();
   d.grants.push_back(std::move(main));
   for (const auto& g : spec.grants) {
     pg::grant_scope extra;
@@ -456,6 +486,8 @@ pg::desired_role desired_role(const user_spec& spec, const std::string& owner_ke
     extra.default_creators = g.default_privileges_for;
     if (g.sequence_privileges)
       extra.sequence_privileges = pg::parse_sequence_privileges(*g.sequence_privileges).value();
+    extra.schema_privileges = pg::parse_schema_privileges(g.schema_privileges).value();
+    extra.function_privileges = pg::parse_function_privileges(g.function_privileges).value();
     d.grants.push_back(std::move(extra));
   }
   return d;

@@ -67,6 +67,8 @@ struct grant {
   std::vector<std::string> default_privileges_for; // PostgreSQL: creators of future tables
   // PostgreSQL: sequencePrivileges as written; nullopt: what the table privileges need.
   std::optional<std::vector<std::string>> sequence_privileges;
+  std::vector<std::string> schema_privileges;   // PostgreSQL: USAGE, CREATE on the schema
+  std::vector<std::string> function_privileges; // PostgreSQL: EXECUTE on its routines
 };
 
 // The two database engines a user resource can target.
@@ -90,6 +92,9 @@ struct user_spec {
   std::vector<std::string> default_privileges_for;
   // PostgreSQL: spec.sequencePrivileges (schema public of spec.database); nullopt: derived.
   std::optional<std::vector<std::string>> sequence_privileges;
+  // PostgreSQL: spec.schemaPrivileges and spec.functionPrivileges (schema public of spec.database).
+  std::vector<std::string> schema_privileges;
+  std::vector<std::string> function_privileges;
   std::vector<grant> grants;
   int connection_limit = -1;
   std::optional<std::chrono::seconds> rotation_interval;

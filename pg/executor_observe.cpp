@@ -96,16 +96,20 @@ void executor::impl::observe_database(pqxx::connection& c, const std::string& db
       at(g.schema);
   // USAGE held by the role itself, and by PUBLIC (grantee 0), in one pass over the schema
   // ACLs (a NULL ACL is the owner's default, which gives PUBLIC nothing on a schema).
+  // CREATE held by the role itself, in the same pass.
   std::set<std::string> public_usage;
   for (const auto& row :
-       tx.exec_params("SELECT DISTINCT n.nspname, a.grantee = 0 FROM pg_namespace n, "
+       tx.exec_params("SELECT DISTINCT n.nspname, a.grantee = 0, a.privilege_type = 'CREATE' FROM "
+                      "pg_namespace n, "
                         + explode_acl("n.nspacl") + " WHERE a.grantee IN (0, " + role_oid
-                        + ") AND a.privilege_type = 'USAGE'",
+                        + ") AND a.privilege_type IN ('USAGE', 'CREATE')",
                       d.name)) {
-    if (row[1].as<bool>())
+    const bool to_public = row[1].as<bool>();
+    const bool create = row[2].as<bool>();
+    if (to_public && !create)
       public_usage.insert(row[0].as<std::string>());
-    else
-      at(row[0].as<std::string>()).usage = true;
+    else if (!to_public)
+      (create ? at(row[0].as<std::string>()).create : at(row[0].as<std::string>()).usage) = true;
   }
   // Tables (and views, matviews, foreign and partitioned tables) and sequences, told apart by
   // the second column of each query: one pass over pg_class for both.
@@ -129,17 +133,22 @@ void executor::impl::observe_database(pqxx::connection& c, const std::string& db
   }
   for (const auto& row : tx.exec_params(
          "SELECT n.nspname, pg_get_userbyid(da.defaclrole), a.privilege_type, "
-         "da.defaclobjtype = 'S' FROM pg_default_acl da JOIN pg_namespace n ON n.oid = "
+         "da.defaclobjtype::text FROM pg_default_acl da JOIN pg_namespace n ON n.oid = "
          "da.defaclnamespace, " + explode_acl("da.defaclacl")
-           + " WHERE da.defaclobjtype IN ('r', 'S') AND a.grantee = " + std::string(role_oid),
+           + " WHERE da.defaclobjtype IN ('r', 'S', 'f') AND a.grantee = " + std::string(role_oid),
          d.name)) {
     const auto keyword = row[2].as<std::string>();
     auto& s = at(row[0].as<std::string>());
     const auto creator = row[1].as<std::string>();
-    if (row[3].as<bool>()) {
+    const auto kind = row[3].as<std::string>();
+    if (kind == "S") {
       sequence_privilege p{};
       if (privilege_from_keyword(keyword, p))
         s.sequence_defaults[creator].insert(p);
+    } else if (kind == "f") {
+      function_privilege p{};
+      if (privilege_from_keyword(keyword, p))
+        s.function_defaults[creator].insert(p);
     } else {
       privilege p{};
       if (privilege_from_keyword(keyword, p))
@@ -166,7 +175,34 @@ void executor::impl::observe_database(pqxx::connection& c, const std::string& db
         every.insert(p);
     }
   };
+  // Routines only where some grant of this database asks for EXECUTE: pg_proc is large (the
+  // catalog's own functions), and a group's routine privileges are part of its key.
+  std::map<std::string, std::map<std::string, int>> held_routines;
+  std::map<std::string, int> routines;
+  if (std::any_of(d.grants.begin(), d.grants.end(), [&](const grant_scope& g) {
+        return g.database == db && !g.function_privileges.empty();
+      })) {
+    const std::string routine_not_owned = std::string("p.proowner <> ") + role_oid
+                                          + " AND pg_has_role(p.proowner, 'USAGE') AND "
+                                            "n.nspname NOT IN ('pg_catalog', 'information_schema')";
+    for (const auto& row : tx.exec_params(
+           "SELECT n.nspname, a.privilege_type, count(DISTINCT p.oid)::int FROM pg_proc p JOIN "
+           "pg_namespace n ON n.oid = p.pronamespace, "
+             + explode_acl("p.proacl") + " WHERE a.grantee = " + std::string(role_oid) + " AND "
+             + routine_not_owned + " GROUP BY 1, 2",
+           d.name)) {
+      held_routines[row[0].as<std::string>()][row[1].as<std::string>()] = row[2].as<int>();
+      at(row[0].as<std::string>());
+    }
+    for (const auto& row : tx.exec_params(
+           "SELECT n.nspname, count(*)::int FROM pg_proc p JOIN pg_namespace n ON n.oid = "
+           "p.pronamespace WHERE " + routine_not_owned + " GROUP BY 1",
+           d.name))
+      routines[row[0].as<std::string>()] = row[1].as<int>();
+  }
   for (auto& [name, s] : schemas) {
+    s.functions = routines.count(name) != 0 ? routines[name] : 0;
+    fold(held_routines[name], s.functions, s.on_every_function, s.on_some_function);
     s.usage_via_public = public_usage.count(name) != 0;
     s.tables = count[0].count(name) != 0 ? count[0][name] : 0;
     s.sequences = count[1].count(name) != 0 ? count[1][name] : 0;

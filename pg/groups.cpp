@@ -83,6 +83,11 @@ privilege_group group_for(grant_scope scope, std::string_view admin_user) {
     marker += ";sequences=" + (sequences.empty() ? std::string("none") : sequences.to_string());
   else
     scope.sequence_privileges.reset();
+  // Likewise CREATE on the schema and EXECUTE on routines: in the key when granted.
+  if (scope.schema_privileges.contains(schema_privilege::create))
+    marker += ";schema-privileges=CREATE";
+  if (!scope.function_privileges.empty())
+    marker += ";functions=" + scope.function_privileges.to_string();
   if (!admin_only)
     marker += ";creators=" + join(creators);
   const std::string hash = sha256_hex(marker, hash_hex);
@@ -117,6 +122,8 @@ std::vector<privilege_group> privilege_groups(const desired_role& desired,
     if (s->sequence_privileges || g.sequence_privileges)
       s->sequence_privileges = s->sequences().unite(g.sequences());
     s->privileges = s->privileges.unite(g.privileges);
+    s->schema_privileges = s->schema_privileges.unite(g.schema_privileges);
+    s->function_privileges = s->function_privileges.unite(g.function_privileges);
     s->create_database = s->create_database || g.create_database;
     s->default_creators.insert(s->default_creators.end(), creators.begin(), creators.end());
   }

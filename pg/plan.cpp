@@ -50,6 +50,8 @@ struct scope {
   scope_key key;
   privilege_set privileges;
   sequence_privilege_set sequences;
+  schema_privilege_set schema;
+  function_privilege_set functions;
   std::vector<std::string> creators; // whose future tables are covered; never empty
 };
 
@@ -198,14 +200,18 @@ void plan_defaults(builder& b, const scope_key& k, Set want,
     if constexpr (std::is_same_v<Set, privilege_set>)
       sql = grant ? sql::grant_default_privileges(c, p, k.second, r)
                   : sql::revoke_default_privileges(c, p, k.second, r);
-    else
+    else if constexpr (std::is_same_v<Set, sequence_privilege_set>)
       sql = grant ? sql::grant_default_sequence_privileges(c, p, k.second, r)
                   : sql::revoke_default_sequence_privileges(c, p, k.second, r);
+    else
+      sql = grant ? sql::grant_default_function_privileges(c, p, k.second, r)
+                  : sql::revoke_default_function_privileges(c, p, k.second, r);
     b.add(k.first, std::move(sql),
           (grant ? "granted " : "revoked ") + p.to_string() + " on future " + objects + " of "
             + where(k) + whose,
           std::string(grant ? "while granting" : "while revoking") + " default privileges "
-            + p.to_string() + (tables ? "" : " on sequences") + " on " + where(k) + whose
+            + p.to_string() + (tables ? "" : std::string(" on ") + objects) + " on " + where(k)
+            + whose
             + (grant ? " to " : " from ") + r,
           false, false, default_privileges_denied(b, c));
   };
@@ -217,19 +223,27 @@ void plan_defaults(builder& b, const scope_key& k, Set want,
   }
 }
 
-// Sequences of a schema: what is wanted on every one of them, what is held beyond it revoked.
-void plan_sequences(builder& b, const scope_key& k, sequence_privilege_set want,
-                    sequence_privilege_set every, sequence_privilege_set some) {
+// Sequences or routines of a schema: what is wanted on every one of them, what is held beyond
+// it revoked.
+template <class Set>
+void plan_objects(builder& b, const scope_key& k, Set want, Set every, Set some,
+                  const char* objects) {
   const auto& r = b.role;
+  auto sql = [&](bool grant, Set p) {
+    if constexpr (std::is_same_v<Set, sequence_privilege_set>)
+      return grant ? sql::grant_on_all_sequences(p, k.second, r)
+                   : sql::revoke_on_all_sequences(p, k.second, r);
+    else
+      return grant ? sql::grant_on_all_routines(p, k.second, r)
+                   : sql::revoke_on_all_routines(p, k.second, r);
+  };
+  const std::string of = std::string(" on the ") + objects + " of " + where(k);
   const auto grant = want.minus(every);
-  b.add(k.first, sql::grant_on_all_sequences(grant, k.second, r),
-        "granted " + grant.to_string() + " on the sequences of " + where(k),
-        "while granting " + grant.to_string() + " on the sequences of " + where(k) + " to " + r);
+  b.add(k.first, sql(true, grant), "granted " + grant.to_string() + of,
+        "while granting " + grant.to_string() + of + " to " + r);
   const auto revoke = some.minus(want);
-  b.add(k.first, sql::revoke_on_all_sequences(revoke, k.second, r),
-        "revoked " + revoke.to_string() + " on the sequences of " + where(k),
-        "while revoking " + revoke.to_string() + " on the sequences of " + where(k) + " from "
-          + r);
+  b.add(k.first, sql(false, revoke), "revoked " + revoke.to_string() + of,
+        "while revoking " + revoke.to_string() + of + " from " + r);
 }
 
 void plan_schema(builder& b, const scope& sc, const observed_schema* o) {
@@ -253,9 +267,19 @@ void plan_schema(builder& b, const scope& sc, const observed_schema* o) {
         "revoked " + revoke.to_string() + " on " + where(k),
         "while revoking " + revoke.to_string() + " on " + where(k) + " from " + r);
   plan_defaults(b, k, want, sc.creators, have.defaults, "tables");
-  plan_sequences(b, k, sc.sequences, o != nullptr ? have.on_every_sequence : sequence_privilege_set{},
-                 have.on_some_sequence);
+  plan_objects(b, k, sc.sequences, o != nullptr ? have.on_every_sequence : sequence_privilege_set{},
+               have.on_some_sequence, "sequences");
   plan_defaults(b, k, sc.sequences, sc.creators, have.sequence_defaults, "sequences");
+  plan_objects(b, k, sc.functions, o != nullptr ? have.on_every_function : function_privilege_set{},
+               have.on_some_function, "functions");
+  plan_defaults(b, k, sc.functions, sc.creators, have.function_defaults, "functions");
+  const bool create = sc.schema.contains(schema_privilege::create);
+  if (create && !have.create)
+    b.add(db, sql::grant_schema_create(schema, r), "granted CREATE on schema " + where(k),
+          "while granting CREATE on schema " + where(k) + " to " + r);
+  if (!create && have.create)
+    b.add(db, sql::revoke_schema_create(schema, r), "revoked CREATE on schema " + where(k),
+          "while revoking CREATE on schema " + where(k) + " from " + r);
 }
 
 void plan_unwanted_schema(builder& b, const observed_schema& o) {
@@ -265,8 +289,13 @@ void plan_unwanted_schema(builder& b, const observed_schema& o) {
         "revoked " + o.on_some_table.to_string() + " on " + where(k),
         "while revoking " + o.on_some_table.to_string() + " on " + where(k) + " from " + r);
   plan_defaults(b, k, privilege_set{}, {}, o.defaults, "tables");
-  plan_sequences(b, k, {}, {}, o.on_some_sequence);
+  plan_objects(b, k, sequence_privilege_set{}, {}, o.on_some_sequence, "sequences");
   plan_defaults(b, k, sequence_privilege_set{}, {}, o.sequence_defaults, "sequences");
+  plan_objects(b, k, function_privilege_set{}, {}, o.on_some_function, "functions");
+  plan_defaults(b, k, function_privilege_set{}, {}, o.function_defaults, "functions");
+  if (o.create)
+    b.add(o.database, sql::revoke_schema_create(o.schema, r), "revoked CREATE on schema " + where(k),
+          "while revoking CREATE on schema " + where(k) + " from " + r);
   if (o.usage)
     b.add(o.database, sql::revoke_usage(o.schema, r), "revoked USAGE on schema " + where(k),
           "while revoking USAGE on schema " + where(k) + " from " + r);
@@ -344,10 +373,13 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
     scope_key k{g.database, g.schema};
     auto s = std::find_if(scopes.begin(), scopes.end(), [&](auto& e) { return e.key == k; });
     if (s == scopes.end())
-      s = scopes.insert(scopes.end(), scope{k, g.privileges, g.sequences(), {}});
+      s = scopes.insert(scopes.end(), scope{k, g.privileges, g.sequences(), g.schema_privileges,
+                                            g.function_privileges, {}});
     else {
       s->privileges = s->privileges.unite(g.privileges);
       s->sequences = s->sequences.unite(g.sequences());
+      s->schema = s->schema.unite(g.schema_privileges);
+      s->functions = s->functions.unite(g.function_privileges);
     }
     for (const auto& c : g.default_creators.empty() ? std::vector<std::string>{b.admin}
                                                     : g.default_creators)

@@ -19,8 +19,9 @@ namespace dbuser::pg {
 
 // Table privileges on every table of `schema` in `database` (existing ones and, through default
 // privileges, those that `default_creators` create later), with CONNECT on the database and USAGE
-// on the schema; and on every sequence of the schema, likewise, what the table privileges need
-// (sequences_for) unless `sequence_privileges` says otherwise.
+// on the schema; on every sequence of the schema, likewise, what the table privileges need
+// (sequences_for) unless `sequence_privileges` says otherwise; CREATE on the schema; EXECUTE on
+// its functions and procedures.
 struct grant_scope {
   std::string database;
   std::string schema = "public";
@@ -30,6 +31,8 @@ struct grant_scope {
   // empty: the admin alone.
   std::vector<std::string> default_creators = {};
   std::optional<sequence_privilege_set> sequence_privileges = std::nullopt; // nullopt: derived
+  schema_privilege_set schema_privileges = {};     // CREATE on the schema; USAGE always
+  function_privilege_set function_privileges = {}; // EXECUTE on every routine, now and later
 
   // The sequence privileges it holds: the explicit ones, else those its table privileges need.
   [[nodiscard]] sequence_privilege_set sequences() const {
@@ -117,6 +120,12 @@ struct observed_schema {
   sequence_privilege_set on_every_sequence; // all when there are none
   sequence_privilege_set on_some_sequence;
   std::map<std::string, sequence_privilege_set> sequence_defaults;
+  bool create = false; // CREATE on the schema, granted to the role itself
+  // The same for functions and procedures.
+  int functions = 0;
+  function_privilege_set on_every_function; // all when there are none
+  function_privilege_set on_some_function;
+  std::map<std::string, function_privilege_set> function_defaults;
 };
 
 struct observed_state {

@@ -36,6 +36,28 @@ const char* keyword(sequence_privilege p) {
   return "";
 }
 
+const char* keyword(schema_privilege p) {
+  switch (p) {
+    case schema_privilege::usage:
+      return "USAGE";
+    case schema_privilege::create:
+      return "CREATE";
+  }
+  return "";
+}
+
+const char* keyword(function_privilege p) {
+  switch (p) {
+    case function_privilege::execute:
+      return "EXECUTE";
+  }
+  return "";
+}
+
+bool privilege_from_keyword(const std::string& word, function_privilege& out) {
+  return from_keyword(word, out);
+}
+
 bool privilege_from_keyword(const std::string& word, privilege& out) {
   return from_keyword(word, out);
 }
@@ -79,6 +101,14 @@ result<privilege_set> parse_privileges(const std::vector<std::string>& names) {
 
 result<sequence_privilege_set> parse_sequence_privileges(const std::vector<std::string>& names) {
   return parse_allowlist<sequence_privilege>(names, "USAGE, SELECT, UPDATE or ALL");
+}
+
+result<schema_privilege_set> parse_schema_privileges(const std::vector<std::string>& names) {
+  return parse_allowlist<schema_privilege>(names, "USAGE, CREATE or ALL");
+}
+
+result<function_privilege_set> parse_function_privileges(const std::vector<std::string>& names) {
+  return parse_allowlist<function_privilege>(names, "EXECUTE or ALL");
 }
 
 sequence_privilege_set sequences_for(privilege_set tables) {

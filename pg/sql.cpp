@@ -194,4 +194,34 @@ std::string revoke_default_sequence_privileges(std::string_view creator,
   return on_future(false, creator, privileges.to_string(), "SEQUENCES", schema, role);
 }
 
+std::string grant_schema_create(std::string_view schema, std::string_view role) {
+  return "GRANT CREATE ON SCHEMA " + quote_ident(schema) + " TO " + quote_ident(role);
+}
+
+std::string revoke_schema_create(std::string_view schema, std::string_view role) {
+  return "REVOKE CREATE ON SCHEMA " + quote_ident(schema) + " FROM " + quote_ident(role);
+}
+
+std::string grant_on_all_routines(function_privilege_set privileges, std::string_view schema,
+                                  std::string_view role) {
+  return on_all(true, privileges.to_string(), "ROUTINES", schema, role);
+}
+
+std::string revoke_on_all_routines(function_privilege_set privileges, std::string_view schema,
+                                   std::string_view role) {
+  return on_all(false, privileges.to_string(), "ROUTINES", schema, role);
+}
+
+std::string grant_default_function_privileges(std::string_view creator,
+                                              function_privilege_set privileges,
+                                              std::string_view schema, std::string_view role) {
+  return on_future(true, creator, privileges.to_string(), "FUNCTIONS", schema, role);
+}
+
+std::string revoke_default_function_privileges(std::string_view creator,
+                                               function_privilege_set privileges,
+                                               std::string_view schema, std::string_view role) {
+  return on_future(false, creator, privileges.to_string(), "FUNCTIONS", schema, role);
+}
+
 } // namespace dbuser::pg::sql

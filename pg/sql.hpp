@@ -106,4 +106,25 @@ namespace dbuser::pg::sql {
                                                              std::string_view schema,
                                                              std::string_view role);
 
+// GRANT CREATE ON SCHEMA "s" TO "r" / REVOKE CREATE ON SCHEMA "s" FROM "r"
+[[nodiscard]] std::string grant_schema_create(std::string_view schema, std::string_view role);
+[[nodiscard]] std::string revoke_schema_create(std::string_view schema, std::string_view role);
+
+// Functions and procedures. Empty sets yield an empty string.
+// GRANT EXECUTE ON ALL ROUTINES IN SCHEMA "s" TO "r" / REVOKE ... FROM "r"
+[[nodiscard]] std::string grant_on_all_routines(function_privilege_set privileges,
+                                                std::string_view schema, std::string_view role);
+[[nodiscard]] std::string revoke_on_all_routines(function_privilege_set privileges,
+                                                 std::string_view schema, std::string_view role);
+// ALTER DEFAULT PRIVILEGES FOR ROLE "c" IN SCHEMA "s" GRANT EXECUTE ON FUNCTIONS TO "r" / REVOKE
+// (FUNCTIONS covers procedures too)
+[[nodiscard]] std::string grant_default_function_privileges(std::string_view creator,
+                                                            function_privilege_set privileges,
+                                                            std::string_view schema,
+                                                            std::string_view role);
+[[nodiscard]] std::string revoke_default_function_privileges(std::string_view creator,
+                                                             function_privilege_set privileges,
+                                                             std::string_view schema,
+                                                             std::string_view role);
+
 } // namespace dbuser::pg::sql

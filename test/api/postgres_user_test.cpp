@@ -184,3 +184,26 @@ TEST_CASE("memberOf takes the allowlisted predefined roles and refuses the other
   CHECK_THAT(refusal(obj), Catch::StartsWith("spec.memberOf: ")
                              && Catch::Contains("use pg_read_all_data, pg_write_all_data"));
 }
+
+TEST_CASE("schemaPrivileges and functionPrivileges are read per schema entry and checked against "
+          "their allowlists") {
+  auto obj = quick_start();
+  obj["spec"]["schemaPrivileges"] = json::array({"USAGE", "CREATE"});
+  obj["spec"]["grants"] = json::parse(
+    R"([{"database": "other", "schema": "app", "functionPrivileges": ["EXECUTE"]}])");
+  auto s = api::parse_spec(obj);
+  REQUIRE(s);
+  auto d = api::desired_role(*s, "default/app-user");
+  CHECK(d.grants[0].schema_privileges.contains(pg::schema_privilege::create));
+  CHECK(d.grants[0].function_privileges.empty());
+  CHECK_FALSE(d.grants[1].schema_privileges.contains(pg::schema_privilege::create));
+  CHECK(d.grants[1].function_privileges.contains(pg::function_privilege::execute));
+  obj["spec"]["schemaPrivileges"] = json::array({"DROP"});
+  CHECK(refusal(obj)
+        == "spec.schemaPrivileges: privilege \"DROP\" is not allowed: use USAGE, CREATE or ALL");
+  obj["spec"].erase("schemaPrivileges");
+  obj["spec"]["grants"][0]["functionPrivileges"] = json::array({"SELECT"});
+  CHECK(refusal(obj)
+        == "spec.grants[0].functionPrivileges: privilege \"SELECT\" is not allowed: use EXECUTE "
+           "or ALL");
+}

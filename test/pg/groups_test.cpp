@@ -206,3 +206,23 @@ TEST_CASE("merged grants of one schema unite their sequence privileges") {
   CHECK(groups[0].scope.sequences() == sequence_privilege_set{sequence_privilege::usage});
   CHECK_THAT(groups[0].marker, Catch::EndsWith(";sequences=USAGE"));
 }
+
+TEST_CASE("CREATE on the schema and EXECUTE on routines are part of a group's key") {
+  const auto base = group_for(scope("db", siud), "admin");
+  auto creates = scope("db", siud);
+  creates.schema_privileges = schema_privilege_set{schema_privilege::create};
+  auto usage_only = scope("db", siud);
+  usage_only.schema_privileges = schema_privilege_set{schema_privilege::usage};
+  auto executes = scope("db", siud);
+  executes.function_privileges = function_privilege_set{function_privilege::execute};
+  CHECK(group_for(usage_only, "admin").name == base.name); // USAGE is always there
+  CHECK_THAT(group_for(creates, "admin").marker, Catch::EndsWith(";schema-privileges=CREATE"));
+  CHECK_THAT(group_for(executes, "admin").marker, Catch::EndsWith(";functions=EXECUTE"));
+  CHECK(group_for(creates, "admin").name != base.name);
+  CHECK(group_for(executes, "admin").name != base.name);
+  CHECK(group_for(executes, "admin").name != group_for(creates, "admin").name);
+  auto merged = privilege_groups(user({creates, executes}), "admin");
+  REQUIRE(merged.size() == 1);
+  CHECK(merged[0].scope.schema_privileges.contains(schema_privilege::create));
+  CHECK(merged[0].scope.function_privileges.contains(function_privilege::execute));
+}

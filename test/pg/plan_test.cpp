@@ -459,3 +459,40 @@ TEST_CASE("a predefined role is refused on a server older than the version that 
   o.server_version_num = 130012;
   CHECK(plan(d, o, "postgres"));
 }
+
+TEST_CASE("CREATE on the schema and EXECUTE on routines are granted, and revoked when dropped "
+          "from the spec") {
+  auto d = app();
+  auto held = converged(d);
+  d.grants[0].schema_privileges = schema_privilege_set{schema_privilege::create};
+  d.grants[0].function_privileges = function_privilege_set{function_privilege::execute};
+  held.schemas[0].functions = 1;
+  auto p = plan(d, held, "postgres");
+  REQUIRE(p);
+  CHECK(sqls(*p)
+        == std::vector<std::string>{
+          "GRANT EXECUTE ON ALL ROUTINES IN SCHEMA \"public\" TO \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" GRANT EXECUTE ON "
+          "FUNCTIONS TO \"myapp\"",
+          "GRANT CREATE ON SCHEMA \"public\" TO \"myapp\"",
+        });
+  CHECK((*p)[0].description == "granted EXECUTE on the functions of myapp_db.public");
+  CHECK((*p)[2].description == "granted CREATE on schema myapp_db.public");
+  // Held, then no longer wanted.
+  held.schemas[0].create = true;
+  held.schemas[0].on_every_function = d.grants[0].function_privileges;
+  held.schemas[0].on_some_function = d.grants[0].function_privileges;
+  held.schemas[0].function_defaults["postgres"] = d.grants[0].function_privileges;
+  CHECK(plan(d, held, "postgres")->empty());
+  d.grants[0].schema_privileges = {};
+  d.grants[0].function_privileges = {};
+  auto shrink = plan(d, held, "postgres");
+  REQUIRE(shrink);
+  CHECK(sqls(*shrink)
+        == std::vector<std::string>{
+          "REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA \"public\" FROM \"myapp\"",
+          "ALTER DEFAULT PRIVILEGES FOR ROLE \"postgres\" IN SCHEMA \"public\" REVOKE EXECUTE ON "
+          "FUNCTIONS FROM \"myapp\"",
+          "REVOKE CREATE ON SCHEMA \"public\" FROM \"myapp\"",
+        });
+}

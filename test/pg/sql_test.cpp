@@ -84,3 +84,20 @@ TEST_CASE("sequence privilege statements cover all sequences and future sequence
            "SEQUENCES FROM \"myapp\"");
   CHECK(sql::grant_on_all_sequences({}, "app", "myapp").empty());
 }
+
+TEST_CASE("schema CREATE and routine EXECUTE statements") {
+  CHECK(sql::grant_schema_create("app", "g") == "GRANT CREATE ON SCHEMA \"app\" TO \"g\"");
+  CHECK(sql::revoke_schema_create("app", "g") == "REVOKE CREATE ON SCHEMA \"app\" FROM \"g\"");
+  const function_privilege_set x{function_privilege::execute};
+  CHECK(sql::grant_on_all_routines(x, "app", "g")
+        == "GRANT EXECUTE ON ALL ROUTINES IN SCHEMA \"app\" TO \"g\"");
+  CHECK(sql::revoke_on_all_routines(x, "app", "g")
+        == "REVOKE EXECUTE ON ALL ROUTINES IN SCHEMA \"app\" FROM \"g\"");
+  CHECK(sql::grant_default_function_privileges("mig", x, "app", "g")
+        == "ALTER DEFAULT PRIVILEGES FOR ROLE \"mig\" IN SCHEMA \"app\" GRANT EXECUTE ON FUNCTIONS "
+           "TO \"g\"");
+  CHECK(sql::revoke_default_function_privileges("mig", x, "app", "g")
+        == "ALTER DEFAULT PRIVILEGES FOR ROLE \"mig\" IN SCHEMA \"app\" REVOKE EXECUTE ON "
+           "FUNCTIONS FROM \"g\"");
+  CHECK(sql::grant_on_all_routines({}, "app", "g").empty());
+}
