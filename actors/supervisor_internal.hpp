@@ -1,7 +1,11 @@
 #pragma once
 
-// Internals of the user supervisor, shared by its translation units (user_supervisor.cpp: the
-// reconcile skeleton; supervisor_rotation.cpp: the rotation protocol). Not a public interface.
+// Internals of the user supervisor, shared by its translation units, one a part of
+// user_supervisor.hpp's flow: user_supervisor.cpp, the reconcile skeleton (steps 0-2 and 4, the
+// behaviour); supervisor_delete.cpp, deletion (3); supervisor_admin.cpp, the admin and CA Secrets
+// (5); supervisor_converge.cpp, the credentials, the database and the Secret written (6-8);
+// supervisor_status.cpp, status, Events and the next wake-up (9-10); supervisor_rotation.cpp, the
+// rotation protocol. Not a public interface.
 
 #include "actors/context.hpp"
 #include "actors/continuation.hpp"
@@ -10,12 +14,17 @@
 #include "api/rotation.hpp"
 #include "api/status.hpp"
 #include "messages/db.hpp"
+#include "messages/secrets.hpp"
 #include "pg/password.hpp"
 
 #include <caf/all.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <random>
+#include <string>
+#include <vector>
 
 namespace dbuser::actors::supervision {
 
@@ -121,8 +130,25 @@ k8s::callback<T> then(supervisor* self, std::function<void(expected<T, k8s::erro
   return resume_in<T>(handle(self), std::move(fn));
 }
 
+// Step 0 (user_supervisor.cpp): woken (`resync`: by its timer, not by a watch event); waits for a
+// slot when there is anything to do.
+void wake(supervisor* self, bool resync);
+// The user object's reconcile inputs, a Secret's resourceVersion ("" when absent) and the target
+// policy's refusal ("" when allowed), hashed.
+std::size_t state_hash(const json& user, const std::optional<json>& secret,
+                       const std::string& refusal_by_policy);
+// The resource being reconciled (or its `subresource`), for requests to the API server.
+k8s::object_ref user_ref(supervisor* self, std::string subresource = "");
+// The supervisor's phase and figures, for /metrics and the debug page.
+void report(supervisor* self, const std::string& phase, milliseconds next = milliseconds(0),
+            bool ready = false, double duration = 0, bool deleted = false);
 // Ends the reconcile: status, Events, next wake-up.
 void finish(supervisor* self, outcome o);
+// The reconcile is over (after finish, or with nothing to report): frees the slot, runs a
+// wake-up that came meanwhile.
+void done_running(supervisor* self);
+// Changes, bounded for an Event message.
+std::string summary(const std::vector<std::string>& changes);
 // A Normal or Warning Event about the resource being reconciled.
 void event(supervisor* self, const char* type, const std::string& reason,
            const std::string& message);
@@ -139,6 +165,20 @@ std::vector<std::string> kept_logins(supervisor* self);
 outcome from_k8s(const k8s::error& e, const std::string& while_);
 // Writes the Secret to hold rc.creds, then runs `next` (or finishes with the failure).
 void write_secret(supervisor* self, std::function<void(bool written)> next);
+// Deletes Secret `name` if (and only if) it is ours, then runs `next` with the outcome.
+void erase_secret(supervisor* self, const std::string& name,
+                  std::function<void(msg::secret_outcome&)> next);
+// Why the converge would not touch the role (unmanaged, or another resource's).
+std::string claim_message(const msg::db_result& r, const std::string& role);
+// Resolves the pool for the target, then runs `next`.
+void with_pool(supervisor* self, std::function<void()> next);
+// Step 3 (supervisor_delete.cpp): the role per deletionPolicy, the Secrets, the finalizer.
+void step_delete(supervisor* self);
+// Step 5 (supervisor_admin.cpp): reads the admin (and CA) Secret into rc.target, then `next`.
+void step_admin(supervisor* self, std::function<void()> next);
+// Step 6 (supervisor_converge.cpp): reads the credentials Secret, then converges (7) and writes
+// it (8).
+void step_credentials(supervisor* self);
 // Step 7 (converge) and its rotation counterparts (supervisor_rotation.cpp).
 void step_database(supervisor* self);
 // Recovery (flow step 5): finish a rotation whose pending password the Secret holds, then `next`.
