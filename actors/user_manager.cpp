@@ -1,5 +1,6 @@
 #include "actors/user_manager.hpp"
 
+#include "actors/fair_queue.hpp"
 #include "actors/user_supervisor.hpp"
 #include "messages/reconcile.hpp"
 
@@ -27,7 +28,7 @@ struct manager_state {
   // names when it asks): a target that is slow or down never holds another target's slots.
   struct bucket {
     std::size_t running = 0;
-    std::deque<caf::actor> waiting; // asked for one, in order
+    fair_queue<caf::actor> waiting; // asked for one: by lane, namespaces in turn (fair_queue.hpp)
   };
   std::map<std::string, bucket> buckets;
   std::map<caf::actor_addr, std::string> running;       // supervisors holding a slot → bucket
@@ -48,8 +49,7 @@ void grant(manager* self, const std::string& name) {
   if (b == st.buckets.end())
     return;
   while (b->second.running < limit && !b->second.waiting.empty()) {
-    auto next = std::move(b->second.waiting.front());
-    b->second.waiting.pop_front();
+    auto next = b->second.waiting.pop().first;
     if (st.still_waiting.erase(next.address()) != 0
         && st.running.emplace(next.address(), name).second) {
       ++b->second.running;
@@ -158,13 +158,14 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
       self->quit();
     },
     [self](msg::supervisors_atom) -> std::size_t { return self->state.users.size(); },
-    [self](msg::acquire_atom, const std::string& target) {
+    [self](msg::acquire_atom, const std::string& target, const std::string& ns, bool urgent) {
       auto sender = caf::actor_cast<caf::actor>(self->current_sender());
       if (!sender)
         return;
       if (!self->state.still_waiting.emplace(sender.address(), target).second)
         return; // already waiting
-      self->state.buckets[target].waiting.push_back(std::move(sender));
+      self->state.buckets[target].waiting.push(urgent ? lane::urgent : lane::background, ns,
+                                               std::move(sender));
       grant(self, target);
     },
     [self](msg::release_atom) {

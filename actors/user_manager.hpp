@@ -8,8 +8,8 @@
 //
 // It also bounds the reconciles running at once (settings.max_concurrent_reconciles, the
 // counterpart of controller-runtime's MaxConcurrentReconciles) per database target: a supervisor
-// with work sends acquire_atom naming its target and starts on grant_atom, in arrival order among
-// that target's; its release_atom (or its death) frees the slot. A target that is slow or down
+// with work sends acquire_atom naming its target, its namespace and whether it is urgent (new
+// or changed: fair_queue.hpp), and starts on grant_atom: urgent work first, namespaces in turn; its release_atom (or its death) frees the slot. A target that is slow or down
 // holds only its own slots (its pool fails jobs fast once it knows), never another target's.
 // Waiting costs a queue entry, not a reconcile's state.
 
@@ -23,7 +23,8 @@ namespace dbuser::actors {
 
 // (reconcile_atom, std::string key), (targets_atom, std::string ns), (pause_atom, bool),
 // (shutdown_atom); from supervisors:
-// (acquire_atom, std::string target) → later (grant_atom), (release_atom)
+// (acquire_atom, std::string target, std::string ns, bool urgent) → later (grant_atom),
+// (release_atom)
 [[nodiscard]] caf::actor spawn_user_manager(caf::actor_system& sys,
                                             std::shared_ptr<const operator_context> ctx,
                                             bool start_paused);

@@ -188,13 +188,21 @@ void wake(supervisor* self, bool resync) {
   // Nothing Kubernetes shows changed since the last success or refusal: the event was our own
   // write coming back. The database side (drift) is checked by the periodic resync, which always
   // runs.
-  if (!resync && st.settled
-      && *st.settled
-           == state_hash(*object, ctx(self).secrets->get(st.settled_secret),
-                         policy_refusal(self, *object)))
+  const bool unchanged =
+    st.settled
+    && *st.settled
+         == state_hash(*object, ctx(self).secrets->get(st.settled_secret),
+                       policy_refusal(self, *object));
+  if (!resync && unchanged)
     return;
   st.running = true;
-  self->send(st.manager, msg::acquire_atom::value, slot_bucket(*object, ctx(self).engine));
+  // Urgent (fair_queue.hpp): a resource that is new or changed since its last reconcile and not
+  // being deleted; resyncs, retries of what did not change, and deletions wait in the background.
+  const bool deleting = object->contains("metadata")
+                        && (*object)["metadata"].contains("deletionTimestamp");
+  const auto ns = st.key.substr(0, st.key.find('/'));
+  self->send(st.manager, msg::acquire_atom::value, slot_bucket(*object, ctx(self).engine), ns,
+             !unchanged && !deleting);
 }
 
 void step_fetch(supervisor* self) {
