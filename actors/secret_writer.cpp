@@ -152,7 +152,9 @@ void on_read(writer_actor* self, const std::string& key, expected<json, k8s::err
     return;
   }
   const json& current = *got;
-  if (!ours(current, w.w.owner_uid) || (w.erase && !labelled_ours(current, w.w.create))) {
+  const bool adoptable = !w.erase && api::released_to(current, w.w.owner_key);
+  if ((!ours(current, w.w.owner_uid) && !adoptable)
+      || (w.erase && !labelled_ours(current, w.w.create))) {
     done(self, key,
          secret_outcome{secret_status::foreign,
                         "Secret " + key + " exists and is not owned by this PostgresUser", false,

@@ -18,6 +18,7 @@ msg::secret_write secret_request(const reconcile_ctx& rc) {
   w.ns = rc.meta.ns;
   w.name = rc.spec.secret_name;
   w.owner_uid = rc.meta.uid;
+  w.owner_key = rc.meta.key();
   w.create = api::credentials_secret(rc.spec, rc.meta, rc.creds);
   w.patch = api::credentials_patch(rc.spec, rc.meta, rc.creds,
                                    rc.secret_seen ? &*rc.secret_seen : nullptr);

@@ -6,10 +6,13 @@
 #include "messages/secrets.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
 
 namespace dbuser::actors::supervision {
+
+void delete_as_asked(supervisor* self);
 
 // --- 3: deletion ----------------------------------------------------------------------------
 
@@ -66,9 +69,80 @@ void delete_secret(supervisor* self) {
   erase_then_finalize(self, std::move(names), 0);
 }
 
-void step_delete(supervisor* self) {
+// The name of the CRD of the resource this supervisor serves.
+std::string crd_name(const operator_context& c) { return c.resource.plural + "." + c.resource.group; }
+
+// An uninstall (the CRD is being deleted, and every resource with it): nothing is dropped. The
+// credentials Secret is released rather than deleted: its ownerReference to the resource goes
+// (garbage collection would delete it with its owner) and an annotation names the resource, so
+// that a reinstalled resource of the same name adopts it (api::released_to) and the applications'
+// credentials keep working. Then the finalizer goes.
+void release_on_uninstall(supervisor* self) {
   auto& rc = *self->state.rc;
+  const std::string role = rc.spec_valid ? rc.spec.username : std::string("(invalid spec)");
+  spdlog::warn("{}: the {} CRD is being deleted (an uninstall): letting the resource go without "
+               "touching the database; role {} and its grants are kept",
+               self->state.key, ctx(self).resource.plural, role);
+  event(self, "Warning", api::reason::released_on_uninstall,
+        "the CRD " + crd_name(ctx(self)) + " is being deleted: role " + role
+          + " is kept with its password and grants, the credentials Secret is kept without its "
+            "owner; applying this resource again adopts both");
+  const auto secret = rc.spec_valid && !rc.spec.secret_name.empty()
+                        ? ctx(self).secrets->get(rc.meta.ns + "/" + rc.spec.secret_name)
+                        : std::nullopt;
+  const auto patch = secret ? api::release_patch(*secret, rc.meta) : std::nullopt;
+  if (!patch) {
+    remove_finalizer(self);
+    return;
+  }
+  ctx(self).kube->patch(k8s::object_ref{k8s::resource::secrets(), rc.meta.ns, rc.spec.secret_name,
+                                        ""},
+                        k8s::patch_type::json, *patch,
+                        then<json>(self, [self](expected<json, k8s::error> r) {
+                          // Gone, or no longer ours (the test op failed): nothing to release.
+                          if (!r && r.error().code != k8s::error::kind::not_found
+                              && r.error().code != k8s::error::kind::invalid) {
+                            finish(self, from_k8s(r.error(), "while releasing the Secret"));
+                            return;
+                          }
+                          remove_finalizer(self);
+                        }));
+}
+
+// Deleting is intent only when a person deleted the resource: asks the API server whether the
+// CRD itself is being deleted first (one get, by name, after the resource's own deletion was
+// seen: a cascade sets the CRD's deletionTimestamp before it deletes any resource).
+void check_uninstall(supervisor* self, std::function<void()> intent) {
+  ctx(self).kube->get(
+    k8s::object_ref{k8s::resource::custom_resource_definitions(), "", crd_name(ctx(self)), ""},
+    then<json>(self, [self, intent = std::move(intent)](expected<json, k8s::error> r) {
+      if (!r && r.error().code == k8s::error::kind::not_found) {
+        release_on_uninstall(self); // the CRD is gone already: the same cascade
+        return;
+      }
+      if (!r) {
+        // Not knowing is never taken for "no uninstall": the role stays until it is known.
+        auto o = from_k8s(r.error(), "while reading the CRD " + crd_name(ctx(self))
+                                       + " (whether it is being deleted: an uninstall never "
+                                         "drops a role)");
+        o.reason = api::reason::deleting;
+        finish(self, o);
+        return;
+      }
+      if (r->contains("metadata") && (*r)["metadata"].contains("deletionTimestamp"))
+        release_on_uninstall(self);
+      else
+        intent();
+    }));
+}
+
+void step_delete(supervisor* self) {
   report(self, "Deleting");
+  check_uninstall(self, [self] { delete_as_asked(self); });
+}
+
+void delete_as_asked(supervisor* self) {
+  auto& rc = *self->state.rc;
   if (!rc.spec_valid || rc.spec.deletion == api::deletion_policy::retain) {
     delete_secret(self);
     return;

@@ -129,7 +129,40 @@ secret_owner owner_of_secret(const json* secret, const object_meta& owner) {
   for (const auto& r : refs)
     if (r.value("uid", "") == owner.uid && r.value("controller", false))
       return secret_owner::ours;
+  if (released_to(*secret, owner.key()))
+    return secret_owner::ours; // adopted by the next write (its patch sets the ownerReference)
   return secret_owner::other;
+}
+
+bool released_to(const json& secret, const std::string& owner_key) {
+  for (const auto& r : secret.value("/metadata/ownerReferences"_json_pointer, json::array()))
+    if (r.value("controller", false))
+      return false;
+  const auto a = secret.value("/metadata/annotations"_json_pointer, json::object());
+  const auto l = secret.value("/metadata/labels"_json_pointer, json::object());
+  return a.value(released_annotation, "") == owner_key
+         && l.value(managed_by_label, "") == managed_by_value;
+}
+
+std::optional<json> release_patch(const json& secret, const object_meta& owner) {
+  const auto refs = secret.value("/metadata/ownerReferences"_json_pointer, json::array());
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    if (refs[i].value("uid", "") != owner.uid || !refs[i].value("controller", false))
+      continue;
+    const std::string at = "/metadata/ownerReferences/" + std::to_string(i);
+    json patch = json::array({{{"op", "test"}, {"path", at + "/uid"}, {"value", owner.uid}},
+                              {{"op", "remove"}, {"path", at}}});
+    if (secret.contains("/metadata/annotations"_json_pointer))
+      patch.push_back({{"op", "add"},
+                       {"path", "/metadata/annotations/database.example.com~1released-by"},
+                       {"value", owner.key()}});
+    else
+      patch.push_back({{"op", "add"},
+                       {"path", "/metadata/annotations"},
+                       {"value", {{released_annotation, owner.key()}}}});
+    return patch;
+  }
+  return std::nullopt;
 }
 
 std::string connection_uri(const user_spec& spec, const std::string& password,
@@ -185,6 +218,7 @@ json credentials_patch(const user_spec& spec, const object_meta& owner, const cr
       a[k] = nullptr;
   if (!a.contains(template_keys_annotation))
     a[template_keys_annotation] = nullptr;
+  a[released_annotation] = nullptr; // adopted (released_to): no longer released
   // What an earlier template added and this one does not: removed (merge patch null).
   const json before = recorded_template(current);
   for (auto [field, target] : {std::pair<const char*, json*>{"annotations", &a},

@@ -29,6 +29,20 @@ enum class secret_owner {
 
 [[nodiscard]] secret_owner owner_of_secret(const nlohmann::json* secret, const object_meta& owner);
 
+// Releasing a Secret on uninstall (the CRD is being deleted; actors/supervisor_delete.cpp).
+// The annotation a released Secret carries: the "namespace/name" of the resource it was written for.
+inline constexpr const char* released_annotation = "database.example.com/released-by";
+// Whether `secret` was released by the resource `owner_key` and owned by nobody since (no
+// controller ownerReference): a resource of that name adopts it, so its credentials survive an
+// uninstall and a reinstall. Whoever may write Secrets in the namespace may already edit the
+// operator's own, so adopting gives nobody a right they did not have.
+[[nodiscard]] bool released_to(const nlohmann::json& secret, const std::string& owner_key);
+// The JSON patch that releases `secret` from `owner`: a test that our controller ownerReference
+// is still at its index (the server refuses the patch otherwise), its removal, and the
+// annotation. nullopt when the Secret is not ours.
+[[nodiscard]] std::optional<nlohmann::json> release_patch(const nlohmann::json& secret,
+                                                          const object_meta& owner);
+
 // "postgresql://user:password@host:port/database?sslmode=..." (or "mysql://...?ssl-mode=...")
 // with every part percent-encoded.
 // `user`: the role that logs in ("" : spec.username).

@@ -35,6 +35,8 @@ inline constexpr const char* login_failed = "LoginFailed";
 inline constexpr const char* kubernetes_error = "KubernetesError";
 inline constexpr const char* deleting = "Deleting";
 inline constexpr const char* rotating = "RotatingPassword";
+// The CRD is being deleted (an uninstall): the resource is let go, nothing is dropped.
+inline constexpr const char* released_on_uninstall = "ReleasedOnUninstall";
 } // namespace reason
 
 // The result of logging in with the generated credentials.

@@ -28,6 +28,9 @@ struct resource {
   static resource leases() { return {"coordination.k8s.io", "v1", "leases", true}; }
   static resource roles() { return {"rbac.authorization.k8s.io", "v1", "roles", true}; }
   static resource role_bindings() { return {"rbac.authorization.k8s.io", "v1", "rolebindings", true}; }
+  static resource custom_resource_definitions() {
+    return {"apiextensions.k8s.io", "v1", "customresourcedefinitions", false};
+  }
   static resource postgres_users() { return {"database.example.com", "v1alpha1", "postgresusers", true}; }
 };
 

@@ -20,6 +20,7 @@ struct secret_write {
   std::string ns;
   std::string name;
   std::string owner_uid;   // the PostgresUser's uid: the Secret is ours iff its controller ref says so
+  std::string owner_key;   // its "namespace/name": a Secret released to it is adopted (api::released_to)
   nlohmann::json create;   // the full object, when it does not exist yet
   nlohmann::json patch;    // the merge patch, when it exists and is ours
   // What the asker saw a moment ago, to save the writer's first read: the Secret was absent

@@ -133,3 +133,32 @@ TEST_CASE("what an earlier template added and the current one does not is remove
   CHECK(none["data"]["KEPT"].is_null());
   CHECK(none["metadata"]["annotations"][api::template_keys_annotation].is_null());
 }
+
+TEST_CASE("a Secret released on uninstall is adopted by a resource of the same name only") {
+  auto secret = api::credentials_secret(spec(), owner(), creds("pw"));
+  auto patch = api::release_patch(secret, owner());
+  REQUIRE(patch);
+  json released = secret.patch(*patch);
+  CHECK(released["metadata"]["ownerReferences"].empty());
+  CHECK(released["metadata"]["annotations"][api::released_annotation] == "team-a/app-user");
+  auto reinstalled = owner();
+  reinstalled.uid = "uid-2"; // the same name applied again: a new object
+  CHECK(api::owner_of_secret(&released, reinstalled) == api::secret_owner::ours);
+  auto other = reinstalled;
+  other.name = "someone-else";
+  CHECK(api::owner_of_secret(&released, other) == api::secret_owner::other);
+  // Owned again by anyone (a controller reference), it is no longer released.
+  auto taken = released;
+  taken["metadata"]["ownerReferences"] = json::array({{{"uid", "uid-9"}, {"controller", true}}});
+  CHECK(api::owner_of_secret(&taken, reinstalled) == api::secret_owner::other);
+  // Without our label it is not ours to adopt.
+  auto unlabelled = released;
+  unlabelled["metadata"]["labels"].erase(api::managed_by_label);
+  CHECK(api::owner_of_secret(&unlabelled, reinstalled) == api::secret_owner::other);
+  // The adopting write removes the annotation (merge patch null).
+  auto adopt = api::credentials_patch(spec(), reinstalled, creds("pw"), &released);
+  CHECK(adopt["metadata"]["annotations"][api::released_annotation].is_null());
+  CHECK(adopt["metadata"]["ownerReferences"][0]["uid"] == "uid-2");
+  // Someone else's Secret is never released by us.
+  CHECK_FALSE(api::release_patch(released, owner()));
+}
