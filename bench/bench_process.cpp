@@ -26,9 +26,7 @@ operator_proc start_operator(const options& o, const std::string& ns, const std:
                                 "--kubeconfig", must_env("KUBECONFIG"),
                                 "--namespace", ns,
                                 "--listen", "127.0.0.1:" + std::to_string(p.port),
-                                "--log-level", "warn",
-                                "--kube-qps", "500",
-                                "--kube-burst", "1000",
+                                "--log-level", "warn", // else the operator's default flags
                                 "--db-pool-size", std::to_string(o.pool_size)};
   args.insert(args.end(), o.operator_args.begin(), o.operator_args.end());
   p.pid = ::fork();
