@@ -48,6 +48,9 @@ struct outcome {
   // Its target is known to be down (the job failed fast): logged at debug level, and its Event
   // is not repeated while the message stays the same.
   bool quiet = false;
+  // For a retry: the shortest wait, when the server said (429 Too Many Requests' Retry-After:
+  // the API server's priority and fairness asking clients to come back later).
+  std::optional<std::chrono::milliseconds> min_delay = std::nullopt;
 };
 
 inline outcome success(std::string message) {

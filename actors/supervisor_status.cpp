@@ -131,6 +131,8 @@ void finish(supervisor* self, outcome o) {
     // sooner would only spend the shared Kubernetes client's rate on requests that fail fast.
     if (o.quiet)
       next = std::max(next, std::min(policy.max, spread(target_down_retry, draw(st.rng))));
+    if (o.min_delay) // the API server's Retry-After, plus up to 11 % so retries do not align
+      next = std::max(next, *o.min_delay + spread(*o.min_delay, draw(st.rng)) / 10);
   } else if (ok) {
     if (auto due = rotation_due_in(self); due && *due < next)
       next = *due;

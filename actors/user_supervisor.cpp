@@ -53,8 +53,12 @@ k8s::object_ref user_ref(supervisor* self, std::string subresource) {
 // An error from Kubernetes: retry when the API says so, else stop and report.
 outcome from_k8s(const k8s::error& e, const std::string& while_) {
   auto msg = while_ + ": " + e.to_string();
-  if (e.retryable())
-    return retry(api::reason::kubernetes_error, msg);
+  if (e.retryable()) {
+    auto o = retry(api::reason::kubernetes_error, msg);
+    if (e.retry_after)
+      o.min_delay = std::chrono::duration_cast<std::chrono::milliseconds>(*e.retry_after);
+    return o;
+  }
   return refused(api::reason::kubernetes_error, msg);
 }
 
