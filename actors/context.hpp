@@ -54,6 +54,19 @@ struct supervisor_report {
   bool deleted = false; // the supervisor is gone for good
 };
 
+// What the user manager reports about one database target's reconcile slots and their waiting
+// line (actors/fair_queue.hpp), for /debug/actors and /metrics. Lanes: 0 urgent, 1 background.
+struct slot_queue_stats {
+  std::string kind;   // PostgresUser or MySQLUser
+  std::string target; // engine://host:port ("" when the spec names none)
+  std::size_t running = 0;
+  std::size_t waiting[2] = {0, 0};
+  std::size_t namespaces_waiting = 0;
+  std::uint64_t granted[2] = {0, 0};  // since start
+  double waited_seconds[2] = {0, 0};  // in total, of those granted
+  double max_wait_seconds[2] = {0, 0}; // the longest wait of a grant since the previous report
+};
+
 struct operator_context {
   api::engine engine = api::engine::postgres; // which kind of user resource this context serves
   k8s::resource resource = k8s::resource::postgres_users();
@@ -69,6 +82,7 @@ struct operator_context {
     return std::chrono::system_clock::now();
   };
   std::function<void(const supervisor_report&)> report; // may be empty
+  std::function<void(const slot_queue_stats&)> report_queue; // may be empty
   std::function<void()> on_rotation;                     // may be empty: counts rotations
 };
 

@@ -35,6 +35,7 @@ caf::behavior introspection(introspection_actor* self, bool leader_election,
       self->state.table.apply(r, self->state.now());
     },
     [self](msg::pool_stats_atom, const pool_stats& s) { self->state.table.apply(s); },
+    [self](msg::queue_stats_atom, const slot_queue_stats& s) { self->state.table.apply(s); },
     [self](msg::rotated_atom) { self->state.table.rotation(); },
     [self](msg::leader_atom, const msg::leader_status& s) { self->state.table.apply(s); },
     [self](msg::sources_atom, metric_sources& s) { self->state.sources = std::move(s); },
@@ -73,6 +74,9 @@ introspection_hooks hooks_for(const caf::actor& introspection) {
   };
   h.on_pool_stats = [introspection](const pool_stats& s) {
     caf::anon_send(introspection, msg::pool_stats_atom::value, s);
+  };
+  h.on_queue_stats = [introspection](const slot_queue_stats& s) {
+    caf::anon_send(introspection, msg::queue_stats_atom::value, s);
   };
   h.on_rotation = [introspection] { caf::anon_send(introspection, msg::rotated_atom::value); };
   h.on_leader = [introspection](const msg::leader_status& s) {

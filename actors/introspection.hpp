@@ -35,11 +35,13 @@ struct metric_sources {
 struct introspection_hooks {
   std::function<void(const supervisor_report&)> on_supervisor_report;
   pool_stats_sink on_pool_stats;
+  std::function<void(const slot_queue_stats&)> on_queue_stats;
   std::function<void()> on_rotation;
   std::function<void(const msg::leader_status&)> on_leader;
 };
 
-// (sup_report_atom, supervisor_report), (pool_stats_atom, pool_stats), (rotated_atom),
+// (sup_report_atom, supervisor_report), (pool_stats_atom, pool_stats),
+// (queue_stats_atom, slot_queue_stats), (rotated_atom),
 // (leader_atom, leader_status), (sources_atom, metric_sources);
 // (ping_atom) → bool, (ready_atom) → std::string, (metrics_atom) → std::string,
 // (debug_atom) → std::string, (debug_atom, std::string key) → std::string ("" when unknown).
@@ -68,3 +70,4 @@ typename Inspector::result_type inspect(Inspector& f, pool_stats& x) {
 } // namespace dbuser::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dbuser::actors::metric_sources)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(dbuser::actors::slot_queue_stats)

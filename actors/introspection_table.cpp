@@ -1,5 +1,7 @@
 #include "actors/introspection_table.hpp"
 
+#include "actors/fair_queue.hpp"
+
 #include "k8s/request.hpp"
 
 #include <dirent.h>
@@ -53,6 +55,10 @@ void introspection_table::apply(const supervisor_report& r, time_point now) {
 
 void introspection_table::apply(const pool_stats& s) {
   pools_[s.target] = s;
+}
+
+void introspection_table::apply(const slot_queue_stats& s) {
+  queues_[{s.kind, s.target}] = s;
 }
 
 void introspection_table::apply(const msg::leader_status& s) {
@@ -115,11 +121,27 @@ json introspection_table::debug_json() const {
                      {"waiting", p.waiting},
                      {"restarts", p.restarts},
                      {"jobs", p.jobs}});
+  json queues = json::array();
+  for (const auto& [key, q] : queues_) {
+    json lanes = json::object();
+    for (int l = 0; l < 2; ++l)
+      lanes[lane_name(static_cast<lane>(l))] = {
+        {"waiting", q.waiting[l]},
+        {"granted", q.granted[l]},
+        {"mean_wait_seconds", q.granted[l] != 0 ? q.waited_seconds[l] / q.granted[l] : 0.0},
+        {"max_wait_seconds", q.max_wait_seconds[l]}};
+    queues.push_back({{"kind", q.kind},
+                      {"target", q.target},
+                      {"running", q.running},
+                      {"namespaces_waiting", q.namespaces_waiting},
+                      {"lanes", lanes}});
+  }
   json reconciles = json::object();
   for (const auto& [result, n] : reconciles_)
     reconciles[result] = n;
   return {{"supervisors", sups},
           {"pools", pools},
+          {"queues", queues},
           {"leader",
            {{"enabled", leader_.enabled},
             {"leader", leader_.leader},
@@ -246,6 +268,45 @@ std::vector<metrics::metric_family> introspection_table::families(
     auto& f = family(m.name, m.help, m.type);
     for (const auto& [target, p] : pools_)
       f.add({{"target", target}}, m.value(p));
+  }
+
+  // The reconcile slots of each database target and their waiting line (actors/fair_queue.hpp).
+  // Each family is filled before the next is made (family() returns a reference into `out`).
+  auto& slots = family("dbuser_reconcile_slots_busy",
+                       "Reconciles running on a database target (at most "
+                       "--max-concurrent-reconciles).",
+                       metric_type::gauge);
+  for (const auto& [key, q] : queues_)
+    slots.add({{"kind", q.kind}, {"target", q.target}}, n(q.running));
+  const struct {
+    const char* name;
+    const char* help;
+    metric_type type;
+    double (*value)(const slot_queue_stats&, std::size_t lane);
+  } lane_metrics[] = {
+    {"dbuser_reconcile_queue_depth",
+     "Resources waiting for a reconcile slot of a database target, by lane (urgent: new or "
+     "changed; background: resyncs, retries, deletions).",
+     metric_type::gauge,
+     [](const slot_queue_stats& q, std::size_t l) { return static_cast<double>(q.waiting[l]); }},
+    {"dbuser_reconcile_queue_grants_total", "Reconcile slots handed out, by target and lane.",
+     metric_type::counter,
+     [](const slot_queue_stats& q, std::size_t l) { return static_cast<double>(q.granted[l]); }},
+    {"dbuser_reconcile_queue_wait_seconds_total",
+     "Seconds the granted resources waited for their slot, in total (divide by the grants for "
+     "the mean).",
+     metric_type::counter,
+     [](const slot_queue_stats& q, std::size_t l) { return q.waited_seconds[l]; }},
+    {"dbuser_reconcile_queue_max_wait_seconds",
+     "The longest wait for a slot between two reports (about a second).", metric_type::gauge,
+     [](const slot_queue_stats& q, std::size_t l) { return q.max_wait_seconds[l]; }},
+  };
+  for (const auto& m : lane_metrics) {
+    auto& f = family(m.name, m.help, m.type);
+    for (const auto& [key, q] : queues_)
+      for (std::size_t l = 0; l < 2; ++l)
+        f.add({{"kind", q.kind}, {"target", q.target}, {"lane", lane_name(static_cast<lane>(l))}},
+              m.value(q, l));
   }
 
   auto& kube = family("dbuser_kube_requests_total",

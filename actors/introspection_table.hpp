@@ -44,13 +44,14 @@ public:
 
   void apply(const supervisor_report& r, time_point now);
   void apply(const pool_stats& s);
+  void apply(const slot_queue_stats& s);
   void rotation() { ++rotations_; }
   void apply(const msg::leader_status& s);
 
   [[nodiscard]] std::size_t supervisors() const { return supervisors_.size(); }
   [[nodiscard]] const msg::leader_status& leader() const { return leader_; }
 
-  // {"supervisors": [...], "pools": [...], "leader": {...}, "counters": {...}}
+  // {"supervisors": [...], "pools": [...], "queues": [...], "leader": {...}, "counters": {...}}
   [[nodiscard]] nlohmann::json debug_json() const;
   // One supervisor's entry, nullopt when unknown.
   [[nodiscard]] std::optional<nlohmann::json> supervisor_json(const std::string& key) const;
@@ -69,6 +70,7 @@ private:
 
   std::map<std::string, supervisor_row> supervisors_;
   std::map<std::string, pool_stats> pools_;
+  std::map<std::pair<std::string, std::string>, slot_queue_stats> queues_; // by kind, target
   std::map<std::string, std::uint64_t> reconciles_; // by result
   metrics::histogram durations_{metrics::reconcile_duration_buckets()};
   std::uint64_t rotations_ = 0;

@@ -142,6 +142,7 @@ operator_runtime::start(caf::actor_system& sys, operator_config cfg) {
   shared.kube = *kube;
   shared.settings = cfg.settings;
   shared.report = cfg.on_supervisor_report;
+  shared.report_queue = cfg.on_queue_stats;
   shared.on_rotation = cfg.on_rotation;
   shared.pools = spawn_pool_registry(sys, cfg.pool, cfg.on_pool_stats);
   shared.secret_writer = spawn_secret_writer(sys, shared.kube);

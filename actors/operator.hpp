@@ -28,6 +28,7 @@ struct operator_config {
   bool start_paused = false; // with leader election: wait to be the leader
   std::function<void(const supervisor_report&)> on_supervisor_report;
   pool_stats_sink on_pool_stats;
+  std::function<void(const slot_queue_stats&)> on_queue_stats;
   std::function<void()> on_rotation;
 };
 

@@ -2,10 +2,12 @@
 
 #include "actors/fair_queue.hpp"
 #include "actors/user_supervisor.hpp"
+#include "api/postgres_user.hpp"
 #include "messages/reconcile.hpp"
 
 #include <caf/all.hpp>
 #include <algorithm>
+#include <chrono>
 #include <deque>
 #include <map>
 #include <set>
@@ -31,8 +33,18 @@ struct manager_state {
     fair_queue<caf::actor> waiting; // asked for one: by lane, namespaces in turn (fair_queue.hpp)
   };
   std::map<std::string, bucket> buckets;
-  std::map<caf::actor_addr, std::string> running;       // supervisors holding a slot → bucket
-  std::map<caf::actor_addr, std::string> still_waiting; // asked, still alive (a dead one is skipped)
+  std::map<caf::actor_addr, std::string> running; // supervisors holding a slot → bucket
+  struct waiter {
+    std::string target;
+    lane in = lane::urgent;
+    std::chrono::steady_clock::time_point since;
+  };
+  std::map<caf::actor_addr, waiter> still_waiting; // asked, still alive (a dead one is skipped)
+  // What /metrics and /debug/actors show of the waiting lines: by target, kept for good (one
+  // entry per target), reported about once a second while something changes.
+  std::map<std::string, slot_queue_stats> stats;
+  std::set<std::string> changed;
+  bool report_scheduled = false;
   bool paused = false;
   bool stopping = false;
   std::mt19937_64 rng{std::random_device{}()};
@@ -41,6 +53,40 @@ struct manager_state {
 
 using manager = caf::stateful_actor<manager_state>;
 
+// Marks `target`'s waiting line as changed; its report goes out within a second.
+void note_change(manager* self, const std::string& target) {
+  auto& st = self->state;
+  if (!st.ctx->report_queue)
+    return;
+  st.changed.insert(target);
+  if (!st.report_scheduled) {
+    st.report_scheduled = true;
+    self->delayed_send(self, std::chrono::seconds(1), msg::queue_tick_atom::value);
+  }
+}
+
+void report_queues(manager* self) {
+  auto& st = self->state;
+  st.report_scheduled = false;
+  for (const auto& target : st.changed) {
+    auto& s = st.stats[target];
+    s.kind = st.ctx->engine == api::engine::mysql ? "MySQLUser" : api::kind;
+    s.target = target;
+    auto b = st.buckets.find(target);
+    s.running = b == st.buckets.end() ? 0 : b->second.running;
+    for (auto l : {lane::urgent, lane::background}) {
+      const auto i = static_cast<std::size_t>(l);
+      s.waiting[i] = b == st.buckets.end() ? 0 : b->second.waiting.size(l);
+    }
+    s.namespaces_waiting = b == st.buckets.end() ? 0
+                                                 : b->second.waiting.namespaces(lane::urgent)
+                                                     + b->second.waiting.namespaces(lane::background);
+    st.ctx->report_queue(s);
+    s.max_wait_seconds[0] = s.max_wait_seconds[1] = 0;
+  }
+  st.changed.clear();
+}
+
 // Hands free slots of `name` to its waiting supervisors (skipping any that died meanwhile).
 void grant(manager* self, const std::string& name) {
   auto& st = self->state;
@@ -48,11 +94,22 @@ void grant(manager* self, const std::string& name) {
   auto b = st.buckets.find(name);
   if (b == st.buckets.end())
     return;
+  note_change(self, name);
   while (b->second.running < limit && !b->second.waiting.empty()) {
     auto next = b->second.waiting.pop().first;
-    if (st.still_waiting.erase(next.address()) != 0
-        && st.running.emplace(next.address(), name).second) {
+    auto w = st.still_waiting.find(next.address());
+    if (w == st.still_waiting.end())
+      continue;
+    const auto i = static_cast<std::size_t>(w->second.in);
+    const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - w->second.since).count();
+    st.still_waiting.erase(w);
+    if (st.running.emplace(next.address(), name).second) {
       ++b->second.running;
+      auto& s = st.stats[name];
+      ++s.granted[i];
+      s.waited_seconds[i] += waited;
+      s.max_wait_seconds[i] = std::max(s.max_wait_seconds[i], waited);
       self->send(next, msg::grant_atom::value);
     }
   }
@@ -162,12 +219,16 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
       auto sender = caf::actor_cast<caf::actor>(self->current_sender());
       if (!sender)
         return;
-      if (!self->state.still_waiting.emplace(sender.address(), target).second)
+      const auto l = urgent ? lane::urgent : lane::background;
+      if (!self->state.still_waiting
+             .emplace(sender.address(),
+                      manager_state::waiter{target, l, std::chrono::steady_clock::now()})
+             .second)
         return; // already waiting
-      self->state.buckets[target].waiting.push(urgent ? lane::urgent : lane::background, ns,
-                                               std::move(sender));
+      self->state.buckets[target].waiting.push(l, ns, std::move(sender));
       grant(self, target);
     },
+    [self](msg::queue_tick_atom) { report_queues(self); },
     [self](msg::release_atom) {
       release(self, caf::actor_cast<caf::actor_addr>(self->current_sender()));
     },

@@ -439,6 +439,7 @@ int main(int argc, char** argv) {
   oc.start_paused = f.leader_elect;
   oc.on_supervisor_report = hooks.on_supervisor_report;
   oc.on_pool_stats = hooks.on_pool_stats;
+  oc.on_queue_stats = hooks.on_queue_stats;
   oc.on_rotation = hooks.on_rotation;
   auto rt = operator_runtime::start(sys, oc);
   if (!rt) {

@@ -15,6 +15,8 @@ namespace dbuser::msg {
 using sup_report_atom = caf::atom_constant<caf::atom("supreport")>;
 // (pool_stats_atom, pool_stats): a pool's size and load.
 using pool_stats_atom = caf::atom_constant<caf::atom("poolstats")>;
+// (queue_stats_atom, slot_queue_stats): a target's reconcile slots and their waiting line.
+using queue_stats_atom = caf::atom_constant<caf::atom("queuestats")>;
 // (rotated_atom): a password was rotated.
 using rotated_atom = caf::atom_constant<caf::atom("rotated")>;
 // (leader_atom, leader_status): what the leader elector knows after an attempt.

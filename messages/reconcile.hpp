@@ -31,6 +31,8 @@ using pause_atom = caf::atom_constant<caf::atom("pause")>;
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using grant_atom = caf::atom_constant<caf::atom("grant")>;
 using release_atom = caf::atom_constant<caf::atom("release")>;
+// (queue_tick_atom): the manager's own timer, reporting its waiting lines (about once a second).
+using queue_tick_atom = caf::atom_constant<caf::atom("queuetick")>;
 
 } // namespace dbuser::msg
 

@@ -200,3 +200,36 @@ TEST_CASE("the earliest rotation due among the users is exported, and absent wit
   REQUIRE(prom::parse(t.metrics_text({})).value(
             "dbuser_password_rotation_earliest_due_timestamp_seconds") == 1700003600);
 }
+
+TEST_CASE("each target's reconcile slots and waiting lines appear in /metrics and /debug/actors") {
+  introspection_table t;
+  slot_queue_stats q;
+  q.kind = "PostgresUser";
+  q.target = "postgresql://127.0.0.1:5432";
+  q.running = 64;
+  q.waiting[0] = 3;
+  q.waiting[1] = 900;
+  q.namespaces_waiting = 2;
+  q.granted[0] = 10;
+  q.waited_seconds[0] = 2.5;
+  q.max_wait_seconds[0] = 0.75;
+  t.apply(q);
+  const auto e = prom::parse(t.metrics_text({}));
+  REQUIRE(e.errors.empty());
+  const std::map<std::string, std::string> urgent{
+    {"kind", "PostgresUser"}, {"target", q.target}, {"lane", "urgent"}};
+  const std::map<std::string, std::string> background{
+    {"kind", "PostgresUser"}, {"target", q.target}, {"lane", "background"}};
+  REQUIRE(e.value("dbuser_reconcile_slots_busy", {{"kind", "PostgresUser"}, {"target", q.target}})
+          == 64);
+  REQUIRE(e.value("dbuser_reconcile_queue_depth", urgent) == 3);
+  REQUIRE(e.value("dbuser_reconcile_queue_depth", background) == 900);
+  REQUIRE(e.value("dbuser_reconcile_queue_grants_total", urgent) == 10);
+  REQUIRE(e.value("dbuser_reconcile_queue_wait_seconds_total", urgent) == 2.5);
+  REQUIRE(e.value("dbuser_reconcile_queue_max_wait_seconds", urgent) == 0.75);
+  const auto queues = t.debug_json()["queues"];
+  REQUIRE(queues.size() == 1);
+  CHECK(queues[0]["running"] == 64);
+  CHECK(queues[0]["lanes"]["urgent"]["mean_wait_seconds"] == 0.25);
+  CHECK(queues[0]["lanes"]["background"]["waiting"] == 900);
+}
