@@ -4,7 +4,10 @@
 // enum's canonical order comes from a specialisation of flag_order, and its SQL keyword from a
 // `keyword(Enum)` found next to the enum.
 
+#include "common/expected.hpp"
+
 #include <array>
+#include <cctype>
 #include <initializer_list>
 #include <string>
 #include <type_traits>
@@ -87,6 +90,50 @@ template <class Enum>
     }
   }
   return false;
+}
+
+// An allowlist entry as written, made comparable with the keywords: upper case, trimmed, inner
+// runs of spaces and tabs collapsed to one space.
+inline std::string normalise_keyword(const std::string& name) {
+  std::string out;
+  bool space = false;
+  for (char c : name) {
+    if (c == ' ' || c == '\t') {
+      space = !out.empty();
+      continue;
+    }
+    if (space)
+      out += ' ';
+    space = false;
+    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return out;
+}
+
+// The allowlist of an enum's keywords, for every engine: each entry (normalise_keyword) is one of
+// them, or ALL / ALL PRIVILEGES (every value); duplicates merge. Else the offending entry as it
+// can be shown in a message: at most 80 bytes, control characters as '?'.
+template <class Enum>
+[[nodiscard]] expected<flag_set<Enum>, std::string>
+parse_flags(const std::vector<std::string>& names) {
+  flag_set<Enum> s;
+  for (const auto& name : names) {
+    const std::string word = normalise_keyword(name);
+    if (word == "ALL" || word == "ALL PRIVILEGES") {
+      s = s.unite(flag_set<Enum>::all());
+      continue;
+    }
+    Enum p{};
+    if (!from_keyword(word, p)) {
+      std::string shown = name.substr(0, 80);
+      for (auto& c : shown)
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+          c = '?';
+      return make_unexpected(shown);
+    }
+    s.insert(p);
+  }
+  return s;
 }
 
 } // namespace dbuser

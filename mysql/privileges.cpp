@@ -1,29 +1,6 @@
 #include "mysql/privileges.hpp"
 
-#include <cctype>
-
 namespace dbuser::mysql {
-
-namespace {
-
-// Upper case, trimmed, inner whitespace runs collapsed to one space.
-std::string normalise(const std::string& name) {
-  std::string out;
-  bool space = false;
-  for (char c : name) {
-    if (c == ' ' || c == '\t') {
-      space = !out.empty();
-      continue;
-    }
-    if (space)
-      out += ' ';
-    space = false;
-    out += static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  }
-  return out;
-}
-
-} // namespace
 
 const char* keyword(privilege p) {
   switch (p) {
@@ -62,28 +39,14 @@ bool privilege_from_keyword(const std::string& word, privilege& out) {
 }
 
 result<privilege_set> parse_privileges(const std::vector<std::string>& names) {
-  privilege_set s;
-  for (const auto& name : names) {
-    const std::string word = normalise(name);
-    if (word == "ALL" || word == "ALL PRIVILEGES") {
-      s = s.unite(privilege_set::all());
-      continue;
-    }
-    privilege p{};
-    if (!privilege_from_keyword(word, p)) {
-      std::string shown = name.substr(0, 80);
-      for (auto& c : shown)
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-          c = '?';
-      return make_unexpected(make_error(
-        error_kind::invalid,
-        "privilege \"" + shown
-          + "\" is not allowed: use SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, "
-            "REFERENCES, CREATE VIEW, SHOW VIEW, TRIGGER, EXECUTE or ALL"));
-    }
-    s.insert(p);
-  }
-  return s;
+  auto s = parse_flags<privilege>(names);
+  if (!s)
+    return make_unexpected(make_error(
+      error_kind::invalid,
+      "privilege \"" + s.error()
+        + "\" is not allowed: use SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, INDEX, ALTER, "
+          "REFERENCES, CREATE VIEW, SHOW VIEW, TRIGGER, EXECUTE or ALL"));
+  return *s;
 }
 
 } // namespace dbuser::mysql

@@ -1,6 +1,5 @@
 #include "pg/privileges.hpp"
 
-#include <cctype>
 
 namespace dbuser::pg {
 
@@ -68,28 +67,15 @@ bool privilege_from_keyword(const std::string& word, sequence_privilege& out) {
 
 namespace {
 
-// The allowlist of one enum: its keywords and ALL, any case, surrounding spaces ignored.
+// The allowlist of one enum (common/flag_set.hpp), with the message PostgreSQL users see.
 template <class Enum>
 result<flag_set<Enum>> parse_allowlist(const std::vector<std::string>& names,
                                        const char* allowed) {
-  flag_set<Enum> s;
-  for (const auto& name : names) {
-    const auto first = name.find_first_not_of(" \t");
-    const auto last = name.find_last_not_of(" \t");
-    std::string word = first == std::string::npos ? "" : name.substr(first, last - first + 1);
-    for (auto& c : word)
-      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    if (word == "ALL" || word == "ALL PRIVILEGES") {
-      s = flag_set<Enum>::all();
-      continue;
-    }
-    Enum p{};
-    if (!from_keyword(word, p))
-      return make_unexpected(make_error(
-        error_kind::invalid, "privilege \"" + name + "\" is not allowed: use " + allowed));
-    s.insert(p);
-  }
-  return s;
+  auto s = parse_flags<Enum>(names);
+  if (!s)
+    return make_unexpected(make_error(
+      error_kind::invalid, "privilege \"" + s.error() + "\" is not allowed: use " + allowed));
+  return *s;
 }
 
 } // namespace
