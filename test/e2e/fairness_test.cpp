@@ -1,0 +1,133 @@
+// Fairness between tenants of one database server (actors/fair_queue.hpp), at the operator's
+// default flags: while one namespace's thousand PostgresUsers are being created, and then
+// deleted, another namespace's new user on the same server is Ready within 5 seconds.
+//
+// DBUSER_FAIRNESS_USERS sets the bulk (default 1000; the figure is 10,000, through
+// `make bench`). The figures of a run are printed as WARN lines.
+#include "test/e2e/support/e2e_env.hpp"
+#include "test/support/wait.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cstdlib>
+#include <thread>
+
+#include <unistd.h>
+
+using namespace std::chrono;
+using namespace dbuser::test::e2e;
+using dbuser::test::wait_until;
+using nlohmann::json;
+
+namespace {
+
+int bulk_size() {
+  const char* v = std::getenv("DBUSER_FAIRNESS_USERS");
+  return v != nullptr && std::atoi(v) > 0 ? std::atoi(v) : 1000;
+}
+
+double since(steady_clock::time_point t) {
+  return duration<double>(steady_clock::now() - t).count();
+}
+
+int count(const e2e_env& env, const std::string& jsonpath, const std::string& value) {
+  const auto out = env.k8s.kubectl({"get", pguser, "-n", env.ns, "-o", "jsonpath=" + jsonpath});
+  int n = 0;
+  for (auto at = out.out.find(value); at != std::string::npos; at = out.out.find(value, at + 1))
+    ++n;
+  return n;
+}
+
+// Applies one user in `env` and returns how long it took to be Ready (seconds; -1: not in 60 s).
+double probe(e2e_env& env, const std::string& prefix) {
+  const auto name = env.object_name(prefix);
+  const auto start = steady_clock::now();
+  env.apply(env.user_manifest(name, env.role_name(prefix), env.database_name("fair_db"),
+                              env.object_name(prefix + "-creds")));
+  if (!env.wait_ready(name, seconds(60)))
+    return -1;
+  return since(start);
+}
+
+} // namespace
+
+TEST_CASE("another namespace's new user is Ready within 5 s while one namespace's thousand are "
+          "created and deleted on the same server") {
+  const int n = bulk_size();
+  e2e_options quiet;
+  quiet.start_operator = false;
+  e2e_env bulk(quiet);
+  e2e_env other(quiet);
+  // One operator for both namespaces, at its default flags (info: the debug log of a thousand
+  // users would be the test's own load).
+  operator_options o;
+  o.kubeconfig = bulk.k8s.kubeconfig();
+  o.log_level = "info";
+  o.resync_period = "5m";
+  operator_process op(o);
+  op.start();
+
+  const auto db = bulk.database_name("bulk_db");
+  const std::string prefix = "fair_" + std::to_string(::getpid()) + "_";
+  constexpr int writers = 4;
+  std::vector<json> lists(writers,
+                          json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", json::array()}});
+  for (int i = 0; i < n; ++i) {
+    const auto id = std::to_string(i);
+    lists[static_cast<std::size_t>(i % writers)]["items"].push_back(
+      bulk.user_manifest("u-" + id, prefix + id, db, "u-" + id));
+  }
+  const auto start = steady_clock::now();
+  std::vector<std::thread> creators;
+  for (int w = 0; w < writers; ++w)
+    creators.emplace_back([&, w] {
+      (void)bulk.k8s.kubectl({"create", "-f", "-", "-o", "name"},
+                             lists[static_cast<std::size_t>(w)].dump());
+    });
+  // Once the bulk is under way (a tenth of it Ready), the other namespace applies one user.
+  REQUIRE(wait_until([&] { return count(bulk, "{.items[*].status.ready}", "true") >= n / 10; },
+                     seconds(120), milliseconds(500)));
+  const double during_create = probe(other, "probe-c");
+  const int ready_then = count(bulk, "{.items[*].status.ready}", "true");
+  for (auto& t : creators)
+    t.join();
+  REQUIRE(wait_until([&] { return count(bulk, "{.items[*].status.ready}", "true") == n; },
+                     seconds(60 + n / 5), seconds(2)));
+  const double create_s = since(start);
+  WARN(n << " users Ready in " << create_s << " s (" << n / create_s << " users/s); the other "
+         "namespace's user was Ready in " << during_create << " s, with " << ready_then << " of "
+         << n << " Ready");
+  CHECK(ready_then < n); // the probe ran while the bulk was in flight
+  CHECK(during_create >= 0);
+  CHECK(during_create <= 5.0);
+
+  // The whole bulk deleted at once; the other namespace applies one more user meanwhile.
+  const auto del = steady_clock::now();
+  // kubectl deletes one object after the other: in the background, the operator works meanwhile.
+  bool deleted_all = false;
+  std::thread deleter([&] {
+    deleted_all =
+      bulk.k8s.kubectl({"delete", pguser, "-n", bulk.ns, "--all", "--wait=false"}).ok();
+  });
+  // As soon as the deletions are under way (a few have gone), the other namespace applies one.
+  REQUIRE(wait_until([&] { return count(bulk, "{.items[*].metadata.name}", "u-") < n; },
+                     seconds(120), milliseconds(200)));
+  const int left_then = count(bulk, "{.items[*].metadata.name}", "u-");
+  const double during_delete = probe(other, "probe-d");
+  deleter.join();
+  CHECK(deleted_all);
+  REQUIRE(wait_until([&] { return count(bulk, "{.items[*].metadata.name}", "u-") == 0; },
+                     seconds(60 + n / 5), seconds(2)));
+  const double delete_s = since(del);
+  WARN(n << " users deleted in " << delete_s << " s (" << n / delete_s << " deletes/s); the "
+         "other namespace's user was Ready in " << during_delete << " s, with " << left_then
+         << " of " << n << " left");
+  CHECK(left_then > 0);
+  CHECK(during_delete >= 0);
+  CHECK(during_delete <= 5.0);
+  // Every role of the bulk went with its resource.
+  auto c = bulk.pg.admin();
+  pqxx::nontransaction tx(c);
+  CHECK(tx.exec1("SELECT count(*) FROM pg_roles WHERE rolname LIKE '" + prefix + "%'")[0].as<int>()
+        == 0);
+}
