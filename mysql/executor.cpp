@@ -1,16 +1,15 @@
 #include "mysql/executor.hpp"
 
+#include "common/private_file.hpp"
+
 #include "mysql/sql.hpp"
 
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
 #include <mutex>
 #include <set>
 #include <utility>
 
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mysql.h>
@@ -220,29 +219,11 @@ result<executor> executor::create(target t) {
                                       "tls mode " + t.tls_mode + " needs a CA certificate"));
   auto p = std::make_unique<impl>();
   if (!t.ca_pem.empty()) {
-    std::error_code ec;
-    auto dir = std::filesystem::temp_directory_path(ec);
-    std::string path = (ec ? std::string("/tmp") : dir.string()) + "/dbuser-mysql-ca-XXXXXX";
-    int fd = ::mkstemp(path.data()); // created 0600
-    if (fd < 0)
+    auto path = write_private_file("dbuser-mysql-ca", t.ca_pem);
+    if (!path)
       return make_unexpected(
-        make_error(error_kind::internal, "cannot create a temporary file for the CA certificate"));
-    ::fchmod(fd, S_IRUSR | S_IWUSR);
-    const auto& pem = t.ca_pem;
-    size_t written = 0;
-    while (written < pem.size()) {
-      auto n = ::write(fd, pem.data() + written, pem.size() - written);
-      if (n <= 0)
-        break;
-      written += static_cast<size_t>(n);
-    }
-    ::close(fd);
-    if (written != pem.size()) {
-      ::unlink(path.c_str());
-      return make_unexpected(
-        make_error(error_kind::internal, "cannot write the CA certificate to a temporary file"));
-    }
-    p->ca_path = path;
+        make_error(error_kind::internal, path.error() + " for the CA certificate"));
+    p->ca_path = *path;
     p->ca_owned = true;
   } else if (!t.ca_file.empty()) {
     p->ca_path = t.ca_file;
