@@ -1,5 +1,7 @@
 #include "mysql/sql.hpp"
 
+#include "common/quote.hpp"
+
 #include "mysql/password.hpp"
 #include "mysql/validation.hpp"
 
@@ -32,36 +34,17 @@ bool keyword_shape(const std::string& k) {
 
 } // namespace
 
-std::string quote_ident(std::string_view name) {
-  std::string out;
-  out.reserve(name.size() + 2);
-  out += '`';
-  for (char c : name) {
-    if (c == '`')
-      out += '`';
-    out += c;
-  }
-  out += '`';
-  return out;
-}
+std::string quote_ident(std::string_view name) { return quote_doubled(name, '`'); }
 
 result<std::string> quote_literal(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '\'';
-  for (char c : text) {
-    if (c == '\0')
-      return make_unexpected(make_error(error_kind::invalid, "a literal may not contain a NUL byte"));
-    if (c == '\\')
-      return make_unexpected(make_error(
-        error_kind::invalid,
-        "a literal may not contain a backslash: its meaning depends on NO_BACKSLASH_ESCAPES"));
-    if (c == '\'')
-      out += '\'';
-    out += c;
-  }
-  out += '\'';
-  return out;
+  const auto bad = text.find_first_of(std::string_view("\0\\", 2));
+  if (bad != std::string_view::npos && text[bad] == '\0')
+    return make_unexpected(make_error(error_kind::invalid, "a literal may not contain a NUL byte"));
+  if (bad != std::string_view::npos)
+    return make_unexpected(make_error(
+      error_kind::invalid,
+      "a literal may not contain a backslash: its meaning depends on NO_BACKSLASH_ESCAPES"));
+  return quote_doubled(text, '\'');
 }
 
 result<std::string> account(std::string_view user, std::string_view host) {

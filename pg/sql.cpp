@@ -1,33 +1,15 @@
 #include "pg/sql.hpp"
 
+#include "common/quote.hpp"
+
 namespace dbuser::pg::sql {
 
-std::string quote_ident(std::string_view name) {
-  std::string out;
-  out.reserve(name.size() + 2);
-  out += '"';
-  for (char c : name) {
-    if (c == '"')
-      out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
+std::string quote_ident(std::string_view name) { return quote_doubled(name, '"'); }
 
 result<std::string> quote_literal(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '\'';
-  for (char c : text) {
-    if (c == '\0')
-      return make_unexpected(make_error(error_kind::invalid, "a literal may not contain a NUL byte"));
-    if (c == '\'')
-      out += '\'';
-    out += c;
-  }
-  out += '\'';
-  return out;
+  if (text.find('\0') != std::string_view::npos)
+    return make_unexpected(make_error(error_kind::invalid, "a literal may not contain a NUL byte"));
+  return quote_doubled(text, '\'');
 }
 
 result<std::string> create_role(std::string_view role, std::string_view verifier,
