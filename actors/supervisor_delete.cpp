@@ -129,7 +129,7 @@ void check_uninstall(supervisor* self, std::function<void()> intent) {
         finish(self, o);
         return;
       }
-      if (r->contains("metadata") && (*r)["metadata"].contains("deletionTimestamp"))
+      if (r->contains("/metadata/deletionTimestamp"_json_pointer))
         release_on_uninstall(self);
       else
         intent();

@@ -202,8 +202,7 @@ void wake(supervisor* self, bool resync) {
   st.running = true;
   // Urgent (fair_queue.hpp): a resource that is new or changed since its last reconcile and not
   // being deleted; resyncs, retries of what did not change, and deletions wait in the background.
-  const bool deleting = object->contains("metadata")
-                        && (*object)["metadata"].contains("deletionTimestamp");
+  const bool deleting = object->contains("/metadata/deletionTimestamp"_json_pointer);
   const auto ns = st.key.substr(0, st.key.find('/'));
   self->send(st.manager, msg::acquire_atom::value, slot_bucket(*object, ctx(self).engine), ns,
              !unchanged && !deleting);

@@ -254,22 +254,8 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
   };
   if (!check_creators(spec.default_privileges_for, "spec.defaultPrivilegesFor"))
     return refuse(err);
-  // sequencePrivileges: PostgreSQL only, from the sequence allowlist.
-  auto check_sequences = [&](const std::optional<std::vector<std::string>>& list,
-                             const std::string& field) {
-    if (!list)
-      return true;
-    if (!rules.has_schema) {
-      err = field + " is not supported for this engine";
-      return false;
-    }
-    if (auto parsed = pg::parse_sequence_privileges(*list); !parsed) {
-      err = field + ": " + parsed.error().message;
-      return false;
-    }
-    return true;
-  };
-  // schemaPrivileges and functionPrivileges: PostgreSQL only, from their allowlists.
+  // sequencePrivileges, schemaPrivileges and functionPrivileges: PostgreSQL only, from their
+  // allowlists (an empty list is valid).
   auto check_list = [&](const std::vector<std::string>& list, const std::string& field,
                         auto parse) {
     if (list.empty())
@@ -292,7 +278,9 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
                          pg::parse_function_privileges);
   };
   if (!read_optional_list(*s, "sequencePrivileges", spec.sequence_privileges, err, p)
-      || !check_sequences(spec.sequence_privileges, "spec.sequencePrivileges")
+      || (spec.sequence_privileges
+          && !check_list(*spec.sequence_privileges, p + "sequencePrivileges",
+                         pg::parse_sequence_privileges))
       || !read_string_list(*s, "schemaPrivileges", spec.schema_privileges, err, p)
       || !read_string_list(*s, "functionPrivileges", spec.function_privileges, err, p)
       || !check_schema_entry(spec.schema_privileges, spec.function_privileges, p))
@@ -314,7 +302,9 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
           || !read_string_list(item, "functionPrivileges", gr.function_privileges, err, gp))
         return refuse(err);
       if (!check_creators(gr.default_privileges_for, gp + "defaultPrivilegesFor")
-          || !check_sequences(gr.sequence_privileges, gp + "sequencePrivileges")
+          || (gr.sequence_privileges
+              && !check_list(*gr.sequence_privileges, gp + "sequencePrivileges",
+                             pg::parse_sequence_privileges))
           || !check_schema_entry(gr.schema_privileges, gr.function_privileges, gp))
         return refuse(err);
       if (!verdict_check(rules.database(gr.database), gp + "database")

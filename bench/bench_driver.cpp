@@ -5,8 +5,8 @@
 // Expected flow
 //   1. Fresh namespace with the postgres-admin Secret; leftover bench_ roles, privilege groups
 //      and bench_db dropped; bench_db made with table bench_before (bench_during: halfway in 4).
-//   2. The operator starts (--namespace <it>, --listen 127.0.0.1:<free port>, --log-level warn,
-//      --kube-qps/--kube-burst high); the bench waits for /readyz, then idles 5 s: idle RSS.
+//   2. The operator starts at its default flags (--namespace <it>, --listen 127.0.0.1:<free
+//      port>, --log-level warn, --db-pool-size); the bench waits for /readyz, then idles 5 s: idle RSS.
 //   3. The bench's own informers watch PostgresUsers and the operator's Secrets in the namespace.
 //   4. N PostgresUsers are created with `--concurrency` requests in flight; each send time is
 //      recorded, and the time the bench's watch sees Ready=True.

@@ -81,6 +81,26 @@ observed_role parse_role(const pqxx::row& row, int at) {
 
 } // namespace detail
 
+namespace {
+
+// What is held on every one of `total` objects (all of it when there are none) and on some,
+// from how many objects hold each privilege keyword.
+template <class Enum>
+void fold(const std::map<std::string, int>& counts, int total, flag_set<Enum>& every,
+          flag_set<Enum>& some) {
+  every = total == 0 ? flag_set<Enum>::all() : flag_set<Enum>{};
+  for (const auto& [keyword, n] : counts) {
+    Enum p{};
+    if (!privilege_from_keyword(keyword, p))
+      continue;
+    some.insert(p);
+    if (n >= total)
+      every.insert(p);
+  }
+}
+
+} // namespace
+
 void executor::impl::observe_database(pqxx::connection& c, const std::string& db,
                                       const desired_role& d, std::vector<observed_schema>& out) {
   pqxx::nontransaction tx(c); // catalog reads: see observe()
@@ -162,19 +182,6 @@ void executor::impl::observe_database(pqxx::connection& c, const std::string& db
            + relkinds + " AND " + not_owned + " GROUP BY 1, 2",
          d.name))
     count[row[1].as<bool>() ? 1 : 0][row[0].as<std::string>()] = row[2].as<int>();
-  // What is held on every one of `total` objects and on some, from the per-privilege counts.
-  auto fold = [](const std::map<std::string, int>& counts, int total, auto& every, auto& some) {
-    using set = std::decay_t<decltype(every)>;
-    every = total == 0 ? set::all() : set{};
-    for (const auto& [keyword, n] : counts) {
-      typename std::decay_t<decltype(set::all().to_vector())>::value_type p{};
-      if (!privilege_from_keyword(keyword, p))
-        continue;
-      some.insert(p);
-      if (n >= total)
-        every.insert(p);
-    }
-  };
   // Routines only where some grant of this database asks for EXECUTE: pg_proc is large (the
   // catalog's own functions), and a group's routine privileges are part of its key.
   std::map<std::string, std::map<std::string, int>> held_routines;
