@@ -64,6 +64,19 @@ bool read_optional_list(const json& obj, const char* field,
   return read_string_list(obj, field, *out, err, path);
 }
 
+bool read_bool(const json& obj, const char* field, bool& out, std::string& err,
+               const std::string& path) {
+  auto i = obj.find(field);
+  if (i == obj.end() || i->is_null())
+    return true;
+  if (!i->is_boolean()) {
+    err = path + field + " must be true or false";
+    return false;
+  }
+  out = i->get<bool>();
+  return true;
+}
+
 bool read_int(const json& obj, const char* field, int& out, std::string& err,
               const std::string& path) {
   auto i = obj.find(field);
@@ -218,6 +231,8 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
             && read_string_list(*s, "privileges", spec.privileges, err, p)
             && read_string_list(*s, "memberOf", spec.member_of, err, p)
             && read_string_list(*s, "defaultPrivilegesFor", spec.default_privileges_for, err, p)
+            && read_string_list(*s, "ownedSchemas", spec.owned_schemas, err, p)
+            && read_bool(*s, "databaseOwner", spec.database_owner, err, p)
             && read_int(*s, "port", spec.port, err, p)
             && read_int(*s, "connectionLimit", spec.connection_limit, err, p);
   if (!ok)
@@ -380,6 +395,21 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
       || !verdict_check(rules.database(spec.database), "spec.database")
       || !verdict_check(rules.privileges(spec.privileges), "spec.privileges"))
     return refuse(err);
+  if ((spec.database_owner || !spec.owned_schemas.empty()) && !rules.has_schema)
+    return refuse(std::string(spec.database_owner ? "spec.databaseOwner" : "spec.ownedSchemas")
+                  + " is not supported for this engine");
+  for (size_t i = 0; i < spec.owned_schemas.size(); ++i) {
+    const auto& schema = spec.owned_schemas[i];
+    const std::string at = "spec.ownedSchemas[" + std::to_string(i) + "]";
+    if (!verdict_check(rules.schema(schema), at))
+      return refuse(err);
+    if (schema == "public")
+      return refuse(at + ": schema public belongs to the database's owner (PostgreSQL 15+): use "
+                         "spec.databaseOwner: true");
+    if (std::find(spec.owned_schemas.begin(), spec.owned_schemas.begin() + i, schema)
+        != spec.owned_schemas.begin() + i)
+      return refuse(at + ": " + schema + " is listed twice");
+  }
   if (!spec.member_of.empty() && !rules.has_member_of)
     return refuse("spec.memberOf is not supported for this engine");
   for (const auto& m : spec.member_of)
@@ -467,6 +497,8 @@ pg::desired_role desired_role(const user_spec& spec, const std::string& owner_ke
   main.schema_privileges = pg::parse_schema_privileges(spec.schema_privileges).value();
   main.function_privileges = pg::parse_function_privileges(spec.function_privileges).value();
   d.grants.push_back(std::move(main));
+  d.owns_database = spec.database_owner;
+  d.owned_schemas = spec.owned_schemas;
   for (const auto& g : spec.grants) {
     pg::grant_scope extra;
     extra.database = g.database;

@@ -95,6 +95,10 @@ struct user_spec {
   // PostgreSQL: spec.schemaPrivileges and spec.functionPrivileges (schema public of spec.database).
   std::vector<std::string> schema_privileges;
   std::vector<std::string> function_privileges;
+  // PostgreSQL: spec.databaseOwner (the role owns spec.database) and spec.ownedSchemas (schemas of
+  // spec.database it owns): created or handed over, never taken from another role.
+  bool database_owner = false;
+  std::vector<std::string> owned_schemas;
   std::vector<grant> grants;
   int connection_limit = -1;
   std::optional<std::chrono::seconds> rotation_interval;

@@ -145,6 +145,9 @@ struct executor::impl {
   // (executor_observe.cpp).
   void observe_database(pqxx::connection& c, const std::string& db, const desired_role& d,
                         std::vector<observed_schema>& out);
+  // Who owns what the role asks to own (desired_role::owns_database, ::owned_schemas), read in
+  // its database `db` (the connection `c`): nothing when it asks for nothing.
+  void observe_ownership(pqxx::connection& c, const desired_role& d, observed_ownership& out);
 };
 
 namespace detail {

@@ -116,13 +116,15 @@ void executor::impl::observe_database(pqxx::connection& c, const std::string& db
       at(g.schema);
   // USAGE held by the role itself, and by PUBLIC (grantee 0), in one pass over the schema
   // ACLs (a NULL ACL is the owner's default, which gives PUBLIC nothing on a schema).
-  // CREATE held by the role itself, in the same pass.
+  // CREATE held by the role itself, in the same pass. A schema the role owns is its own: the
+  // owner's entries in its ACL are not grants to keep or revoke (likewise a database's CONNECT).
   std::set<std::string> public_usage;
   for (const auto& row :
        tx.exec_params("SELECT DISTINCT n.nspname, a.grantee = 0, a.privilege_type = 'CREATE' FROM "
                       "pg_namespace n, "
                         + explode_acl("n.nspacl") + " WHERE a.grantee IN (0, " + role_oid
-                        + ") AND a.privilege_type IN ('USAGE', 'CREATE')",
+                        + ") AND a.privilege_type IN ('USAGE', 'CREATE') AND n.nspowner <> "
+                        + role_oid,
                       d.name)) {
     const bool to_public = row[1].as<bool>();
     const bool create = row[2].as<bool>();
@@ -219,6 +221,51 @@ void executor::impl::observe_database(pqxx::connection& c, const std::string& db
   }
 }
 
+void executor::impl::observe_ownership(pqxx::connection& c, const desired_role& d,
+                                       observed_ownership& out) {
+  if (!d.owns_database && d.owned_schemas.empty())
+    return;
+  pqxx::nontransaction tx(c);
+  std::string in;
+  for (size_t k = 0; k < d.owned_schemas.size(); ++k)
+    in += (k == 0 ? "$" : ", $") + std::to_string(k + 3);
+  const std::string schemas = "FROM pg_namespace n WHERE n.nspname IN (" + in + ")";
+  // Objects of the database that neither the admin nor the role owns (outside the system
+  // schemas; schema public is the database owner's from 15 on, the bootstrap superuser's before).
+  const std::string user_schema = "n.nspname NOT IN ('pg_catalog', 'information_schema') AND "
+                                  "n.nspname NOT LIKE 'pg\\_%'";
+  const std::string others =
+    " NOT IN (SELECT oid FROM pg_roles WHERE rolname IN (current_user, $1))";
+  const std::string foreign =
+    "(SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE "
+    + user_schema + " AND c.relowner" + others + ") + (SELECT count(*) FROM pg_proc p JOIN "
+    "pg_namespace n ON n.oid = p.pronamespace WHERE " + user_schema + " AND p.proowner" + others
+    + ") + (SELECT count(*) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE "
+    + user_schema + " AND t.typrelid = 0 AND t.typcategory <> 'A' AND t.typowner" + others
+    + ") + (SELECT count(*) FROM pg_namespace n WHERE " + user_schema
+    + " AND n.nspname <> 'public' AND n.nspowner" + others + ")";
+  const auto row = prepared1(
+    tx,
+    "SELECT pg_get_userbyid(d.datdba), (SELECT rolsuper FROM pg_roles WHERE rolname = "
+    "current_user) OR coalesce((SELECT pg_has_role(r.oid, CASE WHEN "
+    "current_setting('server_version_num')::int >= 160000 THEN 'SET' ELSE 'MEMBER' END) FROM "
+    "pg_roles r WHERE r.rolname = $1), false), CASE WHEN $2 AND pg_get_userbyid(d.datdba) <> $1 "
+    "THEN (" + foreign + ")::int ELSE 0 END, "
+      + (in.empty() ? std::string("ARRAY[]::text[], ARRAY[]::text[]")
+                    : "ARRAY(SELECT n.nspname::text " + schemas
+                        + " ORDER BY n.nspname), ARRAY(SELECT pg_get_userbyid(n.nspowner)::text "
+                        + schemas + " ORDER BY n.nspname)")
+      + " FROM pg_database d WHERE d.datname = current_database()",
+    d.name, d.owns_database, pqxx::prepare::make_dynamic_params(d.owned_schemas));
+  out.database_owner = row[0].as<std::string>();
+  out.admin_acts_as_role = row[1].as<bool>();
+  out.foreign_objects = row[2].as<int>();
+  const auto names = text_array(row[3]);
+  const auto owners = text_array(row[4]);
+  for (size_t k = 0; k < names.size() && k < owners.size(); ++k)
+    out.schema_owners[names[k]] = owners[k];
+}
+
 result<observed_role> executor::observe_role(const std::string& role) {
   auto& self = *impl_;
   try {
@@ -268,8 +315,8 @@ result<observed_state> executor::observe(const desired_role& desired) {
       if (o.role.exists)
         for (const auto& row : tx.exec_params(
                "SELECT d.datname FROM pg_database d, " + explode_acl("d.datacl")
-                 + " WHERE a.grantee = "
-                 + role_oid + " AND a.privilege_type = 'CONNECT'",
+                 + " WHERE a.grantee = " + role_oid
+                 + " AND a.privilege_type = 'CONNECT' AND d.datdba <> " + role_oid,
                desired.name))
           with_connect.insert(row[0].as<std::string>());
       std::set<std::string> seen;
@@ -293,9 +340,20 @@ result<observed_state> executor::observe(const desired_role& desired) {
         for (auto& db : databases_of_role(self, tx, desired.name))
           inspect.insert(std::move(db));
     }
+    // What it asks to own, in its database, on the same connection as its privileges there.
+    const std::string home = desired.grants.empty() ? std::string() : desired.grants.front().database;
+    const auto home_db = std::find_if(o.databases.begin(), o.databases.end(),
+                                      [&](const observed_database& d) { return d.name == home; });
+    const bool home_exists = home_db != o.databases.end() && home_db->exists;
     for (const auto& name : inspect) {
       context = "while observing the privileges of role " + desired.name + " in database " + name;
       self.observe_database(self.conn(name), name, desired, o.schemas);
+      if (name == home)
+        self.observe_ownership(self.conn(name), desired, o.ownership);
+    }
+    if (home_exists && inspect.count(home) == 0) {
+      context = "while observing the owners of what role " + desired.name + " asks to own";
+      self.observe_ownership(self.conn(home), desired, o.ownership);
     }
   } catch (const std::exception& ex) {
     return make_unexpected(self.fail(ex, context));

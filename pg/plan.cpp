@@ -345,6 +345,75 @@ result<void> plan_login(builder& b, const desired_role& owner, const login_role&
   return {};
 }
 
+// What the role owns (desired_role::owns_database, ::owned_schemas): its database handed over
+// from the admin (who created it when it was missing), its schemas created with it as their
+// owner; the admin acts as the role for that (a membership it takes once and keeps: REASSIGN
+// OWNED at deletion needs it too). Another role's database or schema is refused untouched, before
+// anything is done.
+result<void> plan_ownership(builder& b, const desired_role& d, const observed_state& o) {
+  if (d.grants.empty() || (!d.owns_database && d.owned_schemas.empty()))
+    return {};
+  const auto& r = d.name;
+  const auto& db = d.grants.front().database;
+  const auto& own = o.ownership;
+  const auto refuse = [&](const std::string& message) {
+    return make_unexpected(make_error(error_kind::conflict, message,
+                                      "while making role " + r + " the owner of what it asks for"));
+  };
+  const bool hand_database = d.owns_database && own.database_owner != r;
+  if (hand_database && !own.database_owner.empty()) {
+    if (own.database_owner != b.admin)
+      return refuse("database " + db + " is owned by role " + own.database_owner
+                    + ": refusing to take it over for " + r
+                    + " (spec.databaseOwner); its owner can hand it over (ALTER DATABASE "
+                    + sql::quote_ident(db) + " OWNER TO " + sql::quote_ident(r)
+                    + "), or set databaseOwner: false");
+    if (own.foreign_objects > 0)
+      return refuse("database " + db + " holds " + std::to_string(own.foreign_objects)
+                    + " objects owned by roles other than the admin " + b.admin + " and " + r
+                    + ": refusing to hand it to " + r
+                    + " (spec.databaseOwner); use a new database, or hand it over yourself");
+  }
+  std::vector<std::string> create_schemas;
+  for (const auto& s : d.owned_schemas) {
+    const auto found = own.schema_owners.find(s);
+    if (found == own.schema_owners.end())
+      create_schemas.push_back(s);
+    else if (found->second != r)
+      return refuse("schema " + db + "." + s + " is owned by role " + found->second
+                    + ": refusing to take it over for " + r
+                    + " (spec.ownedSchemas); its owner can hand it over (ALTER SCHEMA "
+                    + sql::quote_ident(s) + " OWNER TO " + sql::quote_ident(r)
+                    + "), or choose another schema");
+  }
+  if (!hand_database && create_schemas.empty())
+    return {};
+  const int version = o.server_version_num;
+  if (!own.admin_acts_as_role)
+    b.add("", sql::grant_role_to_admin(r, b.admin, version),
+          "granted role " + r + " to the admin " + b.admin
+            + (version >= 160000 ? " WITH INHERIT TRUE, SET TRUE" : "")
+            + " (to make it the owner of what it asks for)",
+          "while granting role " + r + " to the admin " + b.admin, false, false,
+          "the admin " + b.admin + " cannot act as role " + r
+            + " to make it an owner: on PostgreSQL 16+ it needs ADMIN OPTION on it (it has it on "
+              "roles it created); before 16, CREATEROLE");
+  if (hand_database)
+    b.add("", sql::alter_database_owner(db, r), "made role " + r + " the owner of database " + db,
+          "while making role " + r + " the owner of database " + db, false, false,
+          "the admin " + b.admin + " cannot hand database " + db + " to " + r
+            + ": it needs CREATEDB and to own the database");
+  for (const auto& s : create_schemas)
+    b.add(db, sql::create_owned_schema(s, r),
+          "created schema " + db + "." + s + " owned by " + r,
+          "while creating schema " + db + "." + s + " owned by " + r, false, false,
+          "the admin " + b.admin + " cannot create schema " + s + " in database " + db
+            + ": it needs CREATE on the database (GRANT CREATE ON DATABASE "
+            + sql::quote_ident(db) + " TO " + sql::quote_ident(b.admin)
+            + "), or spec.databaseOwner: true");
+  return {};
+}
+
 const observed_login* find_login(const observed_state& o, const std::string& name) {
   for (const auto& l : o.logins)
     if (l.name == name)
@@ -438,6 +507,9 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
   for (const auto& l : desired.logins)
     if (auto r = plan_login(b, desired, l, find_login(observed, l.name)); !r)
       return make_unexpected(r.error());
+  // What it owns (after its login roles: a refusal leaves everything as it is).
+  if (auto r = plan_ownership(b, desired, observed); !r)
+    return make_unexpected(r.error());
   // 4. CONNECT, then per schema USAGE, table and default privileges.
   for (const auto& [name, may_create] : databases) {
     (void)may_create;

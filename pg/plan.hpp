@@ -75,6 +75,11 @@ struct desired_role {
   // one group per (database, schema) and holds nothing directly (what it holds directly is
   // revoked once it is a member). false: granted to the role itself (what a group does).
   bool use_groups = true;
+  // Ownership: the role owns grants.front().database (owns_database) and these schemas of it,
+  // created when missing (a database by the admin, then handed over), handed over from the admin
+  // when it holds no other role's objects (a database), never taken from another role.
+  bool owns_database = false;
+  std::vector<std::string> owned_schemas;
 };
 
 struct observed_role {
@@ -128,8 +133,19 @@ struct observed_schema {
   std::map<std::string, function_privilege_set> function_defaults;
 };
 
+// Who owns what desired_role::owns_database and ::owned_schemas name (read only when it asks).
+struct observed_ownership {
+  std::string database_owner; // of grants.front().database; "" when it does not exist
+  // Objects in that database owned by roles other than the admin and the role (a database is
+  // handed over only when there are none); counted only when the role does not own it already.
+  int foreign_objects = 0;
+  std::map<std::string, std::string> schema_owners; // existing owned_schemas → their owner
+  bool admin_acts_as_role = false; // superuser, or may SET ROLE to it (16+) / is a member
+};
+
 struct observed_state {
   observed_role role;
+  observed_ownership ownership;
   std::vector<observed_login> logins; // those of desired_role::logins, in its order
   std::vector<observed_database> databases; // desired ones, and any where it holds CONNECT
   std::vector<observed_schema> schemas;     // desired ones, and any where it holds something

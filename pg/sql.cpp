@@ -78,6 +78,12 @@ std::string grant_role_privileges_to(std::string_view role, std::string_view adm
   return grant_group_membership(role, admin, server_version_num); // the same grant
 }
 
+std::string grant_role_to_admin(std::string_view role, std::string_view admin,
+                                int server_version_num) {
+  return "GRANT " + quote_ident(role) + " TO " + quote_ident(admin)
+         + (server_version_num >= 160000 ? " WITH INHERIT TRUE, SET TRUE" : "");
+}
+
 std::string revoke_membership(std::string_view group, std::string_view role) {
   return "REVOKE " + quote_ident(group) + " FROM " + quote_ident(role);
 }
@@ -92,6 +98,15 @@ std::string drop_role(std::string_view role) { return "DROP ROLE IF EXISTS " + q
 
 std::string create_database(std::string_view database) {
   return "CREATE DATABASE " + quote_ident(database);
+}
+
+std::string alter_database_owner(std::string_view database, std::string_view role) {
+  return "ALTER DATABASE " + quote_ident(database) + " OWNER TO " + quote_ident(role);
+}
+
+std::string create_owned_schema(std::string_view schema, std::string_view role) {
+  return "CREATE SCHEMA IF NOT EXISTS " + quote_ident(schema) + " AUTHORIZATION "
+         + quote_ident(role);
 }
 
 std::string grant_connect(std::string_view database, std::string_view role) {

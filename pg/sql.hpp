@@ -59,6 +59,12 @@ namespace dbuser::pg::sql {
 // privileges, never the identity.
 [[nodiscard]] std::string grant_role_privileges_to(std::string_view role, std::string_view admin,
                                                    int server_version_num);
+// What lets the admin make "r" the owner of a database or schema (CREATE SCHEMA ... AUTHORIZATION,
+// ALTER DATABASE ... OWNER TO need SET ROLE to it from 16 on, membership before) and grant on
+// what "r" owns (its privileges): GRANT "r" TO "admin" before 16; from 16 on GRANT "r" TO "admin"
+// WITH INHERIT TRUE, SET TRUE.
+[[nodiscard]] std::string grant_role_to_admin(std::string_view role, std::string_view admin,
+                                              int server_version_num);
 // REASSIGN OWNED BY "r" TO "admin" / DROP OWNED BY "r" / DROP ROLE IF EXISTS "r"
 [[nodiscard]] std::string reassign_owned(std::string_view role, std::string_view new_owner);
 [[nodiscard]] std::string drop_owned(std::string_view role);
@@ -67,6 +73,10 @@ namespace dbuser::pg::sql {
 // Databases and schemas.
 // CREATE DATABASE "db" (must run outside a transaction)
 [[nodiscard]] std::string create_database(std::string_view database);
+// ALTER DATABASE "db" OWNER TO "r"
+[[nodiscard]] std::string alter_database_owner(std::string_view database, std::string_view role);
+// CREATE SCHEMA IF NOT EXISTS "s" AUTHORIZATION "r"
+[[nodiscard]] std::string create_owned_schema(std::string_view schema, std::string_view role);
 // GRANT CONNECT ON DATABASE "db" TO "r" / REVOKE CONNECT ON DATABASE "db" FROM "r"
 [[nodiscard]] std::string grant_connect(std::string_view database, std::string_view role);
 [[nodiscard]] std::string revoke_connect(std::string_view database, std::string_view role);

@@ -207,3 +207,27 @@ TEST_CASE("schemaPrivileges and functionPrivileges are read per schema entry and
         == "spec.grants[0].functionPrivileges: privilege \"SELECT\" is not allowed: use EXECUTE "
            "or ALL");
 }
+
+TEST_CASE("databaseOwner and ownedSchemas are read into the desired role; public, system schemas "
+          "and duplicates are refused") {
+  auto obj = quick_start();
+  obj["spec"]["databaseOwner"] = true;
+  obj["spec"]["ownedSchemas"] = json::array({"app", "audit"});
+  auto s = api::parse_spec(obj);
+  REQUIRE(s);
+  auto d = api::desired_role(*s, "default/app-user");
+  CHECK(d.owns_database);
+  CHECK(d.owned_schemas == std::vector<std::string>{"app", "audit"});
+  obj["spec"]["databaseOwner"] = "yes";
+  CHECK(refusal(obj) == "spec.databaseOwner must be true or false");
+  obj["spec"]["databaseOwner"] = false;
+  obj["spec"]["ownedSchemas"] = json::array({"app", "public"});
+  CHECK_THAT(refusal(obj), Catch::StartsWith("spec.ownedSchemas[1]: schema public belongs to the "
+                                             "database's owner"));
+  obj["spec"]["ownedSchemas"] = json::array({"pg_app"});
+  CHECK_THAT(refusal(obj), Catch::StartsWith("spec.ownedSchemas[0]: "));
+  obj["spec"]["ownedSchemas"] = json::array({"app", "app"});
+  CHECK(refusal(obj) == "spec.ownedSchemas[1]: app is listed twice");
+  obj["spec"]["ownedSchemas"] = json::array({"a\"b"});
+  CHECK_THAT(refusal(obj), Catch::StartsWith("spec.ownedSchemas[0]: "));
+}

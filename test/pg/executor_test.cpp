@@ -1225,3 +1225,125 @@ TEST_CASE("CREATE on a schema lets the role run its migrations there, and EXECUT
   CHECK(try_exec(as_role, "SELECT app.answer()") == "42501");
   CHECK(try_exec(as_role, "CREATE TABLE app.other (id int)") == "42501");
 }
+
+namespace {
+
+// A migrating owner: its database and schema `app` are its own, created or handed over by
+// `admin` (its executor `ex`); it migrates; a second converge changes nothing; deleting it hands
+// both back to the admin with their data.
+void own_database_and_schema(executor& ex, const std::string& admin, const std::string& role,
+                             const std::string& db) {
+  const auto pw = password();
+  auto d = desired(role, db, privilege_set{privilege::select}, pw);
+  d.owns_database = true;
+  d.owned_schemas = {"app"};
+  auto done = ex.converge(d);
+  INFO((done ? std::string() : done.error().to_string()));
+  REQUIRE(done);
+  CHECK(did(*done, "made role " + role + " the owner of database " + db));
+  CHECK(did(*done, "created schema " + db + ".app owned by " + role));
+  CHECK(admin_value("postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = "
+                                  + *sql::quote_literal(db))
+        == role);
+  CHECK(admin_value(db, "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'app'")
+        == role);
+  auto again = ex.converge(d);
+  INFO((again ? std::string() : again.error().to_string()));
+  REQUIRE(again);
+  for (const auto& a : *again)
+    UNSCOPED_INFO("changed again: " << a);
+  CHECK(again->empty());
+  {
+    pqxx::connection as_role(role_conninfo(role, pw, db));
+    CHECK(try_exec(as_role, "CREATE TABLE app.orders (id serial PRIMARY KEY, v text)") == "");
+    CHECK(try_exec(as_role, "INSERT INTO app.orders (v) VALUES ('x')") == "");
+    CHECK(try_exec(as_role, "CREATE TABLE public.notes (id bigserial)") == "");
+    CHECK(try_exec(as_role, "CREATE SCHEMA reports") == "");
+  }
+  // Its own tables in public are another creator's for its privilege group (granted once).
+  REQUIRE(ex.converge(d));
+  auto settled = ex.converge(d);
+  REQUIRE(settled);
+  CHECK(settled->empty());
+  // Deleted: everything it owned goes to the admin, nothing is dropped.
+  auto dropped = ex.drop_role(role);
+  INFO((dropped ? std::string() : dropped.error().to_string()));
+  REQUIRE(dropped);
+  CHECK(admin_value("postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = "
+                                  + *sql::quote_literal(db))
+        == admin);
+  CHECK(admin_value(db, "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = 'app'")
+        == admin);
+  CHECK(admin_value(db, "SELECT count(*) FROM app.orders") == "1");
+}
+
+} // namespace
+
+TEST_CASE("a role owns the database and schema it asks for, migrates in them, and hands them back "
+          "to the admin when it is dropped") {
+  const auto role = name("owner");
+  const auto db = name("owndb");
+  auto ex = make_executor();
+  auto d = desired(role, db, privilege_set{privilege::select}, password());
+  cleanup c{{role}, {db}, {privilege_groups(d, dev_env::get().pg_user()).at(0).name}};
+  own_database_and_schema(ex, dev_env::get().pg_user(), role, db);
+  ex.close();
+}
+
+TEST_CASE("a least-privilege admin makes a role the owner of its database and schema, acting as "
+          "the role with the membership options its version needs") {
+  const auto admin = name("lpown");
+  const auto role = name("lpowner");
+  const auto db = name("lpowndb");
+  auto d = desired(role, db, privilege_set{privilege::select}, password());
+  cleanup c{{role, admin}, {db}, {privilege_groups(d, admin).at(0).name}};
+  auto ex = make_executor(admin_with(admin, "CREATEROLE CREATEDB", password()));
+  own_database_and_schema(ex, admin, role, db);
+  ex.close();
+}
+
+TEST_CASE("a database or schema another role owns is refused untouched, and the role is not even "
+          "created") {
+  const auto role = name("taker");
+  const auto other = name("theowner");
+  const auto db = name("takendb");
+  cleanup c{{role, other}, {db}, {}};
+  admin_exec("postgres", {"CREATE ROLE " + sql::quote_ident(other),
+                          "CREATE DATABASE " + sql::quote_ident(db) + " OWNER "
+                            + sql::quote_ident(other)});
+  admin_exec(db, {"CREATE SCHEMA theirs AUTHORIZATION " + sql::quote_ident(other)});
+  auto ex = make_executor();
+  auto d = desired(role, db, privilege_set{privilege::select}, password());
+  d.owns_database = true;
+  auto r = ex.converge(d);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().kind == error_kind::conflict);
+  CHECK_THAT(r.error().message, Catch::StartsWith("database " + db + " is owned by role " + other
+                                                  + ": refusing to take it over for " + role));
+  d.owns_database = false;
+  d.owned_schemas = {"theirs"};
+  r = ex.converge(d);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::StartsWith("schema " + db + ".theirs is owned by role " + other));
+  CHECK(admin_value("postgres", "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = "
+                                  + *sql::quote_literal(db))
+        == other);
+  CHECK(admin_value(db, "SELECT pg_get_userbyid(nspowner) FROM pg_namespace WHERE nspname = "
+                        "'theirs'")
+        == other);
+  CHECK(admin_value("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = "
+                                  + *sql::quote_literal(role))
+        == "0");
+  // The admin's own database with another role's table in it is not handed over either.
+  const auto db2 = name("shareddb");
+  c.databases.push_back(db2);
+  REQUIRE(ex.ensure_database(db2).value());
+  admin_exec(db2, {"CREATE TABLE theirs (id int)",
+                   "ALTER TABLE theirs OWNER TO " + sql::quote_ident(other)});
+  auto d2 = desired(role, db2, privilege_set{privilege::select}, password());
+  d2.owns_database = true;
+  r = ex.converge(d2);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::StartsWith("database " + db2 + " holds 1 objects owned by roles other"));
+  ex.close();
+}

@@ -496,3 +496,73 @@ TEST_CASE("CREATE on the schema and EXECUTE on routines are granted, and revoked
           "REVOKE CREATE ON SCHEMA \"public\" FROM \"myapp\"",
         });
 }
+
+TEST_CASE("a database and schemas asked for are made the role's: the admin acts as the role once, "
+          "hands over its own database and creates the missing schemas") {
+  auto d = app();
+  d.owns_database = true;
+  d.owned_schemas = {"app", "audit"};
+  auto held = converged(d);
+  held.server_version_num = 160004;
+  held.ownership.database_owner = "postgres";
+  held.ownership.schema_owners["audit"] = "myapp";
+  auto p = plan(d, held, "postgres");
+  REQUIRE(p);
+  CHECK(sqls(*p)
+        == std::vector<std::string>{
+          "GRANT \"myapp\" TO \"postgres\" WITH INHERIT TRUE, SET TRUE",
+          "ALTER DATABASE \"myapp_db\" OWNER TO \"myapp\"",
+          "CREATE SCHEMA IF NOT EXISTS \"app\" AUTHORIZATION \"myapp\"",
+        });
+  CHECK((*p)[2].database == "myapp_db");
+  CHECK((*p)[1].description == "made role myapp the owner of database myapp_db");
+  // Before 16: membership alone; an admin that acts as the role already takes nothing.
+  held.server_version_num = 150004;
+  CHECK(sqls(*plan(d, held, "postgres")).front() == "GRANT \"myapp\" TO \"postgres\"");
+  held.ownership.admin_acts_as_role = true;
+  CHECK(sqls(*plan(d, held, "postgres")).front() == "ALTER DATABASE \"myapp_db\" OWNER TO \"myapp\"");
+  // Converged: nothing (a second reconcile changes nothing).
+  held.ownership.database_owner = "myapp";
+  held.ownership.schema_owners["app"] = "myapp";
+  CHECK(plan(d, held, "postgres")->empty());
+}
+
+TEST_CASE("another role's database or schema is refused untouched, and so is the admin's database "
+          "that holds other roles' objects") {
+  auto d = app();
+  d.owns_database = true;
+  observed_state o; // the role does not exist yet: nothing may be created either
+  o.ownership.database_owner = "billing";
+  auto p = plan(d, o, "admin");
+  REQUIRE_FALSE(p);
+  CHECK(p.error().kind == error_kind::conflict);
+  CHECK_THAT(p.error().message,
+             Catch::StartsWith("database myapp_db is owned by role billing: refusing to take it "
+                               "over for myapp"));
+  o.ownership.database_owner = "admin";
+  o.ownership.foreign_objects = 3;
+  p = plan(d, o, "admin");
+  REQUIRE_FALSE(p);
+  CHECK_THAT(p.error().message,
+             Catch::StartsWith("database myapp_db holds 3 objects owned by roles other than the "
+                               "admin admin and myapp"));
+  d.owns_database = false;
+  d.owned_schemas = {"app"};
+  o.ownership.schema_owners["app"] = "billing";
+  p = plan(d, o, "admin");
+  REQUIRE_FALSE(p);
+  CHECK_THAT(p.error().message, Catch::StartsWith("schema myapp_db.app is owned by role billing"));
+  // A missing database is created by the admin first, then handed over.
+  d.owns_database = true;
+  d.owned_schemas.clear();
+  o.ownership = {};
+  auto created = plan(d, o, "admin");
+  REQUIRE(created);
+  const auto statements = sqls(*created);
+  const auto create = std::find(statements.begin(), statements.end(), "CREATE DATABASE \"myapp_db\"");
+  const auto hand = std::find(statements.begin(), statements.end(),
+                              "ALTER DATABASE \"myapp_db\" OWNER TO \"myapp\"");
+  REQUIRE(create != statements.end());
+  REQUIRE(hand != statements.end());
+  CHECK(create < hand);
+}
