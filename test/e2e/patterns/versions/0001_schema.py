@@ -1,4 +1,5 @@
-"""The application's first schema (in schema public): what ORMs and hand-written migrations create."""
+"""The application's first schema (in the migrator's own schema, the search_path env.py sets): what
+ORMs and hand-written migrations create."""
 from alembic import op
 
 revision = "0001"
