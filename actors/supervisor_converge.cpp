@@ -218,7 +218,11 @@ void step_database(supervisor* self) {
   job.login_database = rc.spec.database;
   if (st.last_login_check == steady_clock::time_point{})
     seed_login_check(self);
+  // The status records a failed check (Ready is False while it does, api::next_status): check
+  // again now rather than at the next period.
   job.force_login_check = rc.new_password || st.last_login_check == steady_clock::time_point{}
+                          || api::login_check_failed(rc.object.value("status", json::object()),
+                                                     std::nullopt)
                           || steady_clock::now() - st.last_login_check
                                > ctx(self).settings.login_check_period;
   self->request(rc.pool, caf::infinite, msg::job_atom::value, std::move(job))

@@ -51,8 +51,29 @@ std::string unreachable_class(const std::string& library_message) {
   return "unreachable";
 }
 
-json next_status(const json& current, const status_report& r, const std::string& now) {
+bool login_check_failed(const json& status, const std::optional<connection_check>& latest) {
+  if (latest)
+    return !latest->verified;
+  if (!status.is_object())
+    return false;
+  const auto c = status.find("connection");
+  return c != status.end() && c->is_object() && c->contains("verified")
+         && (*c)["verified"].is_boolean() && !(*c)["verified"].get<bool>();
+}
+
+json next_status(const json& current, const status_report& report, const std::string& now) {
   json s = current.is_object() ? current : json::object();
+  // Ready is never True while the latest login check (this report's, or the one the status
+  // keeps when this reconcile did not check) failed: the credentials are not known to work.
+  status_report r = report;
+  if (r.ready && login_check_failed(s, r.connection)) {
+    const auto c = r.connection ? r.connection->message
+                                : s["connection"].value("message", std::string());
+    r.ready = false;
+    r.reason = reason::login_failed;
+    r.message = "the latest login check with the generated credentials failed"
+                + (c.empty() ? std::string() : ": " + c);
+  }
   const std::string status = r.ready ? "True" : "False";
   json ready = {{"type", "Ready"},
                 {"status", status},

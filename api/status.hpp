@@ -83,8 +83,15 @@ struct status_report {
 [[nodiscard]] std::optional<std::chrono::system_clock::time_point>
 parse_rfc3339(const std::string& text);
 
-// The new `status` object from the current one and a report. The Ready condition's
-// lastTransitionTime changes only when its status changes; other condition types are kept.
+// Whether the latest login check failed: `latest` when this reconcile checked, else the check the
+// status `status` records (connection.verified false). No check at all is not a failure.
+[[nodiscard]] bool login_check_failed(const nlohmann::json& status,
+                                      const std::optional<connection_check>& latest);
+
+// The new `status` object from the current one and a report. Ready is never True while
+// login_check_failed(current, r.connection): such a report becomes Ready=False LoginFailed. The
+// Ready condition's lastTransitionTime changes only when its status changes; other condition
+// types are kept.
 [[nodiscard]] nlohmann::json next_status(const nlohmann::json& current, const status_report& r,
                                          const std::string& now);
 

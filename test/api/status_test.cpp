@@ -87,3 +87,53 @@ TEST_CASE("a verified check is trusted after a restart only for the Secret versi
   CHECK_FALSE(api::verified_check_of(older, 3, "myapp", "812"));
   CHECK_FALSE(api::verified_check_of(json(), 3, "myapp", "812"));
 }
+
+TEST_CASE("Ready is never True while the latest login check failed") {
+  api::connection_check failed_check;
+  failed_check.verified = false;
+  failed_check.message = "password authentication failed for user \"myapp\"";
+  api::status_report r{true, api::reason::reconciled, "role myapp is ready", 3, failed_check,
+                       {}, {}, {}};
+  auto s = api::next_status(json(), r, "2026-01-01T00:00:00Z");
+  CHECK(s["ready"] == false);
+  CHECK(s["conditions"][0]["status"] == "False");
+  CHECK(s["conditions"][0]["reason"] == "LoginFailed");
+  CHECK(s["connection"]["verified"] == false);
+  CHECK(s["message"].get<std::string>().find("password authentication failed")
+        != std::string::npos);
+
+  SECTION("a reconcile that did not check keeps the failed check, and Ready stays False") {
+    api::status_report unchecked{true, api::reason::reconciled, "role myapp is ready", 3, {},
+                                 {}, {}, {}};
+    auto next = api::next_status(s, unchecked, "2026-01-02T00:00:00Z");
+    CHECK(next["ready"] == false);
+    CHECK(next["conditions"][0]["reason"] == "LoginFailed");
+    CHECK(next["conditions"][0]["lastTransitionTime"] == "2026-01-01T00:00:00Z");
+    CHECK(api::login_check_failed(next, std::nullopt));
+  }
+  SECTION("a check that logs in makes it Ready") {
+    api::connection_check ok;
+    ok.verified = true;
+    ok.message = "logged in as myapp";
+    api::status_report checked{true, api::reason::reconciled, "role myapp is ready", 3, ok,
+                               {}, {}, {}};
+    auto next = api::next_status(s, checked, "2026-01-02T00:00:00Z");
+    CHECK(next["ready"] == true);
+    CHECK(next["conditions"][0]["status"] == "True");
+    CHECK(next["connection"]["verified"] == true);
+  }
+  SECTION("a failure that is not Ready keeps its own reason") {
+    api::status_report bad{false, api::reason::database_unreachable, "connection refused", 3, {},
+                           {}, {}, {}};
+    auto next = api::next_status(s, bad, "2026-01-02T00:00:00Z");
+    CHECK(next["conditions"][0]["reason"] == "DatabaseUnreachable");
+  }
+}
+
+TEST_CASE("no login check at all is not a failed one") {
+  CHECK_FALSE(api::login_check_failed(json(), std::nullopt));
+  CHECK_FALSE(api::login_check_failed(json{{"ready", true}}, std::nullopt));
+  CHECK_FALSE(api::login_check_failed(json{{"connection", {{"verified", true}}}}, std::nullopt));
+  api::status_report r{true, api::reason::reconciled, "ok", 1, {}, {}, {}, {}};
+  CHECK(api::next_status(json(), r, "2026-01-01T00:00:00Z")["ready"] == true);
+}
