@@ -35,13 +35,17 @@ struct operator_settings {
   std::size_t max_concurrent_reconciles = 64;
   bool fault_injection = false; // honour the fault-injection annotation (tests only)
   std::string instance;         // reportingInstance of Events (host name)
+  // This install's identity (--install-id; api/claim.hpp): the users it claims carry it.
+  std::string install_id = "default/dbuser-operator";
 };
 
 // What a supervisor reports about itself after each step (for /debug/actors and /metrics).
 struct supervisor_report {
   std::string kind; // PostgresUser or MySQLUser
   std::string key;
-  std::string phase; // Idle, Reconciling, Backoff, Deleting, Stopped
+  // Idle, Reconciling, Backoff, Deleting, Stopped; ClaimedElsewhere (another install owns it)
+  // and Released (this install let it go): neither is managed here.
+  std::string phase;
   int attempts = 0;
   int restarts = 0;
   std::string last_error;
@@ -52,6 +56,7 @@ struct supervisor_report {
   double last_duration_seconds = 0;
   bool ready = false;
   bool deleted = false; // the supervisor is gone for good
+  std::string claimed_by; // ClaimedElsewhere: the install that owns it; Released: this one
 };
 
 // What the user manager reports about one database target's reconcile slots and their waiting

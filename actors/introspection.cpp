@@ -38,7 +38,10 @@ caf::behavior introspection(introspection_actor* self, bool leader_election,
     [self](msg::queue_stats_atom, const slot_queue_stats& s) { self->state.table.apply(s); },
     [self](msg::rotated_atom) { self->state.table.rotation(); },
     [self](msg::leader_atom, const msg::leader_status& s) { self->state.table.apply(s); },
-    [self](msg::sources_atom, metric_sources& s) { self->state.sources = std::move(s); },
+    [self](msg::sources_atom, metric_sources& s) {
+      self->state.table.set_install_id(s.install_id);
+      self->state.sources = std::move(s);
+    },
     [](msg::ping_atom) { return true; },
     [self](msg::ready_atom) -> std::string {
       const auto& src = self->state.sources;

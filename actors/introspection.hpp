@@ -30,6 +30,7 @@ namespace dbuser::actors {
 struct metric_sources {
   std::function<external_counters()> counters; // without the /proc ones (the actor adds them)
   std::function<bool()> synced;                // the informer caches hold a full list
+  std::string install_id;                      // this install's identity (api/claim.hpp)
 };
 
 struct introspection_hooks {
@@ -57,7 +58,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, supervisor_report& x) {
   return f(caf::meta::type_name("supervisor_report"), x.key, x.phase, x.attempts, x.restarts,
            x.last_error, x.last_result, x.next_wakeup_ms, x.last_success_unix,
-           x.rotation_due_unix, x.last_duration_seconds, x.ready, x.deleted);
+           x.rotation_due_unix, x.last_duration_seconds, x.ready, x.deleted, x.claimed_by);
 }
 
 template <class Inspector>

@@ -19,6 +19,11 @@ bool ends_a_reconcile(const std::string& phase) {
   return phase == "Idle" || phase == "Backoff" || phase == "Refused";
 }
 
+// Claimed by another install, or released by this one: not managed here.
+bool not_ours(const supervisor_report& r) {
+  return r.phase == "ClaimedElsewhere" || r.phase == "Released";
+}
+
 json time_or_null(std::optional<std::chrono::system_clock::time_point> t) {
   return t ? json(k8s::format_time(*t, true)) : json();
 }
@@ -92,6 +97,7 @@ json introspection_table::row_json(const supervisor_row& row) const {
                         ? time_or_null(std::chrono::system_clock::time_point(
                             std::chrono::seconds(r.rotation_due_unix)))
                         : json();
+  j["claimed_by"] = r.claimed_by.empty() ? json() : json(r.claimed_by);
   const bool waiting = r.next_wakeup_ms > 0;
   j["next_wakeup"] = waiting ? time_or_null(row.next_wakeup) : json();
   j["next_retry"] = waiting && r.phase == "Backoff" ? time_or_null(row.next_wakeup) : json();
@@ -139,7 +145,8 @@ json introspection_table::debug_json() const {
   json reconciles = json::object();
   for (const auto& [result, n] : reconciles_)
     reconciles[result] = n;
-  return {{"supervisors", sups},
+  return {{"install", {{"id", install_id_}}},
+          {"supervisors", sups},
           {"pools", pools},
           {"queues", queues},
           {"leader",
@@ -189,15 +196,40 @@ std::vector<metrics::metric_family> introspection_table::families(
          metric_type::histogram)
     .histograms.emplace_back(metrics::labels{}, durations_);
 
-  std::size_t ready = 0, backoff = 0;
+  family("dbuser_install_info",
+         "This install's identity (--install-id): the users it claims carry it.",
+         metric_type::gauge)
+    .add({{"install_id", install_id_}}, 1);
+  std::map<std::pair<std::string, std::string>, std::size_t> elsewhere; // kind, holder
+  std::map<std::string, std::size_t> released;                           // kind
+  std::size_t ready = 0, backoff = 0, managed = 0;
   for (const auto& [key, row] : supervisors_) {
+    if (row.last.phase == "ClaimedElsewhere")
+      ++elsewhere[{row.last.kind, row.last.claimed_by}];
+    if (row.last.phase == "Released")
+      ++released[row.last.kind];
+    if (not_ours(row.last))
+      continue;
+    ++managed;
     ready += row.last.ready ? 1 : 0;
     backoff += row.last.phase == "Backoff" ? 1 : 0;
   }
   auto& users = family("dbuser_managed_users", "PostgresUsers with a supervisor, by Ready state.",
                        metric_type::gauge);
   users.add({{"ready", "true"}}, n(ready));
-  users.add({{"ready", "false"}}, n(supervisors_.size() - ready));
+  users.add({{"ready", "false"}}, n(managed - ready));
+  auto& claimed = family("dbuser_users_claimed_elsewhere",
+                         "Users this install leaves alone: another install claimed them "
+                         "(annotation database.example.com/claimed-by), by kind and install.",
+                         metric_type::gauge);
+  for (const auto& [kind_holder, count] : elsewhere)
+    claimed.add({{"kind", kind_holder.first}, {"claimed_by", kind_holder.second}}, n(count));
+  auto& let_go = family("dbuser_users_released",
+                        "Users this install released (--release-all) and leaves alone until "
+                        "another install claims them.",
+                        metric_type::gauge);
+  for (const auto& [kind, count] : released)
+    let_go.add({{"kind", kind}}, n(count));
   family("dbuser_supervisors_in_backoff", "Supervisors waiting to retry after a failure.",
          metric_type::gauge)
     .add({}, n(backoff));
@@ -206,6 +238,8 @@ std::vector<metrics::metric_family> introspection_table::families(
   std::int64_t earliest_rotation = 0;
   for (const auto& [id, row] : supervisors_) {
     const auto& r = row.last;
+    if (not_ours(r))
+      continue;
     const auto slash = r.key.find('/');
     auto& [ready_n, not_ready_n] =
       by_ns[{r.kind, slash == std::string::npos ? std::string() : r.key.substr(0, slash)}];

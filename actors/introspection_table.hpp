@@ -11,6 +11,9 @@
 //   - A supervisor reporting `deleted` leaves the table; its counters stay.
 //   - Supervisor restarts are counted from the increase of a key's `restarts`.
 //   - Losing leadership empties the supervisor table (the manager stops every supervisor).
+//   - A user claimed by another install (phase ClaimedElsewhere) or released by this one
+//     (Released) is not managed here: it counts in dbuser_users_claimed_elsewhere or
+//     dbuser_users_released, not in dbuser_managed_users.
 
 #include "actors/context.hpp"
 #include "actors/db_pool.hpp"
@@ -47,6 +50,7 @@ public:
   void apply(const slot_queue_stats& s);
   void rotation() { ++rotations_; }
   void apply(const msg::leader_status& s);
+  void set_install_id(std::string id) { install_id_ = std::move(id); }
 
   [[nodiscard]] std::size_t supervisors() const { return supervisors_.size(); }
   [[nodiscard]] const msg::leader_status& leader() const { return leader_; }
@@ -77,6 +81,7 @@ private:
   std::uint64_t supervisor_restarts_ = 0;
   std::map<std::string, int> restarts_seen_; // by key: the highest `restarts` reported
   msg::leader_status leader_;
+  std::string install_id_;
 };
 
 // Process counters from /proc/self (nullopt where unreadable).

@@ -9,6 +9,7 @@
 
 #include "actors/context.hpp"
 #include "actors/continuation.hpp"
+#include "api/claim.hpp"
 #include "api/credentials.hpp"
 #include "api/postgres_user.hpp"
 #include "api/rotation.hpp"
@@ -112,6 +113,10 @@ struct supervisor_state {
   std::int64_t last_success_unix = 0;
   std::int64_t rotation_due_unix = 0; // when the next periodic rotation is due (0: none), for /metrics
   steady_clock::time_point last_login_check{};
+  // The install this one leaves the resource to ("" while it is ours; this install's own id
+  // while it is released here), and the claim last logged (logged once, not per wake-up).
+  std::string left_to;
+  std::string announced;
   std::minstd_rand rng{std::random_device{}()}; // jitter only; 8 bytes, not mt19937's 2.5 KB
   std::unique_ptr<reconcile_ctx> rc;
   static inline const char* name = "user_supervisor";
@@ -175,6 +180,15 @@ void erase_secret(supervisor* self, const std::string& name,
 std::string claim_message(const msg::db_result& r, const std::string& role);
 // Resolves the pool for the target, then runs `next`.
 void with_pool(supervisor* self, std::function<void()> next);
+// Schedules the next wake-up (a tick) after `delay`; a later schedule supersedes it.
+void schedule(supervisor* self, milliseconds delay);
+// The claim (supervisor_claim.cpp, api/claim.hpp): claims the resource for this install when it
+// is not yet (with the finalizer when `with_finalizer`), then runs `next`. A lost race or a failed
+// patch writes nothing else and tries again after a backoff.
+void ensure_claim(supervisor* self, bool with_finalizer, std::function<void()> next);
+// Another install owns the resource, or this one released it: ends the reconcile without a
+// write of any kind, and says so once in the log.
+void leave_alone(supervisor* self, const api::claim& claim);
 // Step 3 (supervisor_delete.cpp): the role per deletionPolicy, the Secrets, the finalizer.
 void step_delete(supervisor* self);
 // Step 5 (supervisor_admin.cpp): reads the admin (and CA) Secret into rc.target, then `next`.

@@ -34,6 +34,7 @@ void report(supervisor* self, const std::string& phase, milliseconds next, bool 
   r.last_duration_seconds = duration;
   r.ready = ready;
   r.deleted = deleted;
+  r.claimed_by = st.left_to;
   ctx(self).report(r);
 }
 

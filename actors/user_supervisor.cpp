@@ -6,6 +6,7 @@
 #include "actors/user_supervisor.hpp"
 
 #include "actors/supervisor_internal.hpp"
+#include "api/claim.hpp"
 #include "api/mysql_user.hpp"
 #include "messages/db.hpp"
 
@@ -122,36 +123,10 @@ std::vector<std::string> kept_logins(supervisor* self) {
 
 // --- 1-4: fetch, validate, finalizer -------------------------------------------------------
 
+// Step 4 with the claim (supervisor_claim.cpp): the finalizer and this install's claim, in one
+// patch.
 void step_finalizer(supervisor* self) {
-  auto& rc = *self->state.rc;
-  if (rc.meta.has_finalizer(api::finalizer)) {
-    step_admin(self, [self] { step_credentials(self); });
-    return;
-  }
-  json patch = json::array();
-  patch.push_back({{"op", "test"}, {"path", "/metadata/resourceVersion"},
-                   {"value", rc.meta.resource_version}});
-  if (rc.object.contains("/metadata/finalizers"_json_pointer))
-    patch.push_back({{"op", "add"}, {"path", "/metadata/finalizers/-"}, {"value", api::finalizer}});
-  else
-    patch.push_back({{"op", "add"}, {"path", "/metadata/finalizers"},
-                     {"value", json::array({api::finalizer})}});
-  ctx(self).kube->patch(user_ref(self), k8s::patch_type::json, patch,
-                        then<json>(self, [self](expected<json, k8s::error> r) {
-                          if (!r) {
-                            // A failed `test` of the resourceVersion (422) means the object moved
-                            // on since it was read: read it again soon.
-                            auto o = from_k8s(r.error(), "while adding the finalizer");
-                            if (r.error().code == k8s::error::kind::invalid)
-                              o.what = outcome::kind::retry;
-                            finish(self, o);
-                            return;
-                          }
-                          auto& r2 = *self->state.rc;
-                          r2.object = std::move(*r);
-                          r2.meta = api::parse_meta(r2.object);
-                          step_admin(self, [self] { step_credentials(self); });
-                        }));
+  ensure_claim(self, true, [self] { step_admin(self, [self] { step_credentials(self); }); });
 }
 
 // Gone (deleted and finalized): nothing left to do for this resource.
@@ -238,12 +213,19 @@ void step_fetch(supervisor* self) {
     if (recorded != rc.spec.secret_name)
       rc.previous_secret = recorded;
   }
+  // Claimed by another install, or released by this one: nothing is written (api/claim.hpp).
+  const auto claim = api::claim_of(rc.meta, ctx(self).settings.install_id);
+  if (claim.state == api::claim_state::elsewhere
+      || claim.state == api::claim_state::released_here) {
+    leave_alone(self, claim);
+    return;
+  }
   if (rc.meta.deleting) {
     if (!rc.meta.has_finalizer(api::finalizer)) {
       done_running(self);
       return;
     }
-    step_delete(self);
+    ensure_claim(self, false, [self] { step_delete(self); });
     return;
   }
   if (rc.spec_valid) {
@@ -254,18 +236,23 @@ void step_fetch(supervisor* self) {
     else
       rc.spec_valid = false, rc.spec_error = policy.error();
   }
+  // A refusal writes the status: claimed first (without a finalizer), as any write.
   if (!rc.spec_valid) {
-    finish(self, refused(api::reason::invalid_spec, rc.spec_error));
+    ensure_claim(self, false, [self] {
+      finish(self, refused(api::reason::invalid_spec, self->state.rc->spec_error));
+    });
     return;
   }
   if (!rc.refusal_by_policy.empty()) {
     // Before the finalizer, the admin Secret and the pool: nothing touches the target. A user
     // refused from the start carries no finalizer, so deleting it needs nothing.
     rc.secret_seen = ctx(self).secrets->get(rc.meta.ns + "/" + rc.spec.secret_name);
-    finish(self, refused(api::reason::target_not_allowed,
-                         rc.refusal_by_policy
-                           + "; the operator does not connect to it and changes nothing there "
-                             "(no role is dropped) until a DatabaseTargetPolicy allows it"));
+    ensure_claim(self, false, [self] {
+      finish(self, refused(api::reason::target_not_allowed,
+                           self->state.rc->refusal_by_policy
+                             + "; the operator does not connect to it and changes nothing there "
+                               "(no role is dropped) until a DatabaseTargetPolicy allows it"));
+    });
     return;
   }
   step_finalizer(self);

@@ -8,13 +8,18 @@
 //      successful reconcile left them (its own writes coming back): nothing to do. Woken by its
 //      timer: always go on. Then wait for the manager's slot (max_concurrent_reconciles).
 //   1. Read the PostgresUser from the informer cache. Gone: the supervisor stops (normal exit).
+//  1b. The claim (api/claim.hpp): claimed by another install, or released by this one → leave
+//      it alone, writing nothing (log once). Any write below comes after this install's claim:
+//      step 4 claims with the finalizer in one patch that tests the resourceVersion; a refusal
+//      (2, target policy) or a deletion (3) of a user nobody claimed claims it without adding
+//      the finalizer. A claim that loses a race writes nothing else and reads again.
 //   2. Parse and validate the spec (the Secret template included; then spec.passwordPolicy over
 //      the operator's default). Invalid: Ready=False InvalidSpec with a Warning Event, nothing
 //      written (deletion still proceeds).
 //   3. Being deleted (finalizer present): per deletionPolicy, drop the role if it is ours
 //      (REASSIGN OWNED / DROP OWNED / DROP ROLE), delete the Secret if it is ours, remove the
 //      finalizer. Done.
-//   4. Add the finalizer if missing.
+//   4. Add the finalizer and this install's claim if missing (one patch).
 //   5. Read the admin Secret (and the CA Secret for verify-*) from the resource's own namespace.
 //   6. Read the credentials Secret: not ours → SecretConflict, nothing changed. Its password is
 //      the source of truth; a new one is generated (under the policy) only when it has none.
@@ -41,6 +46,7 @@
 //   - At most one reconcile of a resource at a time: a reconcile asked for while one runs is
 //     remembered and runs right after.
 //   - Refusals (invalid spec, foreign role or Secret, reserved names) change nothing.
+//   - A resource claimed by another install gets no write of any kind from this one.
 //   - Transient failures back off exponentially with jitter (100 ms → 5 min), reset on success.
 
 #include "actors/context.hpp"

@@ -233,3 +233,35 @@ TEST_CASE("each target's reconcile slots and waiting lines appear in /metrics an
   CHECK(queues[0]["lanes"]["urgent"]["mean_wait_seconds"] == 0.25);
   CHECK(queues[0]["lanes"]["background"]["waiting"] == 900);
 }
+
+TEST_CASE("users claimed by another install are counted apart, not as managed, with the install "
+          "identity") {
+  introspection_table t;
+  t.set_install_id("dbuser-system/dbuser-operator");
+  t.apply(report("ns/a", "Idle", "success", true), t0);
+  auto elsewhere = report("ns/b", "ClaimedElsewhere");
+  elsewhere.kind = "PostgresUser";
+  elsewhere.claimed_by = "team-b/dbuser-operator";
+  t.apply(elsewhere, t0);
+  auto other = elsewhere;
+  other.key = "ns/c";
+  t.apply(other, t0);
+  auto released = report("ns/d", "Released");
+  released.kind = "MySQLUser";
+  released.claimed_by = "dbuser-system/dbuser-operator";
+  t.apply(released, t0);
+  const auto e = prom::parse(t.metrics_text({}));
+  REQUIRE(e.errors.empty());
+  CHECK(e.value("dbuser_install_info", {{"install_id", "dbuser-system/dbuser-operator"}}) == 1);
+  CHECK(e.value("dbuser_users_claimed_elsewhere",
+                {{"kind", "PostgresUser"}, {"claimed_by", "team-b/dbuser-operator"}})
+        == 2);
+  CHECK(e.value("dbuser_users_released", {{"kind", "MySQLUser"}}) == 1);
+  CHECK(e.value("dbuser_managed_users", {{"ready", "true"}}) == 1);
+  CHECK(e.value("dbuser_managed_users", {{"ready", "false"}}) == 0);
+  CHECK(e.value("dbuser_reconciles_total", {{"result", "success"}}) == 1);
+  const auto d = t.debug_json();
+  CHECK(d["install"]["id"] == "dbuser-system/dbuser-operator");
+  CHECK(t.supervisor_json("ns/b")->at("claimed_by") == "team-b/dbuser-operator");
+  CHECK(t.supervisor_json("ns/a")->at("claimed_by").is_null());
+}
