@@ -8,6 +8,8 @@
 #include "actors/introspection.hpp"
 #include "actors/leader_elector.hpp"
 #include "actors/operator.hpp"
+#include "actors/release_all.hpp"
+#include "api/claim.hpp"
 #include "api/postgres_user.hpp"
 #include "common/log.hpp"
 #include "k8s/config.hpp"
@@ -72,6 +74,13 @@ const char* usage = R"(usage: dbuser-operator [flags]
                              4096, PostgreSQL's default; the server spends ~1 us per iteration
                              on every password set, and a client on every login that cannot
                              reuse its keys; a non-ASCII password's verifier is libpq's, 4096)
+  --install-id ID            this install's identity: the users it claims carry it in the
+                             annotation database.example.com/claimed-by, and users claimed by
+                             another install are left alone (default: <Lease namespace>/<Lease
+                             name>, e.g. dbuser-system/dbuser-operator)
+  --release-all              let go of every user this install claims (finalizer and claim
+                             removed, no SQL: roles and Secrets stay), then exit; with
+                             --namespace, of that namespace only
   --enable-fault-injection   honour the fault-injection annotation (tests only)
   --version, --help
 )";
@@ -100,6 +109,8 @@ struct flags {
   milliseconds retry_period = seconds(2);
   bool fault_injection = false;
   dbuser::pg::password_policy password_policy;
+  std::string install_id; // empty: the Lease's namespace/name
+  bool release_all = false;
 };
 
 [[noreturn]] void bad_flag(const std::string& msg) {
@@ -213,6 +224,12 @@ flags parse(int argc, char** argv) {
       f.retry_period = duration_flag(a, next());
     } else if (a == "--default-password-policy") {
       f.password_policy = password_policy_flag(a, next());
+    } else if (a == "--install-id") {
+      f.install_id = next();
+      if (auto why = dbuser::api::install_id_error(f.install_id); !why.empty())
+        bad_flag("--install-id: " + why);
+    } else if (a == "--release-all") {
+      f.release_all = !has_value || value == "true";
     } else if (a == "--enable-fault-injection") {
       f.fault_injection = !has_value || value == "true";
     } else {
@@ -382,6 +399,38 @@ void release_lease(caf::actor_system& sys, const caf::actor& elector) {
   caf::anon_send_exit(elector, caf::exit_reason::user_shutdown);
 }
 
+// This install's identity: --install-id, else the leader-election Lease's namespace/name (what
+// tells two installs apart; the replicas of one install share it), with or without --leader-elect.
+std::string install_id_of(const flags& f) {
+  if (!f.install_id.empty())
+    return f.install_id;
+  return dbuser::api::default_install_id(
+    f.election_ns.empty() ? default_election_namespace() : f.election_ns, f.election_name);
+}
+
+// --release-all: lets go of every user this install claims, then the process exits.
+int run_release_all(const flags& f, const dbuser::k8s::config& kube_cfg) {
+  dbuser::k8s::client_options o;
+  o.qps = f.qps;
+  o.burst = f.burst;
+  auto kube = dbuser::k8s::client::make(kube_cfg, o);
+  if (!kube) {
+    spdlog::critical("Kubernetes client: {}", kube.error().to_string());
+    return 1;
+  }
+  const auto id = install_id_of(f);
+  spdlog::info("releasing every user claimed by install {} (namespace: {}); no database is "
+               "touched",
+               id, f.ns.empty() ? "all" : f.ns);
+  const auto sum = release_all(**kube, f.ns, id);
+  for (const auto& failure : sum.failures)
+    spdlog::error("not released: {}", failure);
+  spdlog::info("release-all: {} released, {} left alone (claimed by another install, or not "
+               "ours), {} failed",
+               sum.released, sum.left, sum.failures.size());
+  return sum.failures.empty() ? 0 : 1;
+}
+
 } // namespace dbuser_main
 
 int main(int argc, char** argv) {
@@ -407,6 +456,14 @@ int main(int argc, char** argv) {
   if (!kube) {
     spdlog::critical("Kubernetes configuration: {}", kube.error().to_string());
     return 1;
+  }
+
+  if (f.release_all) {
+    const int code = run_release_all(f, *kube);
+    spdlog::default_logger()->flush();
+    capture.finish();
+    std::fflush(nullptr);
+    std::_Exit(code); // as below: cpprestsdk's static destructors are unsafe
   }
 
   caf::actor_system_config cfg;
@@ -436,6 +493,7 @@ int main(int argc, char** argv) {
   oc.settings.fault_injection = f.fault_injection;
   oc.settings.password_policy = f.password_policy;
   oc.settings.instance = host_name();
+  oc.settings.install_id = install_id_of(f);
   oc.start_paused = f.leader_elect;
   oc.on_supervisor_report = hooks.on_supervisor_report;
   oc.on_pool_stats = hooks.on_pool_stats;
@@ -447,7 +505,9 @@ int main(int argc, char** argv) {
     caf::anon_send_exit(introspection, caf::exit_reason::user_shutdown);
     return 1;
   }
-  caf::anon_send(introspection, dbuser::msg::sources_atom::value, sources_of(**rt));
+  auto sources = sources_of(**rt);
+  sources.install_id = oc.settings.install_id;
+  caf::anon_send(introspection, dbuser::msg::sources_atom::value, std::move(sources));
   auto endpoint = http_endpoint::start(sys, f.listen, introspection);
   if (!endpoint) {
     spdlog::critical("{}", endpoint.error());
@@ -470,8 +530,9 @@ int main(int argc, char** argv) {
       sys, (*rt)->kube(), lo, [runtime](bool leading) { runtime->pause(!leading); },
       hooks.on_leader);
   }
-  spdlog::info("dbuser-operator {} started (namespace: {}{})", DBUSER_VERSION,
-               f.ns.empty() ? "all" : f.ns, f.leader_elect ? ", waiting to be the leader" : "");
+  spdlog::info("dbuser-operator {} started (install: {}; namespace: {}{})", DBUSER_VERSION,
+               oc.settings.install_id, f.ns.empty() ? "all" : f.ns,
+               f.leader_elect ? ", waiting to be the leader" : "");
 
   // While waiting for a signal, every 30 s hand memory freed since (list responses, reconcile
   // buffers of a burst) back to the system: glibc keeps it otherwise.
