@@ -208,7 +208,7 @@ TEST_CASE("schemaPrivileges and functionPrivileges are read per schema entry and
            "or ALL");
 }
 
-TEST_CASE("databaseOwner and ownedSchemas are read into the desired role; public, system schemas "
+TEST_CASE("databaseOwner and ownedSchemas are read into the desired role: public, system schemas "
           "and duplicates are refused") {
   auto obj = quick_start();
   obj["spec"]["databaseOwner"] = true;
