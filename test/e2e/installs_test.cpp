@@ -8,6 +8,8 @@
 // (each role once, with its verifier unchanged by a hand-over) and a login with every Secret.
 #include "test/e2e/support/checks.hpp"
 #include "test/e2e/support/e2e_env.hpp"
+#include "test/mysql_e2e/support/mysql_checks.hpp"
+#include "test/mysql_e2e/support/mysql_env.hpp"
 #include "test/support/dev_env.hpp"
 #include "test/support/wait.hpp"
 
@@ -298,4 +300,70 @@ TEST_CASE("two installs watching one namespace: each user is claimed and reconci
   CHECK(b_log.find("SCRAM-SHA-256$") == std::string::npos);
   for (const auto& u : users)
     CHECK(b_log.find(u.password) == std::string::npos);
+}
+
+TEST_CASE("MySQLUsers go through the same claim: two installs, each user reconciled by exactly "
+          "one, and release-all keeps every account") {
+  e2e_options no_operator;
+  no_operator.start_operator = false;
+  mysql_env env(no_operator);
+  env.base.op = start_install(env.base, install_a);
+  operator_process* a = env.base.op.get();
+  auto b = start_install(env.base, install_b);
+  for (auto* op : {a, b.get()})
+    REQUIRE(op->wait_for_log({"MySQLUser cache synced"}, seconds(30)));
+  const auto database = env.database_name("inst_my_db");
+  struct account {
+    std::string name, username, secret, hash;
+  };
+  std::vector<account> accounts;
+  for (int i = 0; i < 6; ++i) {
+    const auto n = std::to_string(i);
+    account u{env.base.object_name("my" + n), env.account_name("inst" + n),
+              env.base.object_name("my-creds" + n), ""};
+    if (i == 0) { // the first alone: it creates the database
+      env.apply(env.user_manifest(u.name, u.username, database, u.secret));
+      REQUIRE_MYSQL_READY(env, u.name, seconds(60));
+    }
+    accounts.push_back(u);
+  }
+  json list = {{"apiVersion", "v1"}, {"kind", "List"}, {"items", json::array()}};
+  for (std::size_t i = 1; i < accounts.size(); ++i)
+    list["items"].push_back(
+      env.user_manifest(accounts[i].name, accounts[i].username, database, accounts[i].secret));
+  REQUIRE(env.base.k8s.apply(list, env.base.ns).ok());
+  for (auto& u : accounts) {
+    INFO(u.name);
+    REQUIRE_MYSQL_READY(env, u.name, seconds(90));
+    auto obj = env.user(u.name);
+    REQUIRE(obj);
+    const auto holder = annotation(*obj, claimed_by);
+    CHECK((holder == install_a || holder == install_b));
+    CHECK(has_finalizer(*obj));
+    auto& mine = holder == install_a ? *a : *b;
+    auto& other = holder == install_a ? *b : *a;
+    CHECK(wait_until(
+      [&] {
+        return count_with(messages_by_user(other, env.base.ns)[u.name], "leaves it alone") == 1;
+      },
+      seconds(30), milliseconds(500)));
+    CHECK(count_with(messages_by_user(mine, env.base.ns)[u.name], "reconciled in") >= 1);
+    CHECK(count_with(messages_by_user(other, env.base.ns)[u.name], "reconciled in") == 0);
+    CHECK(env.login_with_secret(u.secret).empty());
+    u.hash = env.db.account_hash(u.username).value_or("");
+  }
+  // Both installs let go (no SQL): no finalizer left, every account as it was.
+  b->stop();
+  REQUIRE(release_all(env.base, install_b) == 0);
+  REQUIRE(release_all(env.base, install_a) == 0);
+  for (const auto& u : accounts) {
+    INFO(u.name);
+    auto obj = env.user(u.name);
+    REQUIRE(obj);
+    CHECK_FALSE(has_finalizer(*obj));
+    CHECK(annotation(*obj, claimed_by).empty());
+    CHECK_FALSE(annotation(*obj, released_by).empty());
+    CHECK(env.db.account_hash(u.username) == u.hash);
+  }
+  CHECK_NO_SECRETS_IN_LOG(env.base);
 }
