@@ -111,7 +111,8 @@ TEST_CASE("a new rotate annotation value rotates a MySQLUser's password once: th
 }
 
 TEST_CASE("SIGKILL at a random moment of a MySQLUser's rotation, 20 times: the Secret always logs "
-          "in and no pending password is left") {
+          "in and no pending password is left",
+          "[soak]") {
   mysql_env env(e2e_options{true, true, false, "2s", {}});
   auto u = make_user(env);
   std::mt19937 rng(std::random_device{}());

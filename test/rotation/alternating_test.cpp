@@ -121,7 +121,8 @@ void delete_dropping_every_role(e2e_env& env, const user_under_test& u) {
 
 TEST_CASE("Alternating: a client that reconnects every 100 ms with what the Secret holds never "
           "fails across 10 rotations, credentials read first log in until their overlap ends "
-          "and then fail, and both login roles share one owner of the objects") {
+          "and then fail, and both login roles share one owner of the objects",
+          "[soak]") {
   e2e_env env(e2e_options{true, true, false, "30s", {}});
   auto u = make_user(env, alternating("1m"));
   auto first = read_creds(env, u);
@@ -318,7 +319,8 @@ TEST_CASE("switching the strategy InPlace to Alternating and back keeps the obje
 // console width it aborts instead of reporting.)
 TEST_CASE("SIGKILL at random moments of Alternating rotations and strategy switches (20 kills) "
           "leaves every Secret logging in, nothing pending and no other login role able to log "
-          "in") {
+          "in",
+          "[soak]") {
   e2e_env env(e2e_options{true, true, false, "2s", {}});
   // Ten users rotate from Alternating, ten are switched from InPlace (itself a rotation).
   std::vector<user_under_test> users;

@@ -109,7 +109,8 @@ TEST_CASE("a short rotation interval rotates repeatedly and every password logs 
 }
 
 TEST_CASE("SIGKILL at a random moment of a rotation, 20 times: the Secret always logs in and no "
-          "pending password is left") {
+          "pending password is left",
+          "[soak]") {
   e2e_env env(e2e_options{true, true, false, "2s", {}});
   auto u = make_user(env);
   std::mt19937 rng(std::random_device{}());
@@ -139,8 +140,10 @@ TEST_CASE("SIGKILL at a random moment of a rotation, 20 times: the Secret always
   CHECK_NO_SECRETS_IN_LOG(env);
 }
 
+// [serial]: it stops the shared PostgreSQL.
 TEST_CASE("a rotation asked for while PostgreSQL is down completes when it returns, and until then "
-          "the Secret keeps the old password") {
+          "the Secret keeps the old password",
+          "[serial]") {
   e2e_env env(e2e_options{true, true, false, "2s", {}});
   auto u = make_user(env);
   const auto before = password_of(env, u);
