@@ -1,7 +1,10 @@
 // Privilege groups at scale (issue 18): thousands of PostgresUsers with the same privileges on one
 // database that holds tables. Before groups, the 2,441st direct grantee of a table failed with
 // "row is too big" (a table's ACL lives in its pg_class row, which has no TOAST). Now every user
-// is a member of one group and the table's ACL holds a handful of entries.
+// is a member of one group and the table's ACL holds a handful of entries. The users hold what
+// applications need besides tables (issue 29): the sequences behind serial columns (derived from
+// INSERT), CREATE on the schema and EXECUTE on its functions; every sequence's and function's ACL
+// stays as small as the tables'.
 //
 // DBUSER_SCALE_USERS sets how many: default 1000, which `make test` and CI run (about 2.5 minutes
 // here); DBUSER_SCALE_USERS=5000 is the issue's acceptance (about 9 minutes on this 2-core machine
@@ -56,14 +59,20 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
   const std::string prefix = "scale_" + std::to_string(::getpid()) + "_";
   // The database exists with a table before any user (as every application database does).
   env.pg.exec("CREATE DATABASE " + postgres::ident(db));
-  env.pg.exec("CREATE TABLE before_t (id int); INSERT INTO before_t VALUES (1)", db);
+  env.pg.exec("CREATE TABLE before_t (id int, n serial); INSERT INTO before_t VALUES (1); "
+              "CREATE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 42'; "
+              "REVOKE EXECUTE ON FUNCTION answer() FROM PUBLIC",
+              db);
 
   // Created by 4 kubectl processes at once (one creates about 30 objects a second here).
   constexpr int writers = 4;
   std::vector<json> lists(writers, json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", json::array()}});
   for (int i = 0; i < n; ++i) {
     const auto id = std::to_string(i);
-    lists[i % writers]["items"].push_back(env.user_manifest("u-" + id, prefix + id, db, "u-" + id));
+    auto user = env.user_manifest("u-" + id, prefix + id, db, "u-" + id);
+    user["spec"]["schemaPrivileges"] = json::array({"CREATE"});
+    user["spec"]["functionPrivileges"] = json::array({"EXECUTE"});
+    lists[i % writers]["items"].push_back(std::move(user));
   }
   const auto start = steady_clock::now();
   std::vector<std::string> create_errors(writers);
@@ -82,7 +91,7 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
     REQUIRE(e.empty());
   const double create_s = since(start);
   // A table created while users are being made: default privileges cover it.
-  env.pg.exec("CREATE TABLE during_t (id int); INSERT INTO during_t VALUES (2)", db);
+  env.pg.exec("CREATE TABLE during_t (id int, n bigserial); INSERT INTO during_t VALUES (2)", db);
 
   int ready = 0;
   const bool all_ready = wait_until(
@@ -96,7 +105,8 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
          << ready_s << " s (" << n / ready_s << " users/s)");
   REQUIRE(all_ready);
 
-  // Every user's Secret logs in and reads both tables (4 threads: SCRAM costs on both sides).
+  // Every user's Secret logs in, reads both tables, inserts into their serial columns (the
+  // sequences) and calls the function (4 threads: SCRAM costs on both sides).
   auto secrets = json::parse(env.k8s.must({"get", "secrets", "-n", env.ns, "-l",
                                           "app.kubernetes.io/managed-by=dbuser-operator", "-o",
                                           "json"}));
@@ -120,7 +130,9 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
       for (size_t i = next++; i < creds.size(); i = next++) {
         const auto& [user, password] = creds[i];
         auto err = env.pg.exec_as(user, password, db,
-                                  "SELECT (SELECT id FROM before_t) + (SELECT id FROM during_t)");
+                                  "SELECT (SELECT min(id) FROM before_t) + (SELECT min(id) FROM "
+                                  "during_t) + answer(); INSERT INTO before_t (id) VALUES (3); "
+                                  "INSERT INTO during_t (id) VALUES (4)");
         if (!err.empty()) {
           ++failed;
           std::lock_guard<std::mutex> lock(failure_mutex);
@@ -135,7 +147,21 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
   INFO(first_failure);
   CHECK(failed == 0);
 
-  // A handful of ACL entries: the owner and the group (not one per user).
+  // A handful of ACL entries: the owner and the group (not one per user), on the tables, their
+  // sequences, the function and the schema.
+  {
+    auto c = env.pg.admin(db);
+    pqxx::nontransaction tx(c);
+    for (const std::string query :
+         {"SELECT max(coalesce(array_length(relacl, 1), 0)) FROM pg_class WHERE relkind = 'S' AND "
+          "relnamespace = 'public'::regnamespace",
+          "SELECT coalesce(array_length(proacl, 1), 0) FROM pg_proc WHERE proname = 'answer'",
+          "SELECT coalesce(array_length(nspacl, 1), 0) - 1 FROM pg_namespace WHERE nspname = "
+          "'public'"}) { // the schema's minus PUBLIC's USAGE
+      INFO(query);
+      CHECK(tx.exec(query)[0][0].as<int>() <= 3);
+    }
+  }
   for (const std::string table : {"before_t", "during_t"}) {
     auto c = env.pg.admin(db);
     pqxx::nontransaction tx(c);
