@@ -14,7 +14,7 @@ export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= 1
 export BUILD_DIR
 
-.PHONY: all deps control-plane configure build build-operator test test-unit test-pg-matrix dev-up \
+.PHONY: all deps control-plane configure build build-operator test test-soak test-unit test-pg-matrix dev-up \
         dev-down dev-clean run demo lint format asan clean bench cluster-up cluster-down image
 
 all: build
@@ -33,9 +33,18 @@ configure: $(BUILD_DIR)/build.ninja
 build: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-# Everything: packages, build, dev environment, every test. Exit code is ctest's.
+# Everything: packages, build, dev environment, every test but the soak cases. Exit code is ctest's.
+# TEST_JOBS tests run side by side (they mostly wait on the API server and the database servers);
+# what they share is declared in test/CMakeLists.txt (RUN_SERIAL, RESOURCE_LOCK).
+TEST_JOBS ?= 4
 test: build dev-up
-	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 $(CTEST_ARGS)
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 -j $(TEST_JOBS) -LE soak $(CTEST_ARGS)
+
+# The soak cases (label soak: ten Alternating rotations, SIGKILL loops, 1,000 users on the local
+# cluster's operator Pod), at full strength; CI runs
+# them every time, as a step of their own.
+test-soak: build dev-up
+	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 -j $(TEST_JOBS) -L soak $(CTEST_ARGS)
 
 test-unit: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -L unit $(CTEST_ARGS)

@@ -347,8 +347,10 @@ TEST_CASE("the kubelet's SIGTERM ends the operator's container within its grace 
             << " ms (grace " << grace << " s), exit code " << terminated["exitCode"] << std::endl;
 }
 
+// [soak]: load held on the memory-limited Pod for minutes; make test-soak and CI run it.
 TEST_CASE("1,000 PostgresUsers are reconciled by the operator Pod within its memory limit, "
-          "without a restart or an OOM kill") {
+          "without a restart or an OOM kill",
+          "[soak]") {
   constexpr int n = 1000;
   e2e_env env(without_operator());
   operator_install op(env.k8s, "default");
