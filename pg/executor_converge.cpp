@@ -100,7 +100,7 @@ result<std::vector<std::string>> executor::apply(const std::vector<action>& acti
     size_t end = i + 1;
     if (!first.outside_transaction)
       while (end < actions.size() && !actions[end].outside_transaction
-             && actions[end].database == first.database)
+             && !actions[end].new_batch && actions[end].database == first.database)
         ++end;
     size_t current = i;
     try {
@@ -110,7 +110,8 @@ result<std::vector<std::string>> executor::apply(const std::vector<action>& acti
         try {
           tx.exec(first.sql);
         } catch (const pqxx::sql_error& e) {
-          if (e.sqlstate() != "42P04") // created concurrently: fine
+          // Created concurrently: fine (42P04; 23505 when both passed the existence check).
+          if (e.sqlstate() != "42P04" && e.sqlstate() != "23505")
             throw;
         }
       } else {
@@ -212,15 +213,21 @@ result<std::vector<std::string>> executor::converge_observed(const desired_role&
       }
     }
     // 2. The role: groups joined, then what it left and held directly revoked. Its statements on
-    //    shared catalogs (no database) join the transaction of a neighbouring group statement:
-    //    a new role is created, marked and joined in one transaction, one round trip.
+    //    shared catalogs (no database) run in the database of a neighbouring group statement: a
+    //    new role is created, marked and joined in one transaction, one round trip after the
+    //    groups' (never in their batch: see action::new_batch).
     auto own = plan(desired, observed, admin);
     if (!own)
       return make_unexpected(own.error());
     const size_t first_own = actions.size();
     actions.insert(actions.end(), own->begin(), own->end());
-    if (!groups.empty())
+    if (!groups.empty()) {
       share_transactions(actions, first_own);
+      // The groups' statements commit first; the role's (a new role's verifier, its marker and
+      // its memberships: one transaction) never share a batch with them.
+      if (first_own > 0 && first_own < actions.size())
+        actions[first_own].new_batch = true;
+    }
     auto done = apply(actions);
     if (!done) {
       const auto& state = done.error().sqlstate;

@@ -162,6 +162,10 @@ struct action {
   // When the server answers 42501 (insufficient privilege): the right the admin lacks and the
   // way out, for the message ("the admin lacks CREATEDB: create database X or grant CREATEDB").
   std::string if_denied = {};
+  // Starts a transaction of its own (apply() does not join it to the statements before it): a
+  // batch that fails is echoed in the server's log whole, and the role's statements (its
+  // verifier) must not share a batch with its privilege groups' (which race with other users').
+  bool new_batch = false;
 };
 
 // The statements that take `observed` to `desired`, in order: databases, role, memberships
