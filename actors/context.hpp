@@ -75,6 +75,9 @@ struct slot_queue_stats {
 struct operator_context {
   api::engine engine = api::engine::postgres; // which kind of user resource this context serves
   k8s::resource resource = k8s::resource::postgres_users();
+  std::string kind = "PostgresUser"; // PostgresUser, PostgresRole or MySQLUser
+  // PostgresRoles: NOLOGIN roles without credentials (no Secret, no password, no login check).
+  [[nodiscard]] bool serves_roles() const { return kind == "PostgresRole"; }
   std::shared_ptr<k8s::client> kube;
   std::shared_ptr<k8s::informer> users;   // the user resources (PostgresUsers or MySQLUsers)
   std::shared_ptr<k8s::informer> secrets; // Secrets labelled managed-by=dbuser-operator

@@ -118,10 +118,39 @@ struct postgres_engine {
                     const pg::scram_secret* set) {
     return ex.login_check(d.active_name(), pw, db, set != nullptr && set->keys ? &*set->keys : nullptr);
   }
-  // Membership in a powerful role would hand its power over (SET ROLE): refuse it.
+  // Why the role may not be dropped yet: roles other than the admin are its members.
+  static std::optional<std::string> in_use(executor& ex, const desired& d, db_result& r) {
+    auto members = ex.members_of(d.name);
+    if (!members) {
+      r.failure = to_db_error(members.error());
+      return std::nullopt;
+    }
+    if (members->empty())
+      return std::nullopt;
+    std::string list;
+    for (size_t i = 0; i < members->size() && i < 10; ++i)
+      list += (i == 0 ? "" : ", ") + (*members)[i];
+    if (members->size() > 10)
+      list += " and " + std::to_string(members->size() - 10) + " more";
+    return std::to_string(members->size()) + " role" + (members->size() == 1 ? " is" : "s are")
+           + " still members of it: " + list;
+  }
+  // Membership in a powerful role would hand its power over (SET ROLE): refuse it. A role that
+  // does not exist yet (a PostgresRole not Ready yet) is waited for.
   static std::optional<std::string> refusal(executor& ex, const desired& d, db_result& r) {
     if (d.member_of.empty())
       return std::nullopt;
+    auto missing = ex.missing_roles(d.member_of);
+    if (!missing) {
+      r.failure = to_db_error(missing.error());
+      return std::string();
+    }
+    if (!missing->empty()) {
+      r.waiting = "spec.memberOf: role " + missing->front()
+                  + " does not exist yet (a PostgresRole of that name may not be Ready yet); "
+                    "waiting for it";
+      return std::string();
+    }
     auto privileged = ex.privileged_roles(d.member_of);
     if (!privileged) {
       r.failure = to_db_error(privileged.error());
@@ -167,6 +196,9 @@ struct mysql_engine {
     return ex.login_check(d.user, pw, db);
   }
   static std::optional<std::string> refusal(executor&, const desired&, db_result&) {
+    return std::nullopt;
+  }
+  static std::optional<std::string> in_use(executor&, const desired&, db_result&) {
     return std::nullopt;
   }
 };
@@ -227,7 +259,7 @@ db_result converge(typename E::executor& ex, db_job& job) {
   if (r.claim == msg::role_claim::unmanaged || r.claim == msg::role_claim::other_owner)
     return r; // refused: nothing changed
   if (auto why = E::refusal(ex, d, r)) {
-    if (!r.failure)
+    if (!r.failure && !r.waiting)
       r.refusal = std::move(*why);
     return r;
   }
@@ -250,7 +282,9 @@ db_result converge(typename E::executor& ex, db_job& job) {
     return r;
   }
   r.done = std::move(*done);
-  if (r.created || r.password_set || !r.done.empty() || job.force_login_check)
+  // A PostgresRole has no password: it never logs in.
+  if (!job.password.empty()
+      && (r.created || r.password_set || !r.done.empty() || job.force_login_check))
     check_login<E>(ex, desired, job, r, secret ? &*secret : nullptr);
   return r;
 }
@@ -261,6 +295,13 @@ db_result remove(typename E::executor& ex, db_job& job) {
   auto& d = E::of(job);
   if (!observe_claim<E>(ex, d, job, r) || r.claim != msg::role_claim::ours)
     return r; // absent: nothing to do; not ours: never drop it
+  if (job.keep_while_members) {
+    if (auto why = E::in_use(ex, d, r); why || r.failure) {
+      if (!r.failure)
+        r.refusal = std::move(*why);
+      return r;
+    }
+  }
   auto done = E::drop(ex, d);
   if (!done) {
     r.failure = to_db_error(done.error());

@@ -3,6 +3,7 @@
 #include "actors/secret_writer.hpp"
 #include "actors/user_manager.hpp"
 #include "api/mysql_user.hpp"
+#include "api/postgres_role.hpp"
 #include "api/postgres_user.hpp"
 #include "api/target_policy.hpp"
 #include "messages/reconcile.hpp"
@@ -46,11 +47,16 @@ struct engine_kind {
   api::engine eng;
   k8s::resource res;
   const char* kind;
+  bool has_secrets = true; // its Secrets' events go to its manager
+  bool optional = false;   // its CRD may not be installed (an upgrade that kept the old CRDs)
 };
 
-// The user resources this operator serves: PostgresUsers and MySQLUsers.
+// The resources this operator serves: PostgresUsers, PostgresRoles and MySQLUsers.
 std::vector<engine_kind> engine_kinds() {
   return {{api::engine::postgres, k8s::resource::postgres_users(), api::kind},
+          {api::engine::postgres,
+           k8s::resource{api::group, api::version, api::postgres_role::plural, true},
+           api::postgres_role::kind, false, true},
           {api::engine::mysql,
            k8s::resource{api::group, api::version, api::mysql_user::plural, true},
            api::mysql_user::kind}};
@@ -66,7 +72,8 @@ key_sink sink_to(std::shared_ptr<caf::actor> manager) {
   };
 }
 
-k8s::informer_handlers user_handlers(const key_sink& send_key, const char* kind) {
+k8s::informer_handlers user_handlers(const key_sink& send_key, const char* kind,
+                                     bool optional) {
   k8s::informer_handlers h;
   h.on_add = [send_key](const json& o) { send_key(key_of(o)); };
   h.on_update = [send_key](const json& o, const json& n) {
@@ -75,7 +82,17 @@ k8s::informer_handlers user_handlers(const key_sink& send_key, const char* kind)
   };
   h.on_delete = [send_key](const json& o) { send_key(key_of(o)); };
   h.on_synced = [kind] { spdlog::info("{} cache synced", kind); };
-  h.on_error = [kind](const k8s::error& e) {
+  auto absent_said = std::make_shared<bool>(false);
+  h.on_error = [kind, optional, absent_said](const k8s::error& e) {
+    if (optional && e.code == k8s::error::kind::not_found) {
+      // Once, not at every relist: its CRD is not installed (apply deploy/crd to serve it).
+      spdlog::log(*absent_said ? spdlog::level::debug : spdlog::level::warn,
+                  "{}: the API server does not serve this kind (its CRD is not installed: apply "
+                  "deploy/crd); none is reconciled until it does",
+                  kind);
+      *absent_said = true;
+      return;
+    }
     spdlog::warn("{} watch: {} (retrying)", kind, e.to_string());
   };
   return h;
@@ -158,11 +175,15 @@ operator_runtime::start(caf::actor_system& sys, operator_config cfg) {
     auto ctx = std::make_shared<operator_context>(shared);
     ctx->engine = k.eng;
     ctx->resource = k.res;
+    ctx->kind = k.kind;
+    k8s::informer_options opts;
+    opts.absent_is_empty = k.optional;
     ctx->users = k8s::informer::make(ctx->kube, k.res, cfg.watch_namespace,
-                                     user_handlers(send_key, k.kind));
+                                     user_handlers(send_key, k.kind, k.optional), opts);
     rt->engines_.push_back(engine_slot{ctx, caf::actor()});
     manager_refs.push_back(manager_ref);
-    secret_routes.emplace_back(k.eng, send_key);
+    if (k.has_secrets)
+      secret_routes.emplace_back(k.eng, send_key);
   }
   // One cache of our Secrets for both kinds; each event goes to the manager its label names.
   auto route = [secret_routes](const json& s) {

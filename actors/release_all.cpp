@@ -2,6 +2,7 @@
 
 #include "api/claim.hpp"
 #include "api/mysql_user.hpp"
+#include "api/postgres_role.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -18,6 +19,8 @@ struct kind_of_user {
 
 std::vector<kind_of_user> user_kinds() {
   return {{api::kind, k8s::resource::postgres_users()},
+          {api::postgres_role::kind,
+           k8s::resource{api::group, api::version, api::postgres_role::plural, true}},
           {api::mysql_user::kind,
            k8s::resource{api::group, api::version, api::mysql_user::plural, true}}};
 }

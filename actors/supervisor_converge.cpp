@@ -3,6 +3,7 @@
 
 #include "actors/secret_writer.hpp"
 #include "actors/supervisor_internal.hpp"
+#include "api/postgres_role.hpp"
 #include "messages/db.hpp"
 #include "messages/secrets.hpp"
 
@@ -138,7 +139,9 @@ std::string claim_message(const msg::db_result& r, const std::string& role) {
   if (r.claim == msg::role_claim::unmanaged)
     return "role " + role
            + " already exists and is not managed by dbuser-operator; refusing to adopt it";
-  return "role " + role + " is owned by PostgresUser " + r.claimed_by;
+  // A PostgresRole's owner key names its kind (api::postgres_role::owner_key); a user's does not.
+  const bool by_role = r.claimed_by.rfind(std::string(api::postgres_role::kind) + " ", 0) == 0;
+  return "role " + role + " is owned by " + (by_role ? "" : "PostgresUser ") + r.claimed_by;
 }
 
 void on_converged(supervisor* self, msg::db_result& r) {
@@ -152,8 +155,19 @@ void on_converged(supervisor* self, msg::db_result& r) {
     finish(self, refused(api::reason::invalid_spec, *r.refusal));
     return;
   }
+  if (r.waiting) {
+    finish(self, retry(api::reason::waiting_for_role, *r.waiting));
+    return;
+  }
   for (auto& d : r.done)
     rc.changes.push_back(std::move(d));
+  if (!rc.spec.credentials) { // a PostgresRole: no login, no Secret
+    if (r.failure)
+      finish(self, from_db(self, *r.failure));
+    else
+      finish(self, success("role " + rc.spec.username + " and its privileges are as the spec asks"));
+    return;
+  }
   if (r.password_set || rc.new_password)
     rc.password_updated_at = rc.creds.updated_at;
   if (r.login) {
@@ -225,12 +239,19 @@ void step_database(supervisor* self) {
                                                      std::nullopt)
                           || steady_clock::now() - st.last_login_check
                                > ctx(self).settings.login_check_period;
+  if (!rc.spec.credentials) // a PostgresRole never logs in
+    job.force_login_check = false;
   self->request(rc.pool, caf::infinite, msg::job_atom::value, std::move(job))
     .then([self](msg::db_result& r) { on_converged(self, r); },
           [self](caf::error& err) {
             finish(self, retry(api::reason::database_unreachable,
                                "database pool: " + self->system().render(err)));
           });
+}
+
+// A PostgresRole (steps 5 and 7 only): its pool, then the database; no credentials.
+void step_role(supervisor* self) {
+  with_pool(self, [self] { step_database(self); });
 }
 
 // Resolves the pool for the target, then runs `next`.

@@ -162,12 +162,21 @@ void delete_as_asked(supervisor* self) {
       describe_account(r, job);
       // Every role of the user goes, whatever the strategy and the state of a rotation.
       job.desired.logins.clear();
-      if (r.spec.eng == api::engine::postgres)
+      job.keep_while_members = !r.spec.credentials; // a PostgresRole in use stays
+      if (r.spec.eng == api::engine::postgres && r.spec.credentials)
         for (const auto& l : api::login_roles(r.spec.username))
           job.desired.logins.push_back(pg::login_role{l, pg::login_mode::disabled});
       self->request(r.pool, caf::infinite, msg::job_atom::value, std::move(job))
         .then(
           [self](msg::db_result& res) {
+            if (res.refusal) { // a PostgresRole that members still use: it waits for them
+              auto& r2 = *self->state.rc;
+              finish(self, retry(api::reason::role_in_use,
+                                 "cannot drop role " + r2.spec.username + ": " + *res.refusal
+                                   + "; remove it from their memberOf, or set "
+                                     "spec.deletionPolicy: Retain to leave the role"));
+              return;
+            }
             if (res.failure) {
               // Deletion waits on this: the condition says why, and how to let it go.
               auto o = from_db(self, *res.failure);

@@ -196,6 +196,8 @@ void step_admin(supervisor* self, std::function<void()> next);
 // Step 6 (supervisor_converge.cpp): reads the credentials Secret, then converges (7) and writes
 // it (8).
 void step_credentials(supervisor* self);
+// A PostgresRole's converge: no credentials, the database alone (supervisor_converge.cpp).
+void step_role(supervisor* self);
 // Step 7 (converge) and its rotation counterparts (supervisor_rotation.cpp).
 void step_database(supervisor* self);
 // Recovery (flow step 5): finish a rotation whose pending password the Secret holds, then `next`.

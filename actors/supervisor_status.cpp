@@ -21,7 +21,7 @@ void report(supervisor* self, const std::string& phase, milliseconds next, bool 
   if (!ctx(self).report)
     return;
   supervisor_report r;
-  r.kind = ctx(self).engine == api::engine::mysql ? api::mysql_user::kind : api::kind;
+  r.kind = ctx(self).kind;
   r.key = st.key;
   r.phase = phase;
   r.attempts = st.attempts;

@@ -70,7 +70,7 @@ void report_queues(manager* self) {
   st.report_scheduled = false;
   for (const auto& target : st.changed) {
     auto& s = st.stats[target];
-    s.kind = st.ctx->engine == api::engine::mysql ? "MySQLUser" : api::kind;
+    s.kind = st.ctx->kind;
     s.target = target;
     auto b = st.buckets.find(target);
     s.running = b == st.buckets.end() ? 0 : b->second.running;

@@ -8,6 +8,7 @@
 #include "actors/supervisor_internal.hpp"
 #include "api/claim.hpp"
 #include "api/mysql_user.hpp"
+#include "api/postgres_role.hpp"
 #include "messages/db.hpp"
 
 #include <caf/all.hpp>
@@ -26,6 +27,8 @@ std::size_t state_hash(const json& user, const std::optional<json>& secret,
 }
 
 expected<api::user_spec, api::spec_error> parse_user(supervisor* self, const json& object) {
+  if (ctx(self).serves_roles())
+    return api::postgres_role::parse_spec(object);
   return ctx(self).engine == api::engine::mysql ? api::mysql_user::parse_spec(object)
                                                 : api::parse_spec(object);
 }
@@ -105,6 +108,11 @@ outcome from_db(supervisor* self, const msg::db_error& e) {
 void describe_account(const reconcile_ctx& rc, msg::db_job& job, const std::string& active,
                       const std::vector<std::string>& keep) {
   job.owner = rc.meta.key();
+  if (!rc.spec.credentials) { // a PostgresRole: NOLOGIN, its own owner key
+    job.owner = api::postgres_role::owner_key(rc.meta);
+    job.desired = api::postgres_role::desired_role(rc.spec, job.owner);
+    return;
+  }
   if (rc.spec.eng == api::engine::mysql) {
     job.account = api::mysql_user::desired_account(rc.spec, rc.meta.key());
     return;
@@ -126,7 +134,14 @@ std::vector<std::string> kept_logins(supervisor* self) {
 // Step 4 with the claim (supervisor_claim.cpp): the finalizer and this install's claim, in one
 // patch.
 void step_finalizer(supervisor* self) {
-  ensure_claim(self, true, [self] { step_admin(self, [self] { step_credentials(self); }); });
+  ensure_claim(self, true, [self] {
+    step_admin(self, [self] {
+      if (ctx(self).serves_roles())
+        step_role(self); // no credentials: the database alone
+      else
+        step_credentials(self);
+    });
+  });
 }
 
 // Gone (deleted and finalized): nothing left to do for this resource.

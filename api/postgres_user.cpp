@@ -212,6 +212,7 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
     return refuse("spec is missing");
   user_spec spec;
   spec.eng = rules.eng;
+  spec.credentials = rules.has_credentials;
   spec.port = rules.default_port;
   spec.ssl_mode = rules.default_tls_mode;
   std::string err;
@@ -222,7 +223,12 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
     err = field + ": " + *v;
     return false;
   };
-  bool ok = read_string(*s, "username", spec.username, err, p)
+  const std::string name_field = p + rules.name_field;
+  if (!rules.has_credentials)
+    for (const char* field : {"secretName", "passwordRotation", "passwordPolicy", "secretTemplate"})
+      if (s->contains(field))
+        return refuse(p + field + " is not supported for this kind: it has no credentials");
+  bool ok = read_string(*s, rules.name_field, spec.username, err, p)
             && read_string(*s, "database", spec.database, err, p)
             && read_string(*s, "host", spec.host, err, p)
             && read_string(*s, rules.tls_field, spec.ssl_mode, err, p)
@@ -379,7 +385,7 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
     }
     if (spec.strategy == rotation_strategy::alternating
         && spec.username.size() + alternating_suffix_size > 63)
-      return refuse("spec.username: at most " + std::to_string(63 - alternating_suffix_size)
+      return refuse(name_field + ": at most " + std::to_string(63 - alternating_suffix_size)
                     + " characters with strategy Alternating (its login roles add \"-a\" and "
                       "\"-b\")");
   }
@@ -391,7 +397,7 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
   else if (policy != "Delete")
     return refuse("spec.deletionPolicy: must be Delete or Retain, not \"" + policy + "\"");
 
-  if (!verdict_check(rules.user(spec.username), "spec.username")
+  if (!verdict_check(rules.user(spec.username), name_field)
       || !verdict_check(rules.database(spec.database), "spec.database")
       || !verdict_check(rules.privileges(spec.privileges), "spec.privileges"))
     return refuse(err);
@@ -439,7 +445,7 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
   if (rules.needs_ca(spec.ssl_mode) && !spec.ca_secret_ref)
     return refuse("spec.caSecretRef is required with " + std::string(rules.tls_field) + " "
                   + spec.ssl_mode);
-  if (!is_dns_subdomain(spec.secret_name))
+  if (rules.has_credentials && !is_dns_subdomain(spec.secret_name))
     return refuse("spec.secretName: \"" + spec.secret_name
                   + "\" is not a valid Secret name (a lowercase DNS subdomain)");
   if (auto pp = s->find("passwordPolicy"); pp != s->end() && !pp->is_null()) {
@@ -456,7 +462,7 @@ expected<user_spec, spec_error> parse_user_spec(const json& object, const engine
   return spec;
 }
 
-expected<user_spec, spec_error> parse_spec(const json& object) {
+const engine_rules& postgres_rules() {
   static const engine_rules rules = [] {
     engine_rules r;
     r.eng = engine::postgres;
@@ -476,7 +482,11 @@ expected<user_spec, spec_error> parse_spec(const json& object) {
     r.has_member_of = true;
     return r;
   }();
-  return parse_user_spec(object, rules);
+  return rules;
+}
+
+expected<user_spec, spec_error> parse_spec(const json& object) {
+  return parse_user_spec(object, postgres_rules());
 }
 
 pg::desired_role desired_role(const user_spec& spec, const std::string& owner_key) {

@@ -78,6 +78,8 @@ enum class engine { postgres, mysql };
 // few fields only one engine reads (schema in grants, accountHost).
 struct user_spec {
   engine eng = engine::postgres;
+  // false: a PostgresRole (engine_rules::has_credentials): NOLOGIN, no Secret, no password.
+  bool credentials = true;
   std::string username;
   std::string database;
   std::string host;
@@ -157,7 +159,15 @@ struct engine_rules {
   std::function<std::optional<std::string>(const std::vector<std::string>&)> privileges;
   bool has_schema = false;
   bool has_member_of = false;
+  // The field that names the role or account ("username"; a PostgresRole's "roleName").
+  const char* name_field = "username";
+  // Whether it logs in with credentials of its own: secretName, passwordRotation, passwordPolicy
+  // and secretTemplate (a PostgresRole has none, and refuses them).
+  bool has_credentials = true;
 };
+
+// PostgreSQL's rules (a PostgresUser's; a PostgresRole's start from them).
+[[nodiscard]] const engine_rules& postgres_rules();
 
 // The engine-neutral reading of a user resource's spec under `rules`.
 [[nodiscard]] expected<user_spec, spec_error> parse_user_spec(const nlohmann::json& object,

@@ -37,6 +37,10 @@ inline constexpr const char* deleting = "Deleting";
 inline constexpr const char* rotating = "RotatingPassword";
 // The CRD is being deleted (an uninstall): the resource is let go, nothing is dropped.
 inline constexpr const char* released_on_uninstall = "ReleasedOnUninstall";
+// A PostgresRole whose deletion waits until no user is a member any more.
+inline constexpr const char* role_in_use = "RoleInUse";
+// A user whose memberOf names a role that does not exist yet (a PostgresRole not Ready yet).
+inline constexpr const char* waiting_for_role = "WaitingForRole";
 } // namespace reason
 
 // The result of logging in with the generated credentials.

@@ -183,9 +183,11 @@ mysql_password=$(cat "$my_root/admin-password")
 kubectl apply --server-side --force-conflicts --field-manager=dbuser-dev -k "$repo_root/deploy/crd" \
   >/dev/null
 kubectl wait --for=condition=Established --timeout=60s crd/postgresusers.database.example.com \
-  crd/mysqlusers.database.example.com crd/databasetargetpolicies.database.example.com >/dev/null
+  crd/postgresroles.database.example.com crd/mysqlusers.database.example.com \
+  crd/databasetargetpolicies.database.example.com >/dev/null
 # Established is not yet served: the first requests may get 429 while its storage initialises.
 wait_for "the PostgresUser API" 60 kubectl get postgresusers -A
+wait_for "the PostgresRole API" 60 kubectl get postgresroles -A
 wait_for "the MySQLUser API" 60 kubectl get mysqlusers -A
 wait_for "the DatabaseTargetPolicy API" 60 kubectl get databasetargetpolicies
 kubectl create secret generic postgres-admin -n default \

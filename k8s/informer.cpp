@@ -132,6 +132,25 @@ void informer::on_list(std::uint64_t epoch, expected<json, error> result) {
     std::lock_guard<std::mutex> lock(mutex_);
     if (stopped_ || epoch != epoch_) return;
   }
+  if (!result && opts_.absent_is_empty && result.error().code == error::kind::not_found) {
+    // Not served (yet): nothing of it exists. Listed again later, when its CRD may be installed.
+    report(result.error());
+    std::vector<json> deleted;
+    bool first_sync = false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const auto& [key, e] : cache_) deleted.push_back(unpack(e));
+      cache_.clear();
+      first_sync = !synced_;
+      synced_ = true;
+      backoff_ = opts_.backoff_max;
+    }
+    for (const auto& o : deleted)
+      if (handlers_.on_delete) handlers_.on_delete(o);
+    if (first_sync && handlers_.on_synced) handlers_.on_synced();
+    retry_later(/*relist_after=*/true, std::nullopt);
+    return;
+  }
   if (!result) {
     report(result.error());
     if (result.error().code == error::kind::canceled) return;

@@ -54,6 +54,9 @@ struct informer_options {
   // Cached objects and callbacks go without metadata.managedFields (server-side apply
   // bookkeeping, often half of an object), like controller-runtime's TransformStripManagedFields.
   bool strip_managed_fields = true;
+  // A resource the API server does not serve (its CRD not installed yet: 404 on the list) counts
+  // as synced and empty, and is listed again after backoff_max; off: retried until it is served.
+  bool absent_is_empty = false;
 };
 
 class informer : public std::enable_shared_from_this<informer> {

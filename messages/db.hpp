@@ -57,6 +57,9 @@ struct db_job {
   std::string password;    // the password the Secret holds (or is about to hold)
   std::string login_database;
   bool force_login_check = false;
+  // remove: refuse (db_result::refusal, nothing dropped) while roles other than the admin are
+  // members of the role (a PostgresRole that users still join).
+  bool keep_while_members = false;
 };
 
 enum class role_claim : std::uint8_t { ours, absent, unmanaged, other_owner };
@@ -97,6 +100,9 @@ struct db_result {
   bool password_set = false;           // the role's password was (re)set to the job's
   std::optional<login_check> login;
   std::optional<std::string> refusal;  // the spec asks for something unsafe: nothing was changed
+  // Something the spec names does not exist yet (a memberOf role, perhaps a PostgresRole not
+  // Ready yet): nothing was changed; try again.
+  std::optional<std::string> waiting;
   std::optional<db_error> failure;     // the job stopped here
 };
 

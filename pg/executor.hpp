@@ -87,6 +87,13 @@ public:
   // them would let a member SET ROLE to power it was never given.
   [[nodiscard]] result<std::vector<std::string>>
   privileged_roles(const std::vector<std::string>& roles);
+  // Those of `roles` that do not exist, in their order; predefined roles (pg_*) are left to the
+  // plan, which names the version that has them.
+  [[nodiscard]] result<std::vector<std::string>>
+  missing_roles(const std::vector<std::string>& roles);
+  // The roles that are members of `role`, but for the admin and the operator's privilege groups,
+  // sorted.
+  [[nodiscard]] result<std::vector<std::string>> members_of(std::string_view role);
   // CREATE DATABASE outside a transaction when missing; never drops one. True if created.
   [[nodiscard]] result<bool> ensure_database(std::string_view database);
   // ALTER ROLE ... PASSWORD '<verifier>' (the verifier from scram_verifier, never a plaintext).

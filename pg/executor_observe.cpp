@@ -373,6 +373,40 @@ result<bool> executor::database_exists(std::string_view database) {
   }
 }
 
+result<std::vector<std::string>> executor::missing_roles(const std::vector<std::string>& roles) {
+  auto& self = *impl_;
+  std::vector<std::string> out;
+  try {
+    pqxx::nontransaction tx(self.conn(""));
+    for (const auto& r : roles)
+      if (r.rfind("pg_", 0) != 0
+          && self.prepared_rows(tx, "SELECT 1 FROM pg_roles WHERE rolname = $1", r).empty())
+        out.push_back(r);
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, "while checking that the roles of memberOf exist"));
+  }
+  return out;
+}
+
+result<std::vector<std::string>> executor::members_of(std::string_view role) {
+  auto& self = *impl_;
+  const std::string name(role);
+  std::vector<std::string> out;
+  try {
+    pqxx::nontransaction tx(self.conn(""));
+    for (const auto& row : self.prepared_rows(
+           tx,
+           "SELECT DISTINCT m.rolname FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member "
+           "WHERE a.roleid = " + std::string(role_oid)
+             + " AND m.rolname <> current_user AND NOT starts_with(m.rolname, $2) ORDER BY 1",
+           name, std::string(group_name_prefix)))
+      out.push_back(row[0].as<std::string>());
+  } catch (const std::exception& ex) {
+    return make_unexpected(self.fail(ex, "while listing the members of role " + name));
+  }
+  return out;
+}
+
 result<std::vector<std::string>> executor::privileged_roles(const std::vector<std::string>& roles) {
   auto& self = *impl_;
   std::vector<std::string> out;

@@ -1,3 +1,4 @@
+#include "api/postgres_role.hpp"
 #include "api/postgres_user.hpp"
 
 #include <catch2/catch.hpp>
@@ -230,4 +231,46 @@ TEST_CASE("databaseOwner and ownedSchemas are read into the desired role: public
   CHECK(refusal(obj) == "spec.ownedSchemas[1]: app is listed twice");
   obj["spec"]["ownedSchemas"] = json::array({"a\"b"});
   CHECK_THAT(refusal(obj), Catch::StartsWith("spec.ownedSchemas[0]: "));
+}
+
+TEST_CASE("a PostgresRole parses like a user without credentials: NOLOGIN, its own owner key, and "
+          "credential fields refused") {
+  auto obj = json::parse(R"({
+    "apiVersion": "database.example.com/v1alpha1", "kind": "PostgresRole",
+    "metadata": {"name": "readonly", "namespace": "team-a", "uid": "u-2"},
+    "spec": {"roleName": "app_readonly", "database": "myapp_db", "host": "127.0.0.1",
+             "adminSecretRef": {"name": "postgres-admin"}, "privileges": ["SELECT"],
+             "grants": [{"database": "reports", "privileges": ["SELECT"]}],
+             "memberOf": ["app_base"]}})");
+  auto s = api::postgres_role::parse_spec(obj);
+  INFO((s ? std::string() : s.error().message));
+  REQUIRE(s);
+  CHECK_FALSE(s->credentials);
+  CHECK(s->username == "app_readonly");
+  const auto owner = api::postgres_role::owner_key(api::parse_meta(obj));
+  CHECK(owner == "PostgresRole team-a/readonly");
+  auto d = api::postgres_role::desired_role(*s, owner);
+  CHECK(d.name == "app_readonly");
+  CHECK(d.login == pg::login_mode::disabled);
+  CHECK(d.logins.empty());
+  CHECK(d.verifier.empty());
+  CHECK(d.marker == pg::owner_marker("PostgresRole team-a/readonly"));
+  CHECK(d.marker != pg::owner_marker("team-a/readonly")); // never a PostgresUser's
+  CHECK(d.grants.size() == 2);
+  CHECK(d.member_of == std::vector<std::string>{"app_base"});
+  CHECK(d.use_groups);
+  // A PostgresUser's spec is not a role's, and the other way round.
+  CHECK_FALSE(api::parse_spec(obj));
+  for (const char* field : {"secretName", "passwordRotation", "passwordPolicy", "secretTemplate"}) {
+    auto bad = obj;
+    bad["spec"][field] = field == std::string("secretName") ? json("x") : json::object();
+    auto r = api::postgres_role::parse_spec(bad);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message
+          == "spec." + std::string(field) + " is not supported for this kind: it has no credentials");
+  }
+  obj["spec"]["roleName"] = "pg_monitor";
+  auto r = api::postgres_role::parse_spec(obj);
+  REQUIRE_FALSE(r);
+  CHECK_THAT(r.error().message, Catch::StartsWith("spec.roleName: "));
 }

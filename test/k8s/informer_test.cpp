@@ -243,3 +243,23 @@ TEST_CASE("an informer whose resourceVersion was compacted away relists and reco
   CHECK(seen.of(ns + "/w2").size() == 1);
   inf->stop();
 }
+
+TEST_CASE("an informer of a kind the API server does not serve is synced and empty when asked to, "
+          "and retries without syncing otherwise") {
+  auto c = admin_client();
+  const resource absent{"absent.example.com", "v1", "nothings", true};
+  callbacks lenient_seen, strict_seen;
+  informer_options lenient;
+  lenient.absent_is_empty = true;
+  auto inf = informer::make(c, absent, "", lenient_seen.handlers(), lenient);
+  auto strict = informer::make(c, absent, "", strict_seen.handlers());
+  inf->start();
+  strict->start();
+  REQUIRE(wait_until([&] { return inf->synced(); }));
+  CHECK(inf->list().empty());
+  CHECK(lenient_seen.error_count() >= 1); // the 404 was reported, once per list
+  REQUIRE(wait_until([&] { return strict_seen.error_count() >= 2; }));
+  CHECK_FALSE(strict->synced());
+  inf->stop();
+  strict->stop();
+}
