@@ -40,9 +40,10 @@ public:
   }
 
   void put(const std::string& key, nlohmann::json object) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    last_known_[key] = last_read{object, std::chrono::system_clock::now()};
     if (ttl_.count() <= 0)
       return;
-    std::lock_guard<std::mutex> lock(mutex_);
     const auto now = clock::now();
     for (auto i = entries_.begin(); i != entries_.end();) // few keys: sweep on every write
       i = now - i->second.read_at >= ttl_ ? entries_.erase(i) : std::next(i);
@@ -82,6 +83,21 @@ public:
   void forget(const std::string& key) {
     std::lock_guard<std::mutex> lock(mutex_);
     entries_.erase(key);
+    last_known_.erase(key);
+  }
+
+  // The object last read under `key`, however old, and when: for a deletion whose admin Secret
+  // went first (a namespace being deleted takes its Secrets with it). Not for anything else.
+  struct last_read {
+    nlohmann::json object;
+    std::chrono::system_clock::time_point at;
+  };
+  [[nodiscard]] std::optional<last_read> last_known(const std::string& key) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto i = last_known_.find(key);
+    if (i == last_known_.end())
+      return std::nullopt;
+    return i->second;
   }
 
 private:
@@ -92,6 +108,7 @@ private:
   std::chrono::milliseconds ttl_;
   mutable std::mutex mutex_;
   std::map<std::string, entry> entries_;
+  std::map<std::string, last_read> last_known_; // one per admin or CA Secret ever read
   std::map<std::string, std::vector<waiter>> reading_;
 };
 

@@ -28,14 +28,24 @@ void read_secret(supervisor* self, const std::string& name,
       if (r) {
         found(*r);
       } else if (r.error().code == k8s::error::kind::not_found) {
-        // A deletion waits for it too: say how to let the resource go without it.
         const auto& rc2 = *self->state.rc;
+        const auto& cache2 = ctx(self).admin_secrets;
+        // A deletion whose Secret went first (a namespace being deleted takes its Secrets with
+        // it): the credentials this operator read last, said in an Event.
+        if (rc2.meta.deleting && cache2)
+          if (auto last = cache2->last_known(rc2.meta.ns + "/" + name)) {
+            event(self, "Warning", missing_reason,
+                  "Secret " + rc2.meta.ns + "/" + name + " is gone; the role is dropped with what "
+                    + "it held when this operator last read it (" + api::rfc3339(last->at) + ")");
+            found(last->object);
+            return;
+          }
+        // A deletion waits for it too: say how to let the resource go without it.
         finish(self, retry(missing_reason,
                            "Secret " + rc2.meta.ns + "/" + name + " not found"
                              + (rc2.meta.deleting
-                                  ? std::string("; the role cannot be dropped without it: restore "
-                                                "it, or set spec.deletionPolicy: Retain to "
-                                                "leave the role")
+                                  ? "; the role cannot be dropped without it: restore it, or "
+                                    "leave the role: " + retain_command(self)
                                   : std::string())));
       } else {
         finish(self, from_k8s(r.error(), "while reading Secret " + name));

@@ -69,6 +69,12 @@ void delete_secret(supervisor* self) {
   erase_then_finalize(self, std::move(names), 0);
 }
 
+std::string retain_command(supervisor* self) {
+  const auto& m = self->state.rc->meta;
+  return "kubectl patch " + ctx(self).resource.plural + " " + m.name + " -n " + m.ns
+         + " --type merge -p '{\"spec\":{\"deletionPolicy\":\"Retain\"}}'";
+}
+
 // The name of the CRD of the resource this supervisor serves.
 std::string crd_name(const operator_context& c) { return c.resource.plural + "." + c.resource.group; }
 
@@ -151,7 +157,7 @@ void delete_as_asked(supervisor* self) {
     // As with a missing admin Secret: the finalizer stays, and the message says how to let go.
     finish(self, refused(api::reason::target_not_allowed,
                          rc.refusal_by_policy + "; the role cannot be dropped without connecting: "
-                         "allow the target, or set spec.deletionPolicy: Retain to leave the role"));
+                         "allow the target, or leave the role: " + retain_command(self)));
     return;
   }
   step_admin(self, [self] {
@@ -173,8 +179,8 @@ void delete_as_asked(supervisor* self) {
               auto& r2 = *self->state.rc;
               finish(self, retry(api::reason::role_in_use,
                                  "cannot drop role " + r2.spec.username + ": " + *res.refusal
-                                   + "; remove it from their memberOf, or set "
-                                     "spec.deletionPolicy: Retain to leave the role"));
+                                   + "; remove it from their memberOf, or leave the role: "
+                                   + retain_command(self)));
               return;
             }
             if (res.failure) {
@@ -182,7 +188,8 @@ void delete_as_asked(supervisor* self) {
               auto o = from_db(self, *res.failure);
               if (o.reason != api::reason::insufficient_privilege)
                 o.reason = api::reason::deleting;
-              o.message = "cannot drop role " + self->state.rc->spec.username + ": " + o.message;
+              o.message = "cannot drop role " + self->state.rc->spec.username + ": " + o.message
+                          + "; to leave the role instead: " + retain_command(self);
               finish(self, o);
               return;
             }

@@ -161,6 +161,9 @@ std::string summary(const std::vector<std::string>& changes);
 void event(supervisor* self, const char* type, const std::string& reason,
            const std::string& message);
 std::string now_text(supervisor* self);
+// The one command that lets a resource being deleted go without dropping its role (its
+// deletionPolicy set to Retain), for the messages of a deletion that waits (supervisor_delete.cpp).
+std::string retain_command(supervisor* self);
 // An error from the database job; an authentication failure also drops the cached admin Secret
 // (someone may have changed the password: the next attempt reads it again).
 outcome from_db(supervisor* self, const msg::db_error& e);

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 using namespace std::chrono;
 using namespace dbuser::test::e2e;
 using dbuser::test::wait_until;
@@ -40,6 +42,30 @@ TEST_CASE("deleting a PostgresUser drops its role even when it owns a table, and
   CHECK(row[0].as<int>() == 42);
   CHECK(row[1].as<std::string>() == env.pg.admin_user());
   CHECK_NO_SECRETS_IN_LOG(env);
+}
+
+TEST_CASE("a PostgresUser deleted after its admin Secret (as a namespace deletion does) drops its "
+          "role with the credentials the operator read last, and says so") {
+  e2e_options o;
+  o.extra_args = {"--admin-secret-ttl", "0"}; // no read cache: every read asks the API server
+  e2e_env env(o);
+  const auto name = env.object_name("orphan");
+  const auto username = env.role_name("orphan");
+  env.apply(env.user_manifest(name, username, env.database_name("orphan_db"),
+                              env.object_name("orphan-creds")));
+  REQUIRE_READY(env, name, seconds(20));
+  env.k8s.remove("secret", env.ns, admin_secret_name);
+  REQUIRE(wait_until([&] { return !env.k8s.get("secret", env.ns, admin_secret_name); },
+                     seconds(10)));
+  env.k8s.remove(pguser, env.ns, name);
+  if (!env.wait_gone(pguser, name, seconds(30)))
+    FAIL("the PostgresUser is still there\n" << env.describe(name));
+  CHECK_FALSE(env.pg.role_exists(username));
+  const auto said = env.warnings(name);
+  CHECK(std::any_of(said.begin(), said.end(), [](const std::string& w) {
+    return w.rfind("AdminSecretNotFound: ", 0) == 0
+           && w.find("is gone; the role is dropped with what it held") != std::string::npos;
+  }));
 }
 
 TEST_CASE("deleting a PostgresUser with deletionPolicy Retain leaves its role") {

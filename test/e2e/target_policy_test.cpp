@@ -293,8 +293,11 @@ TEST_CASE("adding a rule lets a refused user in at once and taking it away stops
   REQUIRE(wait_until(
     [&] {
       auto s = env.ready(name);
+      // The one command that lets it go, in the condition.
       return s.reason == "TargetNotAllowed"
-             && s.message.find("spec.deletionPolicy: Retain") != std::string::npos;
+             && s.message.find("kubectl patch postgresusers " + name + " -n " + env.ns
+                               + " --type merge -p '{\"spec\":{\"deletionPolicy\":\"Retain\"}}'")
+                  != std::string::npos;
     },
     seconds(20), milliseconds(200)));
   CHECK(has_finalizer(env, name));
