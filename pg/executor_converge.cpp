@@ -115,22 +115,34 @@ result<std::vector<std::string>> executor::apply(const std::vector<action>& acti
             throw;
         }
       } else {
-        try {
-          // One round trip: the statements of a simple query message run as one implicit
-          // transaction (committed after the last, rolled back on the first error), the write
-          // lock first. Never logged: a statement may hold a verifier.
-          std::string batch = serialize_writes;
-          for (size_t k = i; k < end; ++k)
-            batch.append("; ").append(actions[k].sql);
-          pqxx::nontransaction tx(c);
-          tx.exec(batch);
-        } catch (const pqxx::sql_error& e) {
-          // The server does not say which statement of a batch failed, and the batch was rolled
-          // back as a whole: run it again one statement at a time to name the failing one (a
-          // conflict that has gone meanwhile then simply succeeds). A timeout is not worth
-          // waiting for twice.
-          if (end - i == 1 || sqlstate_of(e).rfind("57", 0) == 0)
-            throw;
+        // A statement with a verifier never shares a simple-query message with others: the
+        // server echoes a failing message whole in its log (log_min_error_statement), and another
+        // statement's failure must not put the verifier there. Such statements run one at a time
+        // in one transaction (a round trip each: new roles and password changes only).
+        bool one_by_one =
+          end - i > 1 && std::any_of(actions.begin() + static_cast<std::ptrdiff_t>(i),
+                                     actions.begin() + static_cast<std::ptrdiff_t>(end),
+                                     [](const action& a) { return a.sensitive; });
+        if (!one_by_one)
+          try {
+            // One round trip: the statements of a simple query message run as one implicit
+            // transaction (committed after the last, rolled back on the first error), the write
+            // lock first. Never logged: a statement may hold a verifier.
+            std::string batch = serialize_writes;
+            for (size_t k = i; k < end; ++k)
+              batch.append("; ").append(actions[k].sql);
+            pqxx::nontransaction tx(c);
+            tx.exec(batch);
+          } catch (const pqxx::sql_error& e) {
+            // The server does not say which statement of a batch failed, and the batch was
+            // rolled back as a whole: run it again one statement at a time to name the failing
+            // one (a conflict that has gone meanwhile then simply succeeds). A timeout is not
+            // worth waiting for twice.
+            if (end - i == 1 || sqlstate_of(e).rfind("57", 0) == 0)
+              throw;
+            one_by_one = true;
+          }
+        if (one_by_one) {
           pqxx::work tx(c);
           tx.exec(serialize_writes);
           for (; current < end; ++current)

@@ -1347,3 +1347,36 @@ TEST_CASE("a database or schema another role owns is refused untouched, and the 
   CHECK_THAT(r.error().message, Catch::StartsWith("database " + db2 + " holds 1 objects owned by roles other"));
   ex.close();
 }
+
+TEST_CASE("when a statement beside a new role's CREATE ROLE fails, the server log does not get the "
+          "verifier") {
+  const auto& env = dev_env::get();
+  const auto log_path = env.at("DBUSER_PG_LOG");
+  const auto role = name("echoed");
+  const auto missing = name("nosuchrole");
+  const auto db = name("echodb");
+  auto ex = make_executor();
+  auto d = desired(role, db, privilege_set{privilege::select}, password());
+  d.member_of = {missing}; // GRANT "<missing>" TO the new role fails (42704)
+  cleanup c{{role}, {db}, {privilege_groups(d, env.pg_user()).at(0).name}};
+  const auto log_start = std::filesystem::file_size(log_path);
+  auto r = ex.converge(d);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().sqlstate == "42704");
+  auto log_since_start = [&] {
+    std::ifstream in(log_path);
+    in.seekg(static_cast<std::streamoff>(log_start));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  // The failure is logged (log_min_error_statement), with its statement alone.
+  REQUIRE(dbuser::test::wait_until(
+    [&] { return log_since_start().find(missing + "\" does not exist") != std::string::npos; },
+    std::chrono::seconds(10)));
+  CHECK(log_since_start().find(d.verifier) == std::string::npos);
+  CHECK(log_since_start().find("PASSWORD 'SCRAM-SHA-256$") == std::string::npos);
+  CHECK(admin_value("postgres", "SELECT count(*) FROM pg_roles WHERE rolname = "
+                                  + *sql::quote_literal(role))
+        == "0"); // its transaction was rolled back as a whole
+}
