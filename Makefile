@@ -41,8 +41,7 @@ test: build dev-up
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 -j $(TEST_JOBS) -LE soak $(CTEST_ARGS)
 
 # The soak cases (label soak: ten Alternating rotations, SIGKILL loops, 1,000 users on the local
-# cluster's operator Pod), at full strength; CI runs
-# them every time, as a step of their own.
+# cluster's operator Pod), at full strength; CI runs them every time, as a step of their own.
 test-soak: build dev-up
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 -j $(TEST_JOBS) -L soak $(CTEST_ARGS)
 
