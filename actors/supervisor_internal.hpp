@@ -105,6 +105,10 @@ struct supervisor_state {
   // reconcile.
   std::optional<std::size_t> settled;
   std::string settled_secret;
+  // What this supervisor's last status write set (api::status_fingerprint), until one fails: a
+  // status that the cache shows the same as the next one is written anyway when it differs from
+  // this (the cache may not have seen that write yet: skipping would lose the update).
+  std::optional<std::size_t> written_status;
   std::uint64_t epoch = 0;
   int attempts = 0;
   std::uint64_t reconciles = 0;

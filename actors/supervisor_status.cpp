@@ -200,13 +200,19 @@ void finish(supervisor* self, outcome o) {
   }
   const json current = rc.object.value("status", json::object());
   json next_status = api::next_status(current, r, now_text(self));
-  if (api::same_status(current, next_status)) {
+  const auto fingerprint = api::status_fingerprint(next_status);
+  if (api::same_status(current, next_status)
+      && (!st.written_status || *st.written_status == fingerprint)) {
     done_running(self);
     return;
   }
   ctx(self).kube->patch(user_ref(self, "status"), k8s::patch_type::merge,
                         json{{"status", next_status}},
-                        then<json>(self, [self](expected<json, k8s::error> r2) {
+                        then<json>(self, [self, fingerprint](expected<json, k8s::error> r2) {
+                          if (r2)
+                            self->state.written_status = fingerprint;
+                          else
+                            self->state.written_status.reset();
                           if (!r2 && r2.error().code != k8s::error::kind::not_found)
                             spdlog::warn("{}: status update failed: {}", self->state.key,
                                          r2.error().to_string());

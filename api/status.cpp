@@ -141,16 +141,25 @@ verified_check_of(const json& status, std::int64_t generation, const std::string
   return parse_rfc3339(c.value("lastCheckTime", ""));
 }
 
+namespace {
+
+// The connection's check time moves on every check: statuses are compared without it.
+json without_check_time(json j) {
+  if (j.contains("connection") && j["connection"].is_object())
+    j["connection"].erase("lastCheckTime");
+  return j;
+}
+
+} // namespace
+
 bool same_status(const json& current, const json& next) {
   if (!current.is_object())
     return false;
-  // The connection's check time moves on every check: compare without it.
-  auto strip = [](json j) {
-    if (j.contains("connection") && j["connection"].is_object())
-      j["connection"].erase("lastCheckTime");
-    return j;
-  };
-  return strip(current) == strip(next);
+  return without_check_time(current) == without_check_time(next);
+}
+
+std::size_t status_fingerprint(const json& status) {
+  return std::hash<std::string>{}(without_check_time(status).dump());
 }
 
 } // namespace dbuser::api

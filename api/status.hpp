@@ -109,5 +109,7 @@ verified_check_of(const nlohmann::json& status, std::int64_t generation,
 
 // True when `next` says nothing `current` does not already say (no patch needed).
 [[nodiscard]] bool same_status(const nlohmann::json& current, const nlohmann::json& next);
+// A hash of what same_status() compares: equal for two statuses it finds the same.
+[[nodiscard]] std::size_t status_fingerprint(const nlohmann::json& status);
 
 } // namespace dbuser::api

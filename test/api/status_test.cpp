@@ -137,3 +137,15 @@ TEST_CASE("no login check at all is not a failed one") {
   api::status_report r{true, api::reason::reconciled, "ok", 1, {}, {}, {}, {}};
   CHECK(api::next_status(json(), r, "2026-01-01T00:00:00Z")["ready"] == true);
 }
+
+TEST_CASE("status_fingerprint is equal exactly where same_status finds two statuses the same") {
+  const auto a = nlohmann::json::parse(
+    R"({"ready": true, "connection": {"verified": true, "lastCheckTime": "2026-01-01T00:00:00Z"}})");
+  auto b = a;
+  b["connection"]["lastCheckTime"] = "2026-01-02T00:00:00Z";
+  CHECK(api::same_status(a, b));
+  CHECK(api::status_fingerprint(a) == api::status_fingerprint(b));
+  b["ready"] = false;
+  CHECK_FALSE(api::same_status(a, b));
+  CHECK(api::status_fingerprint(a) != api::status_fingerprint(b));
+}
