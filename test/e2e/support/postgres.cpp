@@ -119,17 +119,32 @@ std::string postgres::exec_as(const std::string& user, const std::string& passwo
 void postgres::drop_role_everywhere(const std::string& role) const {
   if (!role_exists(role))
     return;
+  // The databases where it owns or holds something (other tests create and drop databases all
+  // the time beside this one: one dropped meanwhile is skipped, not an error).
   std::vector<std::string> databases;
   {
     auto c = admin();
     pqxx::nontransaction w(c);
-    for (const auto& row : w.exec("SELECT datname FROM pg_database WHERE datallowconn"))
+    for (const auto& row : w.exec(
+           "SELECT DISTINCT d.datname FROM pg_shdepend s JOIN pg_database d ON d.oid = s.dbid "
+           "WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = (SELECT oid FROM pg_roles "
+           "WHERE rolname = " + w.quote(role) + ") AND d.datallowconn"))
       databases.push_back(row[0].as<std::string>());
   }
-  for (const auto& db : databases)
-    exec("REASSIGN OWNED BY " + ident(role) + " TO " + ident(admin_user_) + "; DROP OWNED BY "
-             + ident(role),
-         db);
+  databases.emplace_back("postgres"); // shared objects (databases, their CONNECT) from any one
+  for (const auto& db : databases) {
+    try {
+      exec("REASSIGN OWNED BY " + ident(role) + " TO " + ident(admin_user_) + "; DROP OWNED BY "
+               + ident(role),
+           db);
+    } catch (const std::exception&) {
+      auto c = admin();
+      pqxx::nontransaction w(c);
+      if (w.exec("SELECT 1 FROM pg_database WHERE datname = " + w.quote(db)).empty())
+        continue; // dropped meanwhile
+      throw;
+    }
+  }
   exec("DROP ROLE IF EXISTS " + ident(role));
 }
 
