@@ -140,25 +140,20 @@ struct postgres_engine {
   static std::optional<std::string> refusal(executor& ex, const desired& d, db_result& r) {
     if (d.member_of.empty())
       return std::nullopt;
-    auto missing = ex.missing_roles(d.member_of);
-    if (!missing) {
-      r.failure = to_db_error(missing.error());
+    auto checked = ex.check_member_of(d.member_of);
+    if (!checked) {
+      r.failure = to_db_error(checked.error());
       return std::string();
     }
-    if (!missing->empty()) {
-      r.waiting = "spec.memberOf: role " + missing->front()
+    if (!checked->missing.empty()) {
+      r.waiting = "spec.memberOf: role " + checked->missing.front()
                   + " does not exist yet (a PostgresRole of that name may not be Ready yet); "
                     "waiting for it";
       return std::string();
     }
-    auto privileged = ex.privileged_roles(d.member_of);
-    if (!privileged) {
-      r.failure = to_db_error(privileged.error());
-      return std::string();
-    }
-    if (privileged->empty())
+    if (checked->privileged.empty())
       return std::nullopt;
-    return "spec.memberOf: role " + privileged->front()
+    return "spec.memberOf: role " + checked->privileged.front()
            + " has SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS; membership would let this "
              "role take on its power";
   }

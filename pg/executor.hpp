@@ -49,6 +49,16 @@ struct login_result {
   std::optional<error> failure; // classified: auth, unavailable, invalid (TLS), ...
 };
 
+// What check_member_of() finds about the roles of a memberOf, each list in their order.
+struct member_of_roles {
+  // Those that do not exist; predefined roles (pg_*) are left to the plan, which names the
+  // version that has them.
+  std::vector<std::string> missing;
+  // Those that hold SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS: membership in them would let
+  // a member SET ROLE to power it was never given.
+  std::vector<std::string> privileged;
+};
+
 class executor {
 public:
   // Checks the target (ssl_mode, port) and writes ca_pem to a private temp file when given.
@@ -83,14 +93,8 @@ public:
                                                                    observed_state observed);
 
   [[nodiscard]] result<bool> database_exists(std::string_view database);
-  // Those of `roles` that hold SUPERUSER, CREATEROLE, REPLICATION or BYPASSRLS: membership in
-  // them would let a member SET ROLE to power it was never given.
-  [[nodiscard]] result<std::vector<std::string>>
-  privileged_roles(const std::vector<std::string>& roles);
-  // Those of `roles` that do not exist, in their order; predefined roles (pg_*) are left to the
-  // plan, which names the version that has them.
-  [[nodiscard]] result<std::vector<std::string>>
-  missing_roles(const std::vector<std::string>& roles);
+  // The roles of a memberOf, in one catalog read (member_of_roles says what it reports).
+  [[nodiscard]] result<member_of_roles> check_member_of(const std::vector<std::string>& roles);
   // The roles that are members of `role`, but for the admin and the operator's privilege groups,
   // sorted.
   [[nodiscard]] result<std::vector<std::string>> members_of(std::string_view role);

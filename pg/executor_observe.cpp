@@ -373,21 +373,6 @@ result<bool> executor::database_exists(std::string_view database) {
   }
 }
 
-result<std::vector<std::string>> executor::missing_roles(const std::vector<std::string>& roles) {
-  auto& self = *impl_;
-  std::vector<std::string> out;
-  try {
-    pqxx::nontransaction tx(self.conn(""));
-    for (const auto& r : roles)
-      if (r.rfind("pg_", 0) != 0
-          && self.prepared_rows(tx, "SELECT 1 FROM pg_roles WHERE rolname = $1", r).empty())
-        out.push_back(r);
-  } catch (const std::exception& ex) {
-    return make_unexpected(self.fail(ex, "while checking that the roles of memberOf exist"));
-  }
-  return out;
-}
-
 result<std::vector<std::string>> executor::members_of(std::string_view role) {
   auto& self = *impl_;
   const std::string name(role);
@@ -407,20 +392,33 @@ result<std::vector<std::string>> executor::members_of(std::string_view role) {
   return out;
 }
 
-result<std::vector<std::string>> executor::privileged_roles(const std::vector<std::string>& roles) {
+result<member_of_roles> executor::check_member_of(const std::vector<std::string>& roles) {
   auto& self = *impl_;
-  std::vector<std::string> out;
+  member_of_roles out;
+  if (roles.empty())
+    return out;
+  std::string in;
+  for (size_t k = 0; k < roles.size(); ++k)
+    in += (k == 0 ? "$" : ", $") + std::to_string(k + 1);
+  std::map<std::string, bool> found; // role → privileged
   try {
-    pqxx::read_transaction tx(self.conn(""));
-    for (const auto& r : roles) {
-      auto row = tx.exec_params("SELECT 1 FROM pg_roles WHERE rolname = $1 AND (rolsuper OR "
-                                "rolcreaterole OR rolreplication OR rolbypassrls)",
-                                r);
-      if (!row.empty())
-        out.push_back(r);
-    }
+    pqxx::nontransaction tx(self.conn(""));
+    for (const auto& row : tx.exec_params("SELECT rolname, rolsuper OR rolcreaterole OR "
+                                          "rolreplication OR rolbypassrls FROM pg_roles WHERE "
+                                          "rolname IN (" + in + ")",
+                                          pqxx::prepare::make_dynamic_params(roles)))
+      found[row[0].as<std::string>()] = row[1].as<bool>();
   } catch (const std::exception& ex) {
     return make_unexpected(self.fail(ex, "while checking the roles of memberOf"));
+  }
+  for (const auto& r : roles) {
+    const auto f = found.find(r);
+    if (f == found.end()) {
+      if (r.rfind("pg_", 0) != 0)
+        out.missing.push_back(r);
+    } else if (f->second) {
+      out.privileged.push_back(r);
+    }
   }
   return out;
 }

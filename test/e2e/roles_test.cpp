@@ -64,8 +64,6 @@ TEST_CASE("users join PostgresRoles: members can do what the role's spec says, d
   const auto rw = env.role_name("app_readwrite");
   const auto ro_name = env.object_name("readonly");
   const auto rw_name = env.object_name("readwrite");
-  env.apply(role_manifest(env, ro_name, ro, db, json::array({"SELECT"})));
-  env.apply(role_manifest(env, rw_name, rw, db, json::array({"SELECT", "INSERT", "UPDATE", "DELETE"})));
   // Users naming them may come first: they wait for the roles, then join.
   struct member {
     std::string name, role, joins;
@@ -81,6 +79,10 @@ TEST_CASE("users join PostgresRoles: members can do what the role's spec says, d
   };
   for (const auto& m : members)
     env.apply(user_of(m, json::array({m.joins})));
+  REQUIRE_CONDITION(env, members[0].name, seconds(30), "False", "WaitingForRole");
+  CHECK_FALSE(env.pg.role_exists(members[0].role)); // nothing done while it waits
+  env.apply(role_manifest(env, ro_name, ro, db, json::array({"SELECT"})));
+  env.apply(role_manifest(env, rw_name, rw, db, json::array({"SELECT", "INSERT", "UPDATE", "DELETE"})));
   for (const auto& name : {ro_name, rw_name}) {
     INFO("PostgresRole " << name);
     CHECK(wait_until([&] { return role_ready(env, name).status == "True"; }, seconds(30)));
