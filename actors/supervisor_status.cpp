@@ -3,7 +3,6 @@
 // rotation).
 
 #include "actors/supervisor_internal.hpp"
-#include "api/mysql_user.hpp"
 #include "k8s/events.hpp"
 #include "messages/db.hpp"
 

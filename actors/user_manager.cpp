@@ -2,7 +2,6 @@
 
 #include "actors/fair_queue.hpp"
 #include "actors/user_supervisor.hpp"
-#include "api/postgres_user.hpp"
 #include "messages/reconcile.hpp"
 
 #include <caf/all.hpp>
