@@ -170,9 +170,12 @@ wait_for "containerd" 60 ctr -a "$containerd_sock" version
 "$repo_root/hack/image.sh"
 
 # --- kube-controller-manager and kube-scheduler ---------------------------------------------------
+# Supervised (restarted when they exit), as on a real control plane: tests restart the shared dev
+# API server, and kube-controller-manager exits for good when that happens while it asks for a
+# service account token.
 if ! pid_alive "$cluster_dir/kube-controller-manager.pid"; then
   log "starting kube-controller-manager"
-  daemon "$cluster_dir/logs/kube-controller-manager.log" "$bin_dir/kube-controller-manager" \
+  supervise "$cluster_dir/logs/kube-controller-manager.log" "$bin_dir/kube-controller-manager" \
     --kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
     --authentication-kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
     --authorization-kubeconfig="$cluster_dir/controller-manager.kubeconfig" \
@@ -183,7 +186,7 @@ if ! pid_alive "$cluster_dir/kube-controller-manager.pid"; then
 fi
 if ! pid_alive "$cluster_dir/kube-scheduler.pid"; then
   log "starting kube-scheduler"
-  daemon "$cluster_dir/logs/kube-scheduler.log" "$bin_dir/kube-scheduler" \
+  supervise "$cluster_dir/logs/kube-scheduler.log" "$bin_dir/kube-scheduler" \
     --kubeconfig="$cluster_dir/scheduler.kubeconfig" \
     --authentication-kubeconfig="$cluster_dir/scheduler.kubeconfig" \
     --authorization-kubeconfig="$cluster_dir/scheduler.kubeconfig" \

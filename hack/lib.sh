@@ -93,6 +93,26 @@ daemon() {
   echo $!
 }
 
+# supervise LOGFILE COMMAND...: like daemon, but COMMAND is started again a second after it exits,
+# as a kubelet restarts a control-plane static Pod. kube-controller-manager exits for good when its
+# API server goes away at the wrong moment (F client_builder_dynamic.go: a service account token
+# request refused), and tests restart the shared dev API server. Prints the supervisor's pid: a
+# TERM to it stops COMMAND and then the supervisor (stop_pid works as for daemon).
+supervise() {
+  local logfile=$1; shift
+  # shellcheck disable=SC2016
+  setsid bash -c '
+    child=0
+    trap '\''[ "$child" -gt 0 ] && kill -TERM "$child" 2>/dev/null; wait "$child"; exit 0'\'' TERM INT
+    while :; do
+      "$@" & child=$!
+      wait "$child"; rc=$?
+      echo "[supervise] $1 exited with status $rc; starting it again in 1 s"
+      sleep 1 & wait $!
+    done' supervise "$@" > "$logfile" 2>&1 < /dev/null &
+  echo $!
+}
+
 # free_port: a TCP port on 127.0.0.1 that nobody listens on now.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
