@@ -53,7 +53,14 @@ msg::db_error to_db_error(const Error& e) {
 
 template <class Login>
 msg::login_check to_login(const Login& l) {
-  return msg::login_check{l.ok, l.latency_ms, l.server_version, l.message};
+  msg::login_check c;
+  c.ok = l.ok;
+  if constexpr (std::is_same_v<Login, pg::login_result>)
+    c.catalog = l.catalog;
+  c.latency_ms = l.latency_ms;
+  c.server_version = l.server_version;
+  c.message = l.message;
+  return c;
 }
 
 template <class Login>
@@ -115,8 +122,9 @@ struct postgres_engine {
     return done;
   }
   static auto login(executor& ex, const desired& d, const std::string& pw, const std::string& db,
-                    const pg::scram_secret* set) {
-    return ex.login_check(d.active_name(), pw, db, set != nullptr && set->keys ? &*set->keys : nullptr);
+                    const pg::scram_secret* set, pg::credential_proof proof) {
+    return ex.verify_credentials(d.active_name(), pw, db,
+                                 set != nullptr && set->keys ? &*set->keys : nullptr, proof);
   }
   // Why the role may not be dropped yet: roles other than the admin are its members.
   static std::optional<std::string> in_use(executor& ex, const desired& d, db_result& r) {
@@ -186,8 +194,9 @@ struct mysql_engine {
     return ex.set_password(d.user, d.host, secret);
   }
   static auto drop(executor& ex, const desired& d) { return ex.drop_user(d.user, d.host, d.owner); }
+  // MariaDB: always a login (its catalog proof is not built).
   static auto login(executor& ex, const desired& d, const std::string& pw, const std::string& db,
-                    const std::string* /*set*/) {
+                    const std::string* /*set*/, pg::credential_proof /*proof*/) {
     return ex.login_check(d.user, pw, db);
   }
   static std::optional<std::string> refusal(executor&, const desired&, db_result&) {
@@ -224,7 +233,7 @@ using secret_of = std::decay_t<decltype(*E::password_secret(std::string(),
 template <class E>
 void check_login(typename E::executor& ex, const typename E::desired& d, const db_job& job,
                  db_result& r, const secret_of<E>* set) {
-  auto login = E::login(ex, d, job.password, job.login_database, set);
+  auto login = E::login(ex, d, job.password, job.login_database, set, job.verify);
   if (auth_failed(login) && !r.password_set) {
     auto secret = E::password_secret(job.password, d);
     if (!secret) {
@@ -237,11 +246,12 @@ void check_login(typename E::executor& ex, const typename E::desired& d, const d
     }
     r.password_set = true;
     r.done.emplace_back("reset the password of " + E::name(d) + " to the Secret's");
-    login = E::login(ex, d, job.password, job.login_database, &*secret);
+    login = E::login(ex, d, job.password, job.login_database, &*secret, job.verify);
   }
   r.login = to_login(login);
-  spdlog::debug("{}: login check as {}: {}", job.owner, E::name(d),
-                r.login->ok ? "logged in" : "failed");
+  spdlog::debug("{}: login check as {} ({}): {}", job.owner, E::name(d),
+                r.login->catalog ? "from the catalog" : "logged in",
+                r.login->ok ? "verified" : "failed");
 }
 
 template <class E>
@@ -323,7 +333,7 @@ db_result rotate(typename E::executor& ex, db_job& job) {
   }
   r.password_set = true;
   r.done.emplace_back("rotated the password of " + E::name(d));
-  r.login = to_login(E::login(ex, d, job.password, job.login_database, &*secret));
+  r.login = to_login(E::login(ex, d, job.password, job.login_database, &*secret, job.verify));
   return r;
 }
 

@@ -178,6 +178,7 @@ caf::behavior db_pool(pool_actor* self, msg::db_target target, pool_options opts
       auto requester = caf::actor_cast<caf::actor>(self->current_sender());
       auto promise = self->make_response_promise<db_result>();
       job.desired.scram_iterations = self->state.opts.scram_iterations;
+      job.verify = self->state.opts.verify_credentials;
       pending_job p{std::move(job), std::move(requester), promise};
       auto& h = self->state.health;
       h.last_asked = steady_clock::now();

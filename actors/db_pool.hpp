@@ -30,6 +30,7 @@ namespace dbuser::actors {
 struct pool_options {
   std::size_t size = 4;
   int scram_iterations = pg::scram_iterations; // of the verifiers made (--scram-iterations)
+  pg::credential_proof verify_credentials = pg::credential_proof::automatic; // --verify-credentials
   std::chrono::seconds idle_timeout{60};
   std::chrono::seconds job_timeout{120};  // a job is cut short after this, whatever happens
   std::chrono::seconds stall_after{2};    // a job running this long: is the target answering?

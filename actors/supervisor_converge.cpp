@@ -177,7 +177,11 @@ void on_converged(supervisor* self, msg::db_result& r) {
     c.last_check_time = now_text(self);
     c.latency_ms = static_cast<std::int64_t>(r.login->latency_ms);
     c.server_version = r.login->server_version;
-    c.message = r.login->ok ? "logged in as " + rc.creds.login(rc.spec) : r.login->message;
+    c.method = r.login->catalog ? "catalog" : "login";
+    c.message = !r.login->ok         ? r.login->message
+                : r.login->catalog ? "the catalog holds the Secret's password for "
+                                       + rc.creds.login(rc.spec) + ", which may log in"
+                                   : "logged in as " + rc.creds.login(rc.spec);
     rc.connection = c;
   }
   if (r.failure) {

@@ -102,6 +102,7 @@ json next_status(const json& current, const status_report& report, const std::st
   if (r.connection) {
     const auto& c = *r.connection;
     s["connection"] = {{"verified", c.verified},
+                       {"method", c.method},
                        {"lastCheckTime", c.last_check_time},
                        {"latencyMs", c.latency_ms},
                        {"serverVersion", c.server_version},

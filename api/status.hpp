@@ -46,6 +46,7 @@ inline constexpr const char* waiting_for_role = "WaitingForRole";
 // The result of logging in with the generated credentials.
 struct connection_check {
   bool verified = false;
+  std::string method = "login"; // how: "login" (logged in) or "catalog" (pg_authid compared)
   std::string last_check_time; // RFC 3339
   std::int64_t latency_ms = 0;
   std::string server_version;

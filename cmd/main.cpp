@@ -53,6 +53,11 @@ const char* usage = R"(usage: dbuser-operator [flags]
   --db-job-timeout DUR       a database job is cut short after this, whatever happens (default 2m)
   --resync-period DURATION   drift check per resource, spread out (default 5m)
   --login-check-period DUR   periodic login check with the generated credentials (default 30m)
+  --verify-credentials MODE  how a PostgreSQL check proves the credentials: login (log in),
+                             catalog (compare pg_authid's verifier: superuser admins; proves
+                             all a login does but pg_hba.conf) or auto (catalog where the admin
+                             may read pg_authid, else login; default). status.connection.method
+                             says which ran. MariaDB always logs in
   --admin-secret-ttl DUR     how long an admin/CA Secret read is reused (default 10s; 0: never)
   --max-concurrent-reconciles N  reconciles running at once per kind and database target
                              (default 64)
@@ -93,6 +98,7 @@ struct flags {
   std::string log_format = "text";
   std::size_t pool_size = 4;
   int scram_iterations = dbuser::pg::scram_iterations;
+  dbuser::pg::credential_proof verify = dbuser::pg::credential_proof::automatic;
   milliseconds resync = minutes(5);
   milliseconds login_check = minutes(30);
   milliseconds admin_secret_ttl = seconds(10);
@@ -194,6 +200,16 @@ flags parse(int argc, char** argv) {
       f.resync = duration_flag(a, next());
     } else if (a == "--login-check-period") {
       f.login_check = duration_flag(a, next());
+    } else if (a == "--verify-credentials") {
+      const std::string v = next();
+      if (v == "login")
+        f.verify = dbuser::pg::credential_proof::login;
+      else if (v == "catalog")
+        f.verify = dbuser::pg::credential_proof::catalog;
+      else if (v == "auto")
+        f.verify = dbuser::pg::credential_proof::automatic;
+      else
+        bad_flag("--verify-credentials: \"" + v + "\" is not one of login, catalog, auto");
     } else if (a == "--scram-iterations") {
       const long n = number(next());
       if (n > 10000000)
@@ -483,6 +499,7 @@ int main(int argc, char** argv) {
   oc.watch_namespace = f.ns;
   oc.pool.size = f.pool_size;
   oc.pool.scram_iterations = f.scram_iterations;
+  oc.pool.verify_credentials = f.verify;
   oc.pool.probe_timeout = std::max(seconds(2), duration_cast<seconds>(f.db_probe_timeout));
   oc.pool.job_timeout = std::max(duration_cast<seconds>(f.db_job_timeout),
                                  oc.pool.stall_after + oc.pool.probe_timeout + seconds(2));

@@ -57,6 +57,7 @@ struct db_job {
   std::string password;    // the password the Secret holds (or is about to hold)
   std::string login_database;
   bool force_login_check = false;
+  pg::credential_proof verify = pg::credential_proof::automatic; // PostgreSQL: how (--verify-credentials)
   // remove: refuse (db_result::refusal, nothing dropped) while roles other than the admin are
   // members of the role (a PostgresRole that users still join).
   bool keep_while_members = false;
@@ -87,6 +88,7 @@ struct db_probe_result {
 // Logging in with the generated credentials.
 struct login_check {
   bool ok = false;
+  bool catalog = false; // proven from the catalog, not by logging in (pg::executor::catalog_check)
   double latency_ms = 0;
   std::string server_version;
   std::string message;

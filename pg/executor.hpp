@@ -41,8 +41,13 @@ struct target {
 };
 
 // The outcome of logging in as a managed role. A failed login is a normal result, not an error.
+// How the operator proves that a Secret's credentials work (--verify-credentials): by logging in,
+// from the catalog (pg_authid; superuser admins), or the catalog where it can answer.
+enum class credential_proof { login, catalog, automatic };
+
 struct login_result {
   bool ok = false;
+  bool catalog = false;         // proven from the catalog (catalog_check), not by logging in
   double latency_ms = 0;        // connect + first query
   std::string server_version;   // "15.5 (Debian 15.5-0+deb12u1)"
   std::string message;          // why it failed (redacted), empty on success
@@ -124,6 +129,24 @@ public:
   [[nodiscard]] login_result login_check(std::string_view role, std::string_view password,
                                          std::string_view database,
                                          const scram_keys* known = nullptr) const;
+
+  // The same question answered from the catalog, without starting a backend
+  // (executor_verify.cpp): pg_authid holds the verifier of `password` (derived again with the
+  // stored salt and count, or `known`), the role may log in and its password has not expired,
+  // and `database` accepts connections and grants the role CONNECT. What only a login proves
+  // (pg_hba.conf, the connection limit) is not. nullopt when it cannot answer: the admin may not
+  // read pg_authid (superusers only), or the password is not ASCII (SASLprep is libpq's).
+  [[nodiscard]] std::optional<login_result> catalog_check(std::string_view role,
+                                                          std::string_view password,
+                                                          std::string_view database,
+                                                          const scram_keys* known = nullptr) const;
+
+  // login_check or catalog_check as `proof` says: `automatic` uses the catalog where it can
+  // answer and logs in otherwise; `catalog` fails when the catalog cannot answer.
+  [[nodiscard]] login_result verify_credentials(std::string_view role, std::string_view password,
+                                                std::string_view database,
+                                                const scram_keys* known,
+                                                credential_proof proof) const;
 
   // Closes every cached connection (they are reopened on demand).
   void close();

@@ -90,6 +90,8 @@ struct executor::impl {
   std::shared_ptr<socket_cutter> cutter;
   socket_cutter::lease current_lease; // the admin connection's socket, while it is open
   int server_version_num = 0;         // of the open connection's server; 0: not asked yet
+  // Whether the admin may read pg_authid (catalog_check): -1 not asked yet, 0 no, 1 yes.
+  int authid_readable = -1;
   std::unique_ptr<login_client> login; // the login check's client (its TLS context)
   // Privilege groups found converged (their plan empty), by name, with the fingerprint of the
   // catalog rows their observation reads (group_fingerprint_sql) taken before that observation

@@ -61,6 +61,8 @@ TEST_CASE("the quick start becomes Ready within seconds with a Secret that logs 
     REQUIRE(u);
     CHECK((*u)["status"]["observedGeneration"] == (*u)["metadata"]["generation"]);
     CHECK((*u)["status"]["connection"]["verified"] == true);
+    // --verify-credentials auto: the catalog proves them where the admin may read pg_authid.
+    CHECK((*u)["status"]["connection"]["method"] == (env.least_privilege() ? "login" : "catalog"));
     const auto& finalizers = (*u)["metadata"]["finalizers"];
     CHECK(std::find(finalizers.begin(), finalizers.end(), "database.example.com/finalizer")
           != finalizers.end());

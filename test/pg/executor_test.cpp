@@ -1382,3 +1382,80 @@ TEST_CASE("when a statement beside a new role's CREATE ROLE fails, the server lo
                                   + *sql::quote_literal(role))
         == "0"); // its transaction was rolled back as a whole
 }
+
+TEST_CASE("the catalog proves what a login proves without logging in, and only for an admin that "
+          "may read pg_authid") {
+  const auto role = name("catrole");
+  const auto db = name("catdb");
+  const auto admin = name("catlp");
+  cleanup c{{role, admin}, {db}, {}};
+  admin_exec("postgres", {"CREATE DATABASE " + db});
+  const auto pw = password();
+  auto secret = make_scram_secret(pw, role);
+  REQUIRE(secret);
+  REQUIRE(secret->keys);
+  admin_exec("postgres", {"CREATE ROLE " + role + " LOGIN PASSWORD "
+                            + *sql::quote_literal(secret->verifier)});
+  auto ex = make_executor();
+  const bool super =
+    admin_value("postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = current_user") == "t";
+  auto lp = make_executor(admin_with(admin, "CREATEROLE", password()));
+
+  SECTION("an admin that may not read pg_authid logs in instead, and catalog alone fails clearly") {
+    CHECK_FALSE(lp.catalog_check(role, pw, db));
+    auto a = lp.verify_credentials(role, pw, db, nullptr, credential_proof::automatic);
+    CHECK(a.ok);
+    CHECK_FALSE(a.catalog);
+    auto only = lp.verify_credentials(role, pw, db, nullptr, credential_proof::catalog);
+    CHECK_FALSE(only.ok);
+    REQUIRE(only.failure);
+    CHECK(only.failure->kind == error_kind::permission);
+    CHECK_THAT(only.message, Catch::Contains("pg_authid"));
+  }
+  if (!super)
+    return; // the rest needs a superuser admin
+  SECTION("each answer agrees with a real login's") {
+    const auto both = [&](const std::string& password, const std::string& database) {
+      auto cat = ex.catalog_check(role, password, database);
+      REQUIRE(cat);
+      CHECK(cat->catalog);
+      auto login = ex.login_check(role, password, database);
+      CHECK(cat->ok == login.ok);
+      if (!login.ok) {
+        REQUIRE(cat->failure);
+        REQUIRE(login.failure);
+        CHECK(cat->failure->kind == login.failure->kind);
+        // Neither the password nor any verifier is in what is reported.
+        CHECK(cat->message.find(password) == std::string::npos);
+        CHECK(cat->message.find("SCRAM-SHA-256$") == std::string::npos);
+      }
+      return cat->ok;
+    };
+    auto known = ex.catalog_check(role, pw, db, &*secret->keys);
+    REQUIRE(known);
+    CHECK(known->ok);
+    CHECK_THAT(known->server_version, Catch::StartsWith(dev_env::get().value("DBUSER_PG_MAJOR", "15") + "."));
+    CHECK(ex.verify_credentials(role, pw, db, nullptr, credential_proof::automatic).catalog);
+    CHECK_FALSE(ex.verify_credentials(role, pw, db, nullptr, credential_proof::login).catalog);
+    CHECK(both(pw, db));
+    CHECK_FALSE(both(pw + "x", db));
+    CHECK_FALSE(both(pw, db + "_missing"));
+    admin_exec("postgres", {"REVOKE CONNECT ON DATABASE " + db + " FROM PUBLIC"});
+    CHECK_FALSE(both(pw, db));
+    admin_exec("postgres", {"GRANT CONNECT ON DATABASE " + db + " TO " + role});
+    CHECK(both(pw, db));
+    admin_exec("postgres", {"ALTER ROLE " + role + " VALID UNTIL '2001-01-01'"});
+    CHECK_FALSE(both(pw, db));
+    admin_exec("postgres", {"ALTER ROLE " + role + " VALID UNTIL 'infinity' NOLOGIN"});
+    CHECK_FALSE(both(pw, db));
+    admin_exec("postgres", {"ALTER ROLE " + role + " LOGIN"});
+    CHECK(both(pw, db));
+    // A verifier with another salt and count (set by hand) is derived again, not trusted.
+    admin_exec("postgres", {"ALTER ROLE " + role + " PASSWORD "
+                              + *sql::quote_literal(verifier(pw, role))});
+    CHECK(both(pw, db));
+    auto stale = ex.catalog_check(role, pw, db, &*secret->keys);
+    REQUIRE(stale);
+    CHECK(stale->ok); // the keys' salt is not the stored one: derived again
+  }
+}
