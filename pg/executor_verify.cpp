@@ -41,6 +41,15 @@ std::optional<stored_scram> parse_stored(std::string_view v) {
   return s;
 }
 
+// A string wiped when it goes: the stored verifier is a secret of the server's (never logged).
+struct wiped_string {
+  std::string value;
+  wiped_string() = default;
+  wiped_string(const wiped_string&) = delete;
+  wiped_string& operator=(const wiped_string&) = delete;
+  ~wiped_string() { OPENSSL_cleanse(value.data(), value.size()); }
+};
+
 bool same_secret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
@@ -61,7 +70,7 @@ std::optional<login_result> executor::catalog_check(std::string_view role,
     r.failure = make_error(kind, std::move(message), context);
     r.message = r.failure->message;
   };
-  std::string stored;
+  wiped_string stored;
   try {
     pqxx::nontransaction tx(self.conn(""));
     if (self.authid_readable < 0)
@@ -103,7 +112,7 @@ std::optional<login_result> executor::catalog_check(std::string_view role,
       return r;
     }
     if (!row[1].is_null())
-      stored = row[1].as<std::string>();
+      stored.value = row[1].as<std::string>();
   } catch (const std::exception& ex) {
     r.latency_ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
@@ -111,7 +120,7 @@ std::optional<login_result> executor::catalog_check(std::string_view role,
     r.message = r.failure->message;
     return r;
   }
-  const auto parsed = parse_stored(stored);
+  const auto parsed = parse_stored(stored.value);
   if (!parsed) {
     fail(error_kind::auth, "role " + std::string(role) + " has no SCRAM-SHA-256 password");
     return r;
@@ -124,7 +133,9 @@ std::optional<login_result> executor::catalog_check(std::string_view role,
       return std::nullopt; // not ASCII: only libpq's SASLprep knows what the server hashed
     keys = &*derived;
   }
-  if (!same_secret(scram_verifier_of(*keys), stored)) {
+  wiped_string expected;
+  expected.value = scram_verifier_of(*keys);
+  if (!same_secret(expected.value, stored.value)) {
     fail(error_kind::auth, "the password of role " + std::string(role) + " is not the Secret's");
     return r;
   }
