@@ -365,20 +365,15 @@ std::optional<msg::db_error> ensure_executor(any_executor& ex, const msg::db_tar
                                              const std::shared_ptr<socket_cutter>& cutter) {
   if (!std::holds_alternative<std::monostate>(ex))
     return std::nullopt;
-  if (target.engine == msg::db_engine::mysql) {
-    auto made = mysql::executor::create(target.my);
+  auto make = [&](auto made) -> std::optional<msg::db_error> {
     if (!made)
       return to_db_error(made.error());
-    made->set_socket_cutter(cutter);
-    ex.emplace<mysql::executor>(std::move(*made));
-  } else {
-    auto made = pg::executor::create(target.pg);
-    if (!made)
-      return to_db_error(made.error());
-    made->set_socket_cutter(cutter);
-    ex.emplace<pg::executor>(std::move(*made));
-  }
-  return std::nullopt;
+    ex = std::move(*made);
+    return std::nullopt;
+  };
+  if (target.engine == msg::db_engine::mysql)
+    return make(mysql::executor::create(target.my, cutter));
+  return make(pg::executor::create(target.pg, cutter));
 }
 
 } // namespace

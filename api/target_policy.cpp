@@ -1,5 +1,7 @@
 #include "api/target_policy.hpp"
 
+#include "common/text.hpp"
+
 #include <algorithm>
 #include <arpa/inet.h>
 #include <cctype>
@@ -33,13 +35,6 @@ bool holds(const label_requirement& r, const labels& l) {
       return !present;
   }
   return false;
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep) {
-  std::string s;
-  for (const auto& x : v)
-    s += (s.empty() ? "" : sep) + x;
-  return s;
 }
 
 } // namespace
@@ -121,15 +116,9 @@ bool same_prefix(const ip_address& a, const ip_address& b, int bits) {
   return true;
 }
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 // Lowercased, without one trailing dot.
 std::string normal_name(const std::string& host) {
-  auto n = lower(host);
+  auto n = ascii_lower(host);
   if (!n.empty() && n.back() == '.')
     n.pop_back();
   return n;

@@ -24,4 +24,19 @@ namespace dbuser {
   return out;
 }
 
+// `text` between two `q`s, each `q` and backslash inside preceded by a backslash: how a value of
+// a libpq keyword/value connection string is quoted (q = '\'').
+[[nodiscard]] inline std::string quote_escaped(std::string_view text, char q) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out += q;
+  for (char c : text) {
+    if (c == q || c == '\\')
+      out += '\\';
+    out += c;
+  }
+  out += q;
+  return out;
+}
+
 } // namespace dbuser

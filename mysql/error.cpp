@@ -4,12 +4,8 @@
 
 namespace dbuser::mysql {
 
-bool error::transient() const {
-  return is_transient(kind);
-}
-
 std::string error::to_string() const {
-  std::string out = context.empty() ? message : context + ": " + message;
+  std::string out = described();
   if (code != 0 && !sqlstate.empty())
     out += " (MySQL error " + std::to_string(code) + ", SQLSTATE " + sqlstate + ")";
   else if (code != 0)
@@ -94,33 +90,21 @@ error_kind kind_of_code(unsigned code) {
 }
 
 error make_error(error_kind kind, std::string message, std::string context) {
-  error e;
-  e.kind = kind;
-  e.message = std::move(message);
-  e.context = std::move(context);
-  return e;
+  return make_db_error<error>(kind, std::move(message), std::move(context));
 }
 
 error server_error(unsigned code, std::string_view sqlstate, std::string_view server_message,
                    std::string context, const std::vector<std::string>& secrets) {
-  error e;
-  e.kind = kind_of_code(code);
+  error e = make_error(kind_of_code(code), redact(server_message, secrets), std::move(context));
   e.code = code;
   e.sqlstate = sqlstate == "00000" ? std::string() : std::string(sqlstate);
-  e.message = redact(server_message, secrets);
-  e.context = std::move(context);
   return e;
 }
 
 std::string redact(std::string_view text, const std::vector<std::string>& secrets) {
   std::string out(text);
   // 1. Every known secret first, while the text is still whole.
-  for (const auto& secret : secrets) {
-    if (secret.empty())
-      continue;
-    for (size_t at = out.find(secret); at != std::string::npos; at = out.find(secret, at))
-      out.replace(at, secret.size(), "<redacted>");
-  }
+  redact_secrets(out, secrets);
   // 2. The statement echo of a syntax error: "... near '<rest of the statement>' at line 1".
   //    The echo may itself hold quotes, so everything from "near '" to the last "' at line" goes.
   static const std::regex near(R"(near '[\s\S]*' at line ([0-9]+))");

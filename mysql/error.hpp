@@ -6,7 +6,7 @@
 // password or hash (see redact()), and the context of what was being done ("while granting
 // SELECT on appdb.* to 'app'@'%'").
 
-#include "common/db_error_kind.hpp"
+#include "common/db_error.hpp"
 #include "common/expected.hpp"
 
 #include <string>
@@ -18,15 +18,10 @@ namespace dbuser::mysql {
 // The shared classification (common/db_error_kind.hpp); see kind_of_* below for the mapping.
 using error_kind = dbuser::db_error_kind;
 
-struct error {
-  error_kind kind = error_kind::internal;
-  unsigned code = 0;    // MySQL/MariaDB error number (server 1xxx/3xxx, client 2xxx), or 0
-  std::string sqlstate; // five characters, or empty
-  std::string message;  // redacted: never a password, hash or statement echo
-  std::string context;  // "while granting SELECT on appdb.* to 'app'@'%'"
+// kind, sqlstate, message (never a password, hash or statement echo), context, and:
+struct error : db_error {
+  unsigned code = 0; // MySQL/MariaDB error number (server 1xxx/3xxx, client 2xxx), or 0
 
-  // Retry with backoff (true) or stop and report (false).
-  [[nodiscard]] bool transient() const;
   // "while ...: message (MySQL error 1045, SQLSTATE 28000)"
   [[nodiscard]] std::string to_string() const;
 };

@@ -1,6 +1,7 @@
 #include "mysql/executor.hpp"
 
-#include "common/private_file.hpp"
+#include "common/db_link.hpp"
+#include "common/text.hpp"
 
 #include "mysql/sql.hpp"
 
@@ -9,8 +10,6 @@
 #include <mutex>
 #include <set>
 #include <utility>
-
-#include <unistd.h>
 
 #include <mysql.h>
 #include <spdlog/spdlog.h>
@@ -25,13 +24,6 @@ const std::set<std::string>& tls_modes() {
   static const std::set<std::string> modes = {"disable", "preferred", "required", "verify-ca",
                                               "verify-identity"};
   return modes;
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
 }
 
 struct mysql_closer {
@@ -61,26 +53,15 @@ result<std::string> grantee_literal(std::string_view user, std::string_view host
 
 struct executor::impl {
   target t;
-  std::string ca_path;   // the CA file handed to libmariadb
-  bool ca_owned = false; // written by us from ca_pem: removed on destruction
+  db_link link; // the CA file handed to libmariadb, the admin socket's registration
   handle admin;
-  std::shared_ptr<socket_cutter> cutter;
-  socket_cutter::lease admin_lease; // the admin connection's socket, while it is open
 
-  ~impl() {
-    drop_admin();
-    remove_ca();
-  }
+  ~impl() { drop_admin(); }
 
   // Before the socket is closed, its lease goes: the cutter never hits a reused descriptor.
   void drop_admin() {
-    admin_lease.release();
+    link.forget_admin();
     admin.reset();
-  }
-
-  void remove_ca() {
-    if (ca_owned)
-      ::unlink(ca_path.c_str());
   }
 
   std::vector<std::string> secrets(std::vector<std::string> more = {}) const {
@@ -116,8 +97,8 @@ struct executor::impl {
     } else {
       // Any TLS option makes libmariadb ask for TLS; without ENFORCE it falls back to plaintext
       // when the server does not offer it (preferred).
-      mysql_ssl_set(m.get(), nullptr, nullptr, ca_path.empty() ? nullptr : ca_path.c_str(),
-                    nullptr, nullptr);
+      const std::string& ca = link.ca_path();
+      mysql_ssl_set(m.get(), nullptr, nullptr, ca.empty() ? nullptr : ca.c_str(), nullptr, nullptr);
       mysql_options(m.get(), MYSQL_OPT_SSL_ENFORCE, t.tls_mode == "preferred" ? &off : &on);
       mysql_options(m.get(), MYSQL_OPT_SSL_VERIFY_SERVER_CERT,
                     t.tls_mode == "verify-identity" ? &on : &off);
@@ -153,8 +134,7 @@ struct executor::impl {
     if (!h)
       return make_unexpected(h.error());
     admin = std::move(*h);
-    if (cutter)
-      admin_lease = cutter->watch(mysql_get_socket(admin.get()));
+    link.watch_admin(mysql_get_socket(admin.get()));
     return admin.get();
   }
 
@@ -195,52 +175,29 @@ struct executor::impl {
   }
 };
 
-executor::executor(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
-executor::executor(executor&&) noexcept = default;
-executor& executor::operator=(executor&&) noexcept = default;
-executor::~executor() = default;
+executor::executor(std::unique_ptr<impl> p) : impl_(make_pimpl(std::move(p))) {}
 
-const target& executor::where() const { return impl_->t; }
-
-result<executor> executor::create(target t) {
+result<executor> executor::create(target t, std::shared_ptr<socket_cutter> cutter) {
   if (tls_modes().count(t.tls_mode) == 0)
     return make_unexpected(make_error(error_kind::invalid,
                                       "unknown tls mode \"" + t.tls_mode
                                         + "\": use disable, preferred, required, verify-ca or "
                                           "verify-identity"));
-  if (t.port <= 0 || t.port > 65535)
-    return make_unexpected(
-      make_error(error_kind::invalid, "port " + std::to_string(t.port) + " is out of range"));
-  if (t.host.empty() || t.admin_user.empty())
-    return make_unexpected(make_error(error_kind::invalid, "host and admin user are required"));
-  if ((t.tls_mode == "verify-ca" || t.tls_mode == "verify-identity") && t.ca_pem.empty()
-      && t.ca_file.empty())
+  auto link = db_link::make({t.host, t.port, t.admin_user, t.ca_pem, t.ca_file}, "dbuser-mysql-ca");
+  if (!link)
+    return make_unexpected(make_error(link.error().kind, link.error().message));
+  if ((t.tls_mode == "verify-ca" || t.tls_mode == "verify-identity") && link->ca_path().empty())
     return make_unexpected(make_error(error_kind::invalid,
                                       "tls mode " + t.tls_mode + " needs a CA certificate"));
   auto p = std::make_unique<impl>();
-  if (!t.ca_pem.empty()) {
-    auto path = write_private_file("dbuser-mysql-ca", t.ca_pem);
-    if (!path)
-      return make_unexpected(
-        make_error(error_kind::internal, path.error() + " for the CA certificate"));
-    p->ca_path = *path;
-    p->ca_owned = true;
-  } else if (!t.ca_file.empty()) {
-    p->ca_path = t.ca_file;
-  }
+  p->link = std::move(*link);
+  p->link.set_cutter(std::move(cutter));
   p->t = std::move(t);
   return executor(std::move(p));
 }
 
-void executor::close() { impl_->drop_admin(); }
-
-void executor::set_socket_cutter(std::shared_ptr<socket_cutter> cutter) {
-  impl_->cutter = std::move(cutter);
-}
-
 result<void> executor::ping() {
-  auto rows = impl_->run("SELECT 1", "while checking that " + impl_->t.host + ":"
-                                        + std::to_string(impl_->t.port) + " answers");
+  auto rows = impl_->run("SELECT 1", ping_context(impl_->t.host, impl_->t.port));
   if (!rows)
     return make_unexpected(rows.error());
   return {};
@@ -248,7 +205,7 @@ result<void> executor::ping() {
 
 result<observed_account> executor::observe_account(std::string_view user, std::string_view host) {
   auto& self = *impl_;
-  const std::string h = lower(host);
+  const std::string h = ascii_lower(host);
   const std::string context = "while observing account " + account_label(user, h);
   observed_account o;
   auto u = sql::quote_literal(user);
@@ -257,7 +214,7 @@ result<observed_account> executor::observe_account(std::string_view user, std::s
   auto owner_q = sql::select_owner(user, h);
   for (const auto* r : {&u, &hl, &grantee, &owner_q})
     if (!*r)
-      return make_unexpected(error{r->error().kind, 0, {}, r->error().message, context});
+      return make_unexpected(make_error(r->error().kind, r->error().message, context));
 
   auto account = self.run("SELECT max_user_connections FROM mysql.user WHERE User = " + *u
                             + " AND Host = " + *hl,
@@ -294,7 +251,7 @@ result<observed_account> executor::observe_account(std::string_view user, std::s
 
 result<observed_state> executor::observe(const desired_account& desired) {
   auto& self = *impl_;
-  const std::string host = lower(desired.host);
+  const std::string host = ascii_lower(desired.host);
   const std::string context = "while observing account " + account_label(desired.user, host);
   observed_state o;
   auto account = observe_account(desired.user, host);
@@ -307,7 +264,7 @@ result<observed_state> executor::observe(const desired_account& desired) {
       continue;
     auto lit = sql::quote_literal(g.database);
     if (!lit)
-      return make_unexpected(error{lit.error().kind, 0, {}, lit.error().message, context});
+      return make_unexpected(make_error(lit.error().kind, lit.error().message, context));
     auto r = self.run("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = " + *lit,
                       context);
     if (!r)
@@ -318,7 +275,7 @@ result<observed_state> executor::observe(const desired_account& desired) {
     return o;
   auto grantee = grantee_literal(desired.user, host);
   if (!grantee)
-    return make_unexpected(error{grantee.error().kind, 0, {}, grantee.error().message, context});
+    return make_unexpected(make_error(grantee.error().kind, grantee.error().message, context));
   auto rows = self.run("SELECT TABLE_SCHEMA, PRIVILEGE_TYPE, IS_GRANTABLE FROM "
                        "information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = "
                          + *grantee + " ORDER BY TABLE_SCHEMA, PRIVILEGE_TYPE",
@@ -335,7 +292,7 @@ result<observed_state> executor::observe(const desired_account& desired) {
       g = std::prev(o.grants.end());
     }
     privilege p{};
-    if (privilege_from_keyword(*r[1], p))
+    if (from_keyword(*r[1], p))
       g->privileges.insert(p);
     else
       g->other.push_back(*r[1]);
@@ -379,7 +336,7 @@ result<bool> executor::database_exists(std::string_view database) {
   const std::string context = "while checking whether database " + name + " exists";
   auto lit = sql::quote_literal(name);
   if (!lit)
-    return make_unexpected(error{lit.error().kind, 0, {}, lit.error().message, context});
+    return make_unexpected(make_error(lit.error().kind, lit.error().message, context));
   auto r = impl_->run("SELECT 1 FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = " + *lit,
                       context);
   if (!r)
@@ -403,12 +360,12 @@ result<bool> executor::ensure_database(std::string_view database) {
 
 result<void> executor::set_password(std::string_view user, std::string_view host,
                                     std::string_view hash) {
-  const std::string h = lower(host);
+  const std::string h = ascii_lower(host);
   const std::string who = account_label(user, h);
   auto stmt = sql::alter_user_password(user, h, hash);
   if (!stmt)
-    return make_unexpected(error{stmt.error().kind, 0, {}, stmt.error().message,
-                                 "while setting the password of " + who});
+    return make_unexpected(
+      make_error(stmt.error().kind, stmt.error().message, "while setting the password of " + who));
   auto done = apply({action{*stmt, "set the password of " + who,
                             "while setting the password of " + who, true, {}}});
   if (!done)
@@ -418,7 +375,7 @@ result<void> executor::set_password(std::string_view user, std::string_view host
 
 result<std::vector<std::string>> executor::drop_user(std::string_view user, std::string_view host,
                                                      std::string_view owner) {
-  const std::string h = lower(host);
+  const std::string h = ascii_lower(host);
   const std::string who = account_label(user, h);
   const std::string context = "while dropping account " + who;
   auto o = observe_account(user, h);
@@ -435,13 +392,13 @@ result<std::vector<std::string>> executor::drop_user(std::string_view user, std:
   if (o->exists) {
     auto drop = sql::drop_user(user, h);
     if (!drop)
-      return make_unexpected(error{drop.error().kind, 0, {}, drop.error().message, context});
+      return make_unexpected(make_error(drop.error().kind, drop.error().message, context));
     actions.push_back(action{*drop, "dropped account " + who, context, false, {}});
   }
   if (o->owner) {
     auto release = sql::release_owner(user, h, owner);
     if (!release)
-      return make_unexpected(error{release.error().kind, 0, {}, release.error().message, context});
+      return make_unexpected(make_error(release.error().kind, release.error().message, context));
     actions.push_back(action{*release, "released the claim on " + who,
                              "while releasing the claim on " + who, false, {}});
   }
@@ -468,7 +425,7 @@ login_result executor::login_check(std::string_view user, std::string_view passw
     return r;
   }
   MYSQL* m = c->get();
-  auto lease = self.cutter ? self.cutter->watch(mysql_get_socket(m)) : socket_cutter::lease();
+  auto lease = self.link.watch(mysql_get_socket(m));
   const std::string q = "SELECT VERSION()";
   MYSQL_RES* res = nullptr;
   if (mysql_real_query(m, q.data(), q.size()) != 0

@@ -18,6 +18,7 @@
 //   verify-ca       TLS and the chain must verify against the CA (ca_file / ca_pem).
 //   verify-identity verify-ca and the host name must match (MYSQL_OPT_SSL_VERIFY_SERVER_CERT).
 
+#include "common/pimpl.hpp"
 #include "common/socket_cutter.hpp"
 #include "mysql/error.hpp"
 #include "mysql/plan.hpp"
@@ -56,16 +57,10 @@ struct login_result {
 class executor {
 public:
   // Checks the target (tls_mode, port, CA for verify-*) and writes ca_pem to a private temp file
-  // when given. Does not connect.
-  [[nodiscard]] static result<executor> create(target t);
-
-  executor(executor&&) noexcept;
-  executor& operator=(executor&&) noexcept;
-  executor(const executor&) = delete;
-  executor& operator=(const executor&) = delete;
-  ~executor();
-
-  [[nodiscard]] const target& where() const;
+  // when given. Does not connect. Every socket it opens is registered with `cutter` (when
+  // given), so that another thread can cut a blocked call short (common/socket_cutter.hpp).
+  [[nodiscard]] static result<executor> create(target t,
+                                               std::shared_ptr<socket_cutter> cutter = nullptr);
 
   // The account (existence, claim, max connections, global privileges), the desired databases,
   // and every database-level grant the account holds.
@@ -96,20 +91,13 @@ public:
   [[nodiscard]] login_result login_check(std::string_view user, std::string_view password,
                                          std::string_view database) const;
 
-  // Closes the admin connection (reopened on demand).
-  void close();
-
-  // Registers every socket this executor opens from now on with `cutter`, so that another thread
-  // can cut a blocked call short (common/socket_cutter.hpp).
-  void set_socket_cutter(std::shared_ptr<socket_cutter> cutter);
-
   // Connects as the admin and runs SELECT 1: is the target answering?
   [[nodiscard]] result<void> ping();
 
 private:
   struct impl;
   explicit executor(std::unique_ptr<impl> p);
-  std::unique_ptr<impl> impl_;
+  pimpl<impl> impl_; // movable, not copyable
 };
 
 } // namespace dbuser::mysql

@@ -1,5 +1,7 @@
 #include "mysql/plan.hpp"
 
+#include "common/text.hpp"
+
 #include "mysql/sql.hpp"
 
 #include <algorithm>
@@ -9,13 +11,6 @@
 namespace dbuser::mysql {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 struct builder {
   std::string user;
@@ -27,7 +22,7 @@ struct builder {
   result<void> add(result<std::string> sql, std::string description, std::string context,
                    bool sensitive = false, std::string undo = {}) {
     if (!sql)
-      return make_unexpected(error{sql.error().kind, 0, {}, sql.error().message, context});
+      return make_unexpected(make_error(sql.error().kind, sql.error().message, context));
     if (sql->empty())
       return {};
     out.push_back(action{std::move(*sql), std::move(description), std::move(context), sensitive,
@@ -35,27 +30,6 @@ struct builder {
     return {};
   }
 };
-
-const observed_database* find_database(const observed_state& o, const std::string& name) {
-  for (const auto& d : o.databases)
-    if (d.name == name)
-      return &d;
-  return nullptr;
-}
-
-const observed_grant* find_grant(const observed_state& o, const std::string& pattern) {
-  for (const auto& g : o.grants)
-    if (g.pattern == pattern)
-      return &g;
-  return nullptr;
-}
-
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v)
-    out += (out.empty() ? "" : ", ") + s;
-  return out;
-}
 
 result<void> plan_account(builder& b, const desired_account& d, const observed_account& o) {
   const auto& who = b.label;
@@ -87,7 +61,7 @@ result<void> plan_account(builder& b, const desired_account& d, const observed_a
   }
   if (!o.global_privileges.empty())
     if (auto r = b.add(sql::revoke_global_privileges(b.user, b.host),
-                       "revoked global privileges " + join(o.global_privileges) + " from " + who,
+                       "revoked global privileges " + join(o.global_privileges, ", ") + " from " + who,
                        "while revoking global privileges from " + who);
         !r)
       return r;
@@ -118,8 +92,8 @@ result<void> revoke_extra(builder& b, const std::string& shown, const observed_g
       !r)
     return r;
   if (auto r = b.add(sql::revoke_keywords_on_database(g.other, g.pattern, b.user, b.host),
-                     "revoked " + join(g.other) + " on " + shown + ".*",
-                     "while revoking " + join(g.other) + " on " + shown + ".* from " + who);
+                     "revoked " + join(g.other, ", ") + " on " + shown + ".*",
+                     "while revoking " + join(g.other, ", ") + " on " + shown + ".* from " + who);
       !r)
     return r;
   if (g.grant_option)
@@ -136,7 +110,7 @@ std::string account_label(std::string_view user, std::string_view host) {
 }
 
 result<std::vector<action>> plan(const desired_account& desired, const observed_state& observed) {
-  builder b{desired.user, lower(desired.host), {}, {}};
+  builder b{desired.user, ascii_lower(desired.host), {}, {}};
   b.label = account_label(b.user, b.host);
   const auto own = ownership_of(observed.account, desired.owner);
   if (own.state == ownership::unmanaged)
@@ -164,7 +138,7 @@ result<std::vector<action>> plan(const desired_account& desired, const observed_
 
   // 1. Databases.
   for (const auto& g : wanted) {
-    const auto* o = find_database(observed, g.database);
+    const auto* o = find_by(observed.databases, &observed_database::name, g.database);
     if (o != nullptr && o->exists)
       continue;
     if (!g.create_database)
@@ -184,7 +158,8 @@ result<std::vector<action>> plan(const desired_account& desired, const observed_
   const bool exists = observed.account.exists;
   for (const auto& g : wanted) {
     const auto pattern = sql::database_pattern(g.database);
-    const auto* have = exists ? find_grant(observed, pattern) : nullptr;
+    const auto* have =
+      exists ? find_by(observed.grants, &observed_grant::pattern, pattern) : nullptr;
     const auto grant = g.privileges.minus(have != nullptr ? have->privileges : privilege_set{});
     if (auto r = b.add(sql::grant_on_database(grant, pattern, b.user, b.host),
                        "granted " + grant.to_string() + " on " + g.database + ".*",

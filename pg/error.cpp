@@ -4,12 +4,8 @@
 
 namespace dbuser::pg {
 
-bool error::transient() const {
-  return is_transient(kind);
-}
-
 std::string error::to_string() const {
-  std::string out = context.empty() ? message : context + ": " + message;
+  std::string out = described();
   if (!sqlstate.empty())
     out += " (SQLSTATE " + sqlstate + ")";
   return out;
@@ -48,20 +44,14 @@ error_kind kind_of_sqlstate(std::string_view s) {
 }
 
 error make_error(error_kind kind, std::string message, std::string context) {
-  error e;
-  e.kind = kind;
-  e.message = std::move(message);
-  e.context = std::move(context);
-  return e;
+  return make_db_error<error>(kind, std::move(message), std::move(context));
 }
 
 error sql_error(std::string_view sqlstate, std::string_view server_message, std::string context,
                 const std::vector<std::string>& secrets) {
-  error e;
-  e.kind = kind_of_sqlstate(sqlstate);
+  error e = make_error(kind_of_sqlstate(sqlstate), redact(server_message, secrets),
+                       std::move(context));
   e.sqlstate = std::string(sqlstate);
-  e.message = redact(server_message, secrets);
-  e.context = std::move(context);
   if (e.kind == error_kind::limit)
     e.message = limit_message(e.message);
   return e;
@@ -115,12 +105,7 @@ std::string redact(std::string_view text, const std::vector<std::string>& secret
   out = std::regex_replace(out, scram, "<redacted>");
   out = std::regex_replace(out, md5, "<redacted>");
   // 3. Every known secret.
-  for (const auto& secret : secrets) {
-    if (secret.empty())
-      continue;
-    for (size_t at = out.find(secret); at != std::string::npos; at = out.find(secret, at))
-      out.replace(at, secret.size(), "<redacted>");
-  }
+  redact_secrets(out, secrets);
   return out;
 }
 

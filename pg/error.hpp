@@ -5,7 +5,7 @@
 // never holds a password or verifier (see redact()), and the context of what was being done
 // ("while granting SELECT on myapp_db.public to myapp").
 
-#include "common/db_error_kind.hpp"
+#include "common/db_error.hpp"
 #include "common/expected.hpp"
 
 #include <string>
@@ -17,14 +17,8 @@ namespace dbuser::pg {
 // The shared classification (common/db_error_kind.hpp); see kind_of_* below for the mapping.
 using error_kind = dbuser::db_error_kind;
 
-struct error {
-  error_kind kind = error_kind::internal;
-  std::string sqlstate; // five characters, or empty
-  std::string message;  // redacted: never a password, verifier or query text
-  std::string context;  // "while granting SELECT on myapp_db.public to myapp"
-
-  // Retry with backoff (true) or stop and report (false).
-  [[nodiscard]] bool transient() const;
+// kind, sqlstate, message (never a password, verifier or query text), context.
+struct error : db_error {
   // "while ...: message (SQLSTATE 42501)"
   [[nodiscard]] std::string to_string() const;
 };

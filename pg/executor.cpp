@@ -5,7 +5,7 @@
 
 #include "pg/executor.hpp"
 
-#include "common/private_file.hpp"
+#include "common/quote.hpp"
 
 #include "pg/executor_impl.hpp"
 #include "pg/login.hpp"
@@ -13,8 +13,6 @@
 #include <chrono>
 #include <set>
 #include <utility>
-
-#include <unistd.h>
 
 #include <pqxx/pqxx>
 
@@ -26,15 +24,7 @@ using detail::notice_logger;
 namespace {
 
 // A value of a libpq keyword/value connection string.
-std::string conn_value(std::string_view v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
+std::string conn_value(std::string_view v) { return quote_escaped(v, '\''); }
 
 const std::set<std::string>& ssl_modes() {
   static const std::set<std::string> modes = {"disable", "allow",     "prefer",
@@ -44,14 +34,10 @@ const std::set<std::string>& ssl_modes() {
 
 } // namespace
 
-executor::impl::~impl() {
-  close();
-  if (ca_owned)
-    ::unlink(ca_path.c_str());
-}
+executor::impl::~impl() { close(); }
 
 void executor::impl::close() {
-  current_lease.release(); // before its socket is closed: the cutter never hits a reused fd
+  link.forget_admin(); // before its socket is closed: the cutter never hits a reused fd
   current.notices.reset(); // unregistered before its connection goes
   current.conn.reset();
   current_db.clear();
@@ -71,8 +57,8 @@ std::string executor::impl::conninfo(std::string_view user, std::string_view pas
                    + " options=" + conn_value("-c statement_timeout="
                                               + std::to_string(t.statement_timeout.count())
                                               + " -c standard_conforming_strings=on");
-  if (!ca_path.empty())
-    ci += " sslrootcert=" + conn_value(ca_path);
+  if (!link.ca_path().empty())
+    ci += " sslrootcert=" + conn_value(link.ca_path());
   return ci;
 }
 
@@ -85,8 +71,7 @@ pqxx::connection& executor::impl::conn(const std::string& db) {
     std::make_unique<pqxx::connection>(conninfo(t.admin_user, t.admin_password, name));
   current.notices = std::make_unique<notice_logger>(*current.conn, secrets());
   current_db = name;
-  if (cutter)
-    current_lease = cutter->watch(current.conn->sock());
+  link.watch_admin(current.conn->sock());
   return *current.conn;
 }
 
@@ -109,46 +94,29 @@ error executor::impl::fail(const std::exception& ex, std::string context,
   return e;
 }
 
-executor::executor(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
-executor::executor(executor&&) noexcept = default;
-executor& executor::operator=(executor&&) noexcept = default;
-executor::~executor() = default;
+executor::executor(std::unique_ptr<impl> p) : impl_(make_pimpl(std::move(p))) {}
 
 const target& executor::where() const { return impl_->t; }
 
-result<executor> executor::create(target t) {
+result<executor> executor::create(target t, std::shared_ptr<socket_cutter> cutter) {
   if (ssl_modes().count(t.ssl_mode) == 0)
     return make_unexpected(make_error(error_kind::invalid, "unknown sslMode \"" + t.ssl_mode
                                                              + "\": use disable, allow, prefer, "
                                                                "require, verify-ca or verify-full"));
-  if (t.port <= 0 || t.port > 65535)
-    return make_unexpected(
-      make_error(error_kind::invalid, "port " + std::to_string(t.port) + " is out of range"));
-  if (t.host.empty() || t.admin_user.empty())
-    return make_unexpected(make_error(error_kind::invalid, "host and admin user are required"));
+  auto link = db_link::make({t.host, t.port, t.admin_user, t.ca_pem, t.ca_file}, "dbuser-pg-ca");
+  if (!link)
+    return make_unexpected(make_error(link.error().kind, link.error().message));
   auto p = std::make_unique<impl>();
-  if (!t.ca_pem.empty()) {
-    auto path = write_private_file("dbuser-pg-ca", t.ca_pem);
-    if (!path)
-      return make_unexpected(
-        make_error(error_kind::internal, path.error() + " for the CA certificate"));
-    p->ca_path = *path;
-    p->ca_owned = true;
-  } else if (!t.ca_file.empty()) {
-    p->ca_path = t.ca_file;
-  }
+  p->link = std::move(*link);
+  p->link.set_cutter(std::move(cutter));
   p->t = std::move(t);
   p->login = std::make_unique<login_client>(login_endpoint{p->t.host, p->t.port, p->t.ssl_mode,
-                                                           p->ca_path, p->t.connect_timeout,
+                                                           p->link.ca_path(), p->t.connect_timeout,
                                                            "dbuser-operator-login-check"});
   return executor(std::move(p));
 }
 
 void executor::close() { impl_->close(); }
-
-void executor::set_socket_cutter(std::shared_ptr<socket_cutter> cutter) {
-  impl_->cutter = std::move(cutter);
-}
 
 result<void> executor::ping() {
   auto& self = *impl_;
@@ -157,8 +125,7 @@ result<void> executor::ping() {
     tx.exec("SELECT 1");
     return {};
   } catch (const std::exception& ex) {
-    return make_unexpected(self.fail(ex, "while checking that " + self.t.host + ":"
-                                           + std::to_string(self.t.port) + " answers"));
+    return make_unexpected(self.fail(ex, ping_context(self.t.host, self.t.port)));
   }
 }
 
@@ -173,7 +140,7 @@ login_result executor::login_check(std::string_view role, std::string_view passw
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
       .count();
   };
-  auto native = self.login->check(role, password, database, known, self.cutter.get(),
+  auto native = self.login->check(role, password, database, known, self.link.cutter(),
                                   self.secrets({std::string(password)}));
   if (!native.unsupported) {
     r.latency_ms = elapsed_ms();
@@ -187,7 +154,7 @@ login_result executor::login_check(std::string_view role, std::string_view passw
   }
   try {
     pqxx::connection c(self.conninfo(role, password, database, "dbuser-operator-login-check"));
-    auto lease = self.cutter ? self.cutter->watch(c.sock()) : socket_cutter::lease();
+    auto lease = self.link.watch(c.sock());
     notice_logger notices(c, self.secrets({std::string(password)}));
     pqxx::nontransaction tx(c);
     r.server_version = tx.exec("SELECT current_setting('server_version')")[0][0].as<std::string>();

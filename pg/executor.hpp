@@ -12,6 +12,7 @@
 // the socket_cutter's job (common/socket_cutter.hpp). Errors are
 // pg::error values with context; no password or verifier ever appears in them.
 
+#include "common/pimpl.hpp"
 #include "common/socket_cutter.hpp"
 #include "pg/error.hpp"
 #include "pg/plan.hpp"
@@ -66,14 +67,11 @@ struct member_of_roles {
 
 class executor {
 public:
-  // Checks the target (ssl_mode, port) and writes ca_pem to a private temp file when given.
-  [[nodiscard]] static result<executor> create(target t);
-
-  executor(executor&&) noexcept;
-  executor& operator=(executor&&) noexcept;
-  executor(const executor&) = delete;
-  executor& operator=(const executor&) = delete;
-  ~executor();
+  // Checks the target (ssl_mode, port) and writes ca_pem to a private temp file when given. Every
+  // socket it opens is registered with `cutter` (when given), so that another thread can cut a
+  // blocked call short.
+  [[nodiscard]] static result<executor> create(target t,
+                                               std::shared_ptr<socket_cutter> cutter = nullptr);
 
   [[nodiscard]] const target& where() const;
 
@@ -151,17 +149,13 @@ public:
   // Closes every cached connection (they are reopened on demand).
   void close();
 
-  // Registers every socket this executor opens from now on with `cutter`, so that another thread
-  // can cut a blocked call short.
-  void set_socket_cutter(std::shared_ptr<socket_cutter> cutter);
-
   // Connects to the maintenance database and runs one trivial query: is the target answering?
   [[nodiscard]] result<void> ping();
 
 private:
   struct impl;
   explicit executor(std::unique_ptr<impl> p);
-  std::unique_ptr<impl> impl_;
+  pimpl<impl> impl_; // movable, not copyable
 };
 
 } // namespace dbuser::pg

@@ -99,9 +99,9 @@ error from_exception(const std::exception& ex, std::string context,
                       "connection lost during commit: " + redact(ex.what(), secrets),
                       std::move(context));
   if (dynamic_cast<const pqxx::deadlock_detected*>(&ex) != nullptr)
-    return error{error_kind::transient, "40P01", redact(ex.what(), secrets), std::move(context)};
+    return error{{error_kind::transient, "40P01", redact(ex.what(), secrets), std::move(context)}};
   if (dynamic_cast<const pqxx::serialization_failure*>(&ex) != nullptr)
-    return error{error_kind::transient, "40001", redact(ex.what(), secrets), std::move(context)};
+    return error{{error_kind::transient, "40001", redact(ex.what(), secrets), std::move(context)}};
   return make_error(error_kind::internal, redact(ex.what(), secrets), std::move(context));
 }
 

@@ -5,6 +5,8 @@
 // catalog reads; executor_converge.cpp: apply and converge; executor_drop.cpp: dropping roles and
 // unused privilege groups). Not a public interface: included by pg/executor*.cpp only.
 
+#include "common/db_link.hpp"
+
 #include "pg/executor.hpp"
 #include "pg/login.hpp"
 
@@ -80,15 +82,12 @@ observed_role parse_role(const pqxx::row& row, int at);
 
 struct executor::impl {
   target t;
-  std::string ca_path;   // the CA file handed to libpq
-  bool ca_owned = false; // written by us from ca_pem: removed on destruction
+  db_link link; // the CA file handed to libpq, the admin socket's registration with the cutter
   // One admin connection at a time, so that a pool of N executors holds N connections: to the
   // database the last statement needed. Statements on shared catalogs (roles, memberships, CONNECT
   // on a database) name no database ("") and run on whichever is open.
   detail::session current;
   std::string current_db;
-  std::shared_ptr<socket_cutter> cutter;
-  socket_cutter::lease current_lease; // the admin connection's socket, while it is open
   int server_version_num = 0;         // of the open connection's server; 0: not asked yet
   // Whether the admin may read pg_authid (catalog_check): -1 not asked yet, 0 no, 1 yes.
   int authid_readable = -1;

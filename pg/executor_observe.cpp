@@ -91,7 +91,7 @@ void fold(const std::map<std::string, int>& counts, int total, flag_set<Enum>& e
   every = total == 0 ? flag_set<Enum>::all() : flag_set<Enum>{};
   for (const auto& [keyword, n] : counts) {
     Enum p{};
-    if (!privilege_from_keyword(keyword, p))
+    if (!from_keyword(keyword, p))
       continue;
     some.insert(p);
     if (n >= total)
@@ -165,15 +165,15 @@ void executor::impl::observe_database(pqxx::connection& c, const std::string& db
     const auto kind = row[3].as<std::string>();
     if (kind == "S") {
       sequence_privilege p{};
-      if (privilege_from_keyword(keyword, p))
+      if (from_keyword(keyword, p))
         s.sequence_defaults[creator].insert(p);
     } else if (kind == "f") {
       function_privilege p{};
-      if (privilege_from_keyword(keyword, p))
+      if (from_keyword(keyword, p))
         s.function_defaults[creator].insert(p);
     } else {
       privilege p{};
-      if (privilege_from_keyword(keyword, p))
+      if (from_keyword(keyword, p))
         s.defaults[creator].insert(p);
     }
   }

@@ -1,5 +1,7 @@
 #include "pg/groups.hpp"
 
+#include "common/text.hpp"
+
 #include <algorithm>
 
 #include <openssl/evp.h>
@@ -55,13 +57,6 @@ std::string readable(std::string_view text) {
   return out;
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& s : items)
-    out += (out.empty() ? "" : ",") + s;
-  return out;
-}
-
 } // namespace
 
 privilege_group group_for(grant_scope scope, std::string_view admin_user) {
@@ -89,7 +84,7 @@ privilege_group group_for(grant_scope scope, std::string_view admin_user) {
   if (!scope.function_privileges.empty())
     marker += ";functions=" + scope.function_privileges.to_string();
   if (!admin_only)
-    marker += ";creators=" + join(creators);
+    marker += ";creators=" + join(creators, ",");
   const std::string hash = sha256_hex(marker, hash_hex);
   std::string middle = readable(scope.database) + "_" + readable(scope.schema) + "_"
                        + letters(scope.privileges) + (admin_only ? "" : "_c");

@@ -1,5 +1,7 @@
 #include "pg/plan.hpp"
 
+#include "common/text.hpp"
+
 #include "pg/groups.hpp"
 #include "pg/sql.hpp"
 #include "pg/validation.hpp"
@@ -54,13 +56,6 @@ struct scope {
   function_privilege_set functions;
   std::vector<std::string> creators; // whose future tables are covered; never empty
 };
-
-const observed_database* find_database(const observed_state& o, const std::string& name) {
-  for (const auto& d : o.databases)
-    if (d.name == name)
-      return &d;
-  return nullptr;
-}
 
 const observed_schema* find_schema(const observed_state& o, const scope_key& k) {
   for (const auto& s : o.schemas)
@@ -414,13 +409,6 @@ result<void> plan_ownership(builder& b, const desired_role& d, const observed_st
   return {};
 }
 
-const observed_login* find_login(const observed_state& o, const std::string& name) {
-  for (const auto& l : o.logins)
-    if (l.name == name)
-      return &l;
-  return nullptr;
-}
-
 } // namespace
 
 std::string desired_role::active_name() const {
@@ -472,7 +460,7 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
 
   // 1. Databases.
   for (const auto& [name, may_create] : databases) {
-    const auto* o = find_database(observed, name);
+    const auto* o = find_by(observed.databases, &observed_database::name, name);
     if (o != nullptr && o->exists)
       continue;
     if (!may_create)
@@ -504,16 +492,18 @@ result<std::vector<action>> plan(const desired_role& desired, const observed_sta
     return make_unexpected(r.error());
   plan_memberships(b, desired, observed, groups);
   // Its login roles (after the owner exists: they become its members).
-  for (const auto& l : desired.logins)
-    if (auto r = plan_login(b, desired, l, find_login(observed, l.name)); !r)
+  for (const auto& l : desired.logins) {
+    const auto* o = find_by(observed.logins, &observed_login::name, l.name);
+    if (auto r = plan_login(b, desired, l, o); !r)
       return make_unexpected(r.error());
+  }
   // What it owns (after its login roles: a refusal leaves everything as it is).
   if (auto r = plan_ownership(b, desired, observed); !r)
     return make_unexpected(r.error());
   // 4. CONNECT, then per schema USAGE, table and default privileges.
   for (const auto& [name, may_create] : databases) {
     (void)may_create;
-    const auto* o = find_database(observed, name);
+    const auto* o = find_by(observed.databases, &observed_database::name, name);
     if (o == nullptr || !o->connect || !observed.role.exists)
       b.add("", sql::grant_connect(name, desired.name), "granted CONNECT on database " + name,
             "while granting CONNECT on database " + name + " to " + desired.name, false, false,

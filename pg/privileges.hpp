@@ -14,71 +14,40 @@
 namespace dbuser::pg {
 
 enum class privilege : std::uint8_t {
-  select = 1U << 0U,
-  insert = 1U << 1U,
-  update = 1U << 2U,
-  delete_ = 1U << 3U,
-  truncate = 1U << 4U,
-  references = 1U << 5U,
-  trigger = 1U << 6U,
+  select, insert, update, delete_, truncate, references, trigger,
 };
-
-// The SQL keyword of a privilege ("SELECT").
-[[nodiscard]] const char* keyword(privilege p);
 
 // Privileges on a sequence: USAGE (nextval, what INSERT into a serial column needs), SELECT
 // (currval), UPDATE (setval).
-enum class sequence_privilege : std::uint8_t {
-  usage = 1U << 0U,
-  select = 1U << 1U,
-  update = 1U << 2U,
-};
-
-[[nodiscard]] const char* keyword(sequence_privilege p);
+enum class sequence_privilege : std::uint8_t { usage, select, update };
 
 // Privileges on a schema: USAGE (always granted with any privilege in it) and CREATE (tables,
 // views, functions, types of one's own in it: what running migrations needs).
-enum class schema_privilege : std::uint8_t {
-  usage = 1U << 0U,
-  create = 1U << 1U,
-};
-
-[[nodiscard]] const char* keyword(schema_privilege p);
+enum class schema_privilege : std::uint8_t { usage, create };
 
 // Privileges on functions and procedures (routines): EXECUTE.
-enum class function_privilege : std::uint8_t {
-  execute = 1U << 0U,
-};
-
-[[nodiscard]] const char* keyword(function_privilege p);
+enum class function_privilege : std::uint8_t { execute };
 
 } // namespace dbuser::pg
 
+// Each value's keyword, in the enum's order (common/flag_set.hpp: keyword(), from_keyword()).
 namespace dbuser {
 template <>
 struct flag_order<pg::privilege> {
-  // SELECT INSERT UPDATE DELETE TRUNCATE REFERENCES TRIGGER.
-  static constexpr std::array<pg::privilege, 7> values = {
-    pg::privilege::select,   pg::privilege::insert,     pg::privilege::update,
-    pg::privilege::delete_,  pg::privilege::truncate,   pg::privilege::references,
-    pg::privilege::trigger,
-  };
+  static constexpr std::array<const char*, 7> keywords = {
+    "SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER"};
 };
 template <>
 struct flag_order<pg::sequence_privilege> {
-  // USAGE SELECT UPDATE.
-  static constexpr std::array<pg::sequence_privilege, 3> values = {
-    pg::sequence_privilege::usage, pg::sequence_privilege::select, pg::sequence_privilege::update,
-  };
+  static constexpr std::array<const char*, 3> keywords = {"USAGE", "SELECT", "UPDATE"};
 };
 template <>
 struct flag_order<pg::schema_privilege> {
-  static constexpr std::array<pg::schema_privilege, 2> values = {pg::schema_privilege::usage,
-                                                                 pg::schema_privilege::create};
+  static constexpr std::array<const char*, 2> keywords = {"USAGE", "CREATE"};
 };
 template <>
 struct flag_order<pg::function_privilege> {
-  static constexpr std::array<pg::function_privilege, 1> values = {pg::function_privilege::execute};
+  static constexpr std::array<const char*, 1> keywords = {"EXECUTE"};
 };
 } // namespace dbuser
 
@@ -94,11 +63,6 @@ using privilege_set = flag_set<privilege>;
 // them), any case, surrounding spaces ignored, duplicates merged. Anything else is an `invalid`
 // error naming the offending entry. An empty list is valid (CONNECT and USAGE only).
 [[nodiscard]] result<privilege_set> parse_privileges(const std::vector<std::string>& names);
-
-// The keyword a server reports (privilege_type of aclexplode) as a privilege; false for others.
-[[nodiscard]] bool privilege_from_keyword(const std::string& keyword, privilege& out);
-[[nodiscard]] bool privilege_from_keyword(const std::string& keyword, sequence_privilege& out);
-[[nodiscard]] bool privilege_from_keyword(const std::string& keyword, function_privilege& out);
 
 // What the sequences of a schema need so that its table privileges work: INSERT needs USAGE
 // (nextval of a serial or bigserial column's default), SELECT needs SELECT (currval), UPDATE

@@ -1,49 +1,28 @@
 #include "pg/validation.hpp"
 
+#include "common/names.hpp"
+
 #include <string>
 
 namespace dbuser::pg {
 
 namespace {
 
-bool lower_start(char c) { return (c >= 'a' && c <= 'z') || c == '_'; }
-bool lower_rest(char c) { return lower_start(c) || (c >= '0' && c <= '9'); }
-bool any_start(char c) { return lower_start(c) || (c >= 'A' && c <= 'Z'); }
-bool any_rest(char c) { return any_start(c) || (c >= '0' && c <= '9') || c == '-'; }
-
 error invalid(std::string_view what, std::string_view name, const std::string& why) {
-  // The name is quoted for the reader only, shortened so that a hostile value stays readable.
-  std::string shown(name.substr(0, 80));
-  for (auto& c : shown)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-      c = '?';
-  return make_error(error_kind::invalid,
-                    std::string(what) + " \"" + shown + (name.size() > 80 ? "...\"" : "\"") + " "
-                      + why);
+  return make_error(error_kind::invalid, names::refused(what, name, why));
 }
 
-result<void> check_shape(std::string_view what, std::string_view name, bool (*start)(char),
-                         bool (*rest)(char), const char* pattern) {
-  if (name.empty())
-    return make_unexpected(make_error(error_kind::invalid, std::string(what) + " is empty"));
-  if (name.size() > max_identifier_bytes)
-    return make_unexpected(invalid(what, name,
-                                   "is " + std::to_string(name.size())
-                                     + " bytes long: PostgreSQL keeps only 63 and would silently "
-                                       "truncate it"));
-  bool ok = start(name.front());
-  for (char c : name.substr(1))
-    ok = ok && rest(c);
-  if (!ok)
-    return make_unexpected(
-      invalid(what, name, std::string("must match ") + pattern));
-  return {};
-}
+// A role's name, and a database's or a schema's.
+const char* const too_long = "PostgreSQL keeps only 63 and would silently truncate it";
+const names::shape role_shape{max_identifier_bytes, names::lower_start, names::lower_rest,
+                              "^[a-z_][a-z0-9_]*$", too_long};
+const names::shape object_shape{max_identifier_bytes, names::any_start, names::any_rest,
+                                "^[A-Za-z_][A-Za-z0-9_-]*$", too_long};
 
 } // namespace
 
 result<void> validate_role_name(std::string_view name, std::string_view admin_user) {
-  if (auto r = check_shape("role name", name, lower_start, lower_rest, "^[a-z_][a-z0-9_]*$"); !r)
+  if (auto r = names::check_shape<error>("role name", name, role_shape); !r)
     return r;
   if (name.substr(0, 3) == "pg_")
     return make_unexpected(
@@ -84,9 +63,7 @@ result<void> validate_member_of(std::string_view name, std::string_view admin_us
 }
 
 result<void> validate_database_name(std::string_view name) {
-  if (auto r =
-        check_shape("database name", name, any_start, any_rest, "^[A-Za-z_][A-Za-z0-9_-]*$");
-      !r)
+  if (auto r = names::check_shape<error>("database name", name, object_shape); !r)
     return r;
   if (name == "template0" || name == "template1")
     return make_unexpected(invalid("database name", name, "is a template database"));
@@ -94,8 +71,7 @@ result<void> validate_database_name(std::string_view name) {
 }
 
 result<void> validate_schema_name(std::string_view name) {
-  if (auto r = check_shape("schema name", name, any_start, any_rest, "^[A-Za-z_][A-Za-z0-9_-]*$");
-      !r)
+  if (auto r = names::check_shape<error>("schema name", name, object_shape); !r)
     return r;
   if (name.substr(0, 3) == "pg_" || name == "information_schema")
     return make_unexpected(invalid("schema name", name, "is a system schema"));

@@ -41,7 +41,7 @@ TEST_CASE("an empty list is valid and set operations are exact") {
   CHECK(a.intersect(b) == b);
   CHECK(b.unite(privilege_set{privilege::trigger}).to_string() == "INSERT, TRIGGER");
   privilege p{};
-  CHECK(privilege_from_keyword("SHOW VIEW", p));
+  CHECK(dbuser::from_keyword("SHOW VIEW", p));
   CHECK(p == privilege::show_view);
-  CHECK_FALSE(privilege_from_keyword("LOCK TABLES", p));
+  CHECK_FALSE(dbuser::from_keyword("LOCK TABLES", p));
 }
