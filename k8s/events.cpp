@@ -1,6 +1,7 @@
 #include "k8s/events.hpp"
 
 #include <cstdio>
+#include <functional>
 
 namespace dbuser::k8s {
 
@@ -77,18 +78,56 @@ json event_repeat_patch(const json& existing, std::chrono::system_clock::time_po
               {"lastTimestamp", format_time(now)}};
 }
 
-void record_event(const std::shared_ptr<client>& c, const json& involved, const event_info& info,
-                  callback<json> done) {
-  json ev = make_event(involved, info, std::chrono::system_clock::now());
+bool namespace_terminating(const error& e) {
+  if (e.code != error::kind::forbidden) return false;
+  for (const auto& c : e.causes)
+    if (c.reason == "NamespaceTerminating") return true;
+  return false;
+}
+
+json make_namespace_event(const json& involved, const event_info& info,
+                          std::chrono::system_clock::time_point now) {
+  const json ns{{"apiVersion", "v1"},
+                {"kind", "Namespace"},
+                {"metadata", {{"name", namespace_of(involved)}}}};
+  event_info about_ns = info;
+  about_ns.message =
+      involved.value("kind", std::string()) + " " + name_of(involved) + ": " + info.message;
+  return make_event(ns, about_ns, now);
+}
+
+namespace {
+
+// Steps 1-2 of the flow for the Event `ev`; `fallback` (step 3) when its namespace is going.
+void create_or_aggregate(const std::shared_ptr<client>& c, const json& ev, callback<json> done,
+                         std::function<void(callback<json>)> fallback) {
   const std::string ns = ev["metadata"]["namespace"].get<std::string>();
   object_ref ref{resource::events(), ns, ev["metadata"]["name"].get<std::string>(), ""};
-  c->create(resource::events(), ns, ev, [c, ref, done](expected<json, error> r) {
-    if (!r && r.error().code == error::kind::already_exists) {
-      aggregate(c, ref, 3, done);
-      return;
-    }
-    if (done) done(std::move(r));
-  });
+  c->create(resource::events(), ns, ev,
+            [c, ref, done, fallback = std::move(fallback)](expected<json, error> r) {
+              if (!r && r.error().code == error::kind::already_exists) {
+                aggregate(c, ref, 3, done);
+                return;
+              }
+              if (!r && fallback && namespace_terminating(r.error())) {
+                fallback(done);
+                return;
+              }
+              if (done) done(std::move(r));
+            });
+}
+
+} // namespace
+
+void record_event(const std::shared_ptr<client>& c, const json& involved, const event_info& info,
+                  callback<json> done) {
+  const auto now = std::chrono::system_clock::now();
+  std::function<void(callback<json>)> fallback;
+  if (info.type == "Warning" && !namespace_of(involved).empty())
+    fallback = [c, ev = make_namespace_event(involved, info, now)](callback<json> d) {
+      create_or_aggregate(c, ev, std::move(d), {});
+    };
+  create_or_aggregate(c, make_event(involved, info, now), std::move(done), std::move(fallback));
 }
 
 } // namespace dbuser::k8s

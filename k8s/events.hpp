@@ -8,6 +8,11 @@
 //   1. POST the Event with count 1.
 //   2. AlreadyExists: GET it, then merge-PATCH count+1 and lastTimestamp with its
 //      resourceVersion; on Conflict, back to the GET (at most 3 times).
+//   3. Forbidden because the object's namespace is being deleted (cause NamespaceTerminating: no
+//      new object, Events included, may be created in it), and a Warning: the same Event about
+//      the Namespace instead (in `default`, where Events about cluster-scoped objects live),
+//      its message prefixed with the object's kind and name, so that what holds a namespace in
+//      Terminating can still be read: `kubectl events -n default --for namespace/NS`.
 
 #include <chrono>
 #include <memory>
@@ -35,6 +40,13 @@ struct event_info {
 // The merge patch for a repeat: count, lastTimestamp, resourceVersion precondition. Pure.
 [[nodiscard]] nlohmann::json event_repeat_patch(const nlohmann::json& existing,
                                                 std::chrono::system_clock::time_point now);
+
+// Whether the API server refused a create because the namespace is being deleted. Pure.
+[[nodiscard]] bool namespace_terminating(const error& e);
+// The Event of step 3: `info` about `involved`, recorded on its Namespace. Pure.
+[[nodiscard]] nlohmann::json make_namespace_event(const nlohmann::json& involved,
+                                                  const event_info& info,
+                                                  std::chrono::system_clock::time_point now);
 
 // Records (or aggregates) the Event; `done` (optional) gets the resulting Event or the error.
 void record_event(const std::shared_ptr<client>& c, const nlohmann::json& involved, const event_info& info,

@@ -64,3 +64,27 @@ TEST_CASE("a Lease round-trips holder, duration, times and transitions") {
   CHECK(*back.acquire_time == *s.acquire_time);
   CHECK(*back.renew_time == *s.renew_time);
 }
+
+TEST_CASE("an Event refused because its namespace is being deleted is recorded on the Namespace, "
+          "naming the object") {
+  // The body kube-apiserver answers (NamespaceLifecycle admission) to a create in a namespace
+  // that is being deleted.
+  const auto refused = error_from_response(403, R"({"kind":"Status","apiVersion":"v1",
+    "status":"Failure","reason":"Forbidden","code":403,
+    "message":"events \"x\" is forbidden: unable to create new content in namespace team-a because it is being terminated",
+    "details":{"name":"x","kind":"events","causes":[{"reason":"NamespaceTerminating",
+    "message":"namespace team-a is being terminated","field":"metadata.namespace"}]}})");
+  CHECK(namespace_terminating(refused));
+  CHECK_FALSE(namespace_terminating(error_from_response(
+    403, R"({"kind":"Status","reason":"Forbidden","code":403,"message":"no RBAC"})")));
+
+  auto now = std::chrono::system_clock::from_time_t(1700000000);
+  auto ev = make_namespace_event(pguser(), {"Warning", "Deleting", "cannot drop role x", "dbuser-operator", ""}, now);
+  CHECK(ev["metadata"]["namespace"] == "default");
+  CHECK(ev["involvedObject"]["kind"] == "Namespace");
+  CHECK(ev["involvedObject"]["name"] == "team-a");
+  CHECK(ev["involvedObject"]["namespace"] == "");
+  CHECK(ev["type"] == "Warning");
+  CHECK(ev["reason"] == "Deleting");
+  CHECK(ev["message"] == "PostgresUser app-user: cannot drop role x");
+}
