@@ -298,6 +298,12 @@ TEST_CASE("two installs watching one namespace: each user is claimed and reconci
     CHECK_FALSE(has_finalizer(*obj));
     CHECK(annotation(*obj, claimed_by).empty());
     CHECK(annotation(*obj, released_by) == install_a);
+    // Its Secret is released as in an uninstall: no owner (garbage collection keeps it when the
+    // user goes), the annotation naming the user (applied again, the user adopts it).
+    auto secret = env.k8s.get("secret", env.ns, u.secret);
+    REQUIRE(secret);
+    CHECK(secret->value("/metadata/ownerReferences"_json_pointer, json::array()).empty());
+    CHECK(annotation(*secret, released_by) == env.ns + "/" + u.name);
     CHECK(wait_until(
       [&] {
         return count_with(messages_by_user(*a, env.ns)[u.name], "released by this install") > 0;
@@ -313,6 +319,7 @@ TEST_CASE("two installs watching one namespace: each user is claimed and reconci
     REQUIRE(role);
     CHECK(role->verifier == u.verifier);
     CHECK(env.pg.login_error(u.username, u.password, database).empty());
+    CHECK(env.secret(u.secret)->at("password") == u.password);
   }
   CHECK(count_with(messages_by_user(*a, env.ns)[users[0].name], "finalized") == 0);
   CHECK(server_log.lines_about("already exists", ours) == "");
