@@ -26,6 +26,13 @@ api::target_policy::decision target_gate::decide(const api::target_policy::targe
   return api::target_policy::evaluate(all, t, labels);
 }
 
+bool target_gate::namespace_terminating(const std::string& ns) const {
+  if (!namespaces)
+    return false;
+  const auto n = namespaces->get(ns);
+  return n && n->contains("/metadata/deletionTimestamp"_json_pointer);
+}
+
 k8s::resource target_policy_resource() {
   return k8s::resource{api::group, api::version, api::target_policy::plural, false};
 }

@@ -22,6 +22,8 @@ struct target_gate {
 
   [[nodiscard]] bool synced() const;
   [[nodiscard]] api::target_policy::decision decide(const api::target_policy::target& t) const;
+  // Whether namespace `ns` is being deleted (its deletionTimestamp, as the cache shows it).
+  [[nodiscard]] bool namespace_terminating(const std::string& ns) const;
 };
 
 // The DatabaseTargetPolicy resource.

@@ -243,6 +243,17 @@ void step_fetch(supervisor* self) {
     ensure_claim(self, false, [self] { step_delete(self); });
     return;
   }
+  // Its namespace is being deleted, and the user with it next: nothing converges meanwhile. The
+  // namespace controller deletes the Secrets first, and a user whose Secret went would otherwise
+  // get a new password (ALTER ROLE) that no Secret can hold any more: a Retain role would be
+  // kept with a password nobody knows. The user's own deletion wakes this supervisor.
+  if (ctx(self).targets.namespace_terminating(rc.meta.ns)) {
+    spdlog::info("{}: its namespace is being deleted: waiting for its own deletion, changing "
+                 "nothing",
+                 st.key);
+    done_running(self);
+    return;
+  }
   if (rc.spec_valid) {
     auto policy = api::effective_policy(ctx(self).settings.password_policy,
                                         rc.spec.password_policy, "spec.passwordPolicy");
