@@ -273,6 +273,42 @@ KUST
 }
 overlay default
 overlay namespaced
+# The uninstall's first step (deploy/release-all: a Job, whose container has no env of its own).
+job_overlay() { # name
+  local dir=$cluster_dir/overlays/$1
+  mkdir -p "$dir"
+  cat > "$dir/kustomization.yaml" <<KUST
+# Written by hack/cluster-up.sh: deploy/$1 for the dev cluster (as the operator's overlays).
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+- $(python3 -c 'import os,sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' "$repo_root/deploy/$1" "$dir")
+patches:
+- target: {kind: Job}
+  patch: |-
+    - op: add
+      path: /spec/template/spec/hostAliases
+      value: [{ip: "$gateway", hostnames: [kubernetes.default.svc]}]
+    - op: add
+      path: /spec/template/spec/containers/0/imagePullPolicy
+      value: Never
+    - op: add
+      path: /spec/template/spec/containers/0/env
+      value: [{name: KUBERNETES_SERVICE_HOST, value: kubernetes.default.svc},
+              {name: KUBERNETES_SERVICE_PORT, value: "$apiserver_port"}]
+KUST
+}
+job_overlay release-all
+job_overlay release-all-namespaced
+# The same for the Helm chart: helm install ... -f .dev/cluster/helm-values.yaml
+cat > "$cluster_dir/helm-values.yaml" <<VALUES
+# Written by hack/cluster-up.sh: deploy/chart's values for the dev cluster (as the overlays).
+image: {pullPolicy: Never}
+hostAliases: [{ip: "$gateway", hostnames: [kubernetes.default.svc]}]
+extraEnv:
+- {name: KUBERNETES_SERVICE_HOST, value: kubernetes.default.svc}
+- {name: KUBERNETES_SERVICE_PORT, value: "$apiserver_port"}
+VALUES
 
 umask 077
 cat > "$cluster_dir/env" <<ENV
@@ -280,6 +316,7 @@ cat > "$cluster_dir/env" <<ENV
 export DBUSER_CLUSTER_NODE='$node_name'
 export DBUSER_CLUSTER_GATEWAY='$gateway'
 export DBUSER_CLUSTER_OVERLAYS='$cluster_dir/overlays'
+export DBUSER_CLUSTER_HELM_VALUES='$cluster_dir/helm-values.yaml'
 export DBUSER_CLUSTER_CONTAINERD='$containerd_sock'
 ENV
 log "ready: node $node_name; try: . $dev_dir/env; kubectl apply -k $cluster_dir/overlays/default"

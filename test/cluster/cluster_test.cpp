@@ -28,15 +28,6 @@ e2e_options without_operator() {
   return o;
 }
 
-// A PostgresUser for the in-cluster operator: PostgreSQL at the gateway (127.0.0.1 is the Pod's
-// own loopback).
-json user_in_cluster(const e2e_env& env, const std::string& name, const std::string& username,
-                     const std::string& database, const std::string& secret) {
-  auto u = env.user_manifest(name, username, database, secret);
-  u["spec"]["host"] = cluster_env::get().gateway;
-  return u;
-}
-
 std::string pod_name(const json& pod) {
   return pod["metadata"]["name"];
 }

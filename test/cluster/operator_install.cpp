@@ -60,9 +60,17 @@ const cluster_env& cluster_env::get() {
     e.node = vars["DBUSER_CLUSTER_NODE"];
     e.gateway = vars["DBUSER_CLUSTER_GATEWAY"];
     e.overlays = vars["DBUSER_CLUSTER_OVERLAYS"];
+    e.helm_values = vars["DBUSER_CLUSTER_HELM_VALUES"];
     return e;
   }();
   return env;
+}
+
+json user_in_cluster(const e2e::e2e_env& env, const std::string& name, const std::string& username,
+                     const std::string& database, const std::string& secret) {
+  auto u = env.user_manifest(name, username, database, secret);
+  u["spec"]["host"] = cluster_env::get().gateway;
+  return u;
 }
 
 operator_install::operator_install(const e2e::kube& k, const std::string& variant) : k8s(k) {

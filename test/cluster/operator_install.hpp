@@ -6,6 +6,7 @@
 // their phase and restarts, their /metrics (the host reaches Pod IPs on the bridge), the Lease,
 // and the containers' processes on this machine (uid, capabilities, seccomp, memory).
 
+#include "test/e2e/support/e2e_env.hpp"
 #include "test/e2e/support/kube.hpp"
 
 #include <chrono>
@@ -25,8 +26,15 @@ struct cluster_env {
   std::string node;
   std::string gateway;  // the bridge's address: Pods reach PostgreSQL and the API server here
   std::string overlays; // directory of the kustomize overlays of deploy/
+  std::string helm_values; // deploy/chart's values for this cluster (helm install -f)
   static const cluster_env& get();
 };
+
+// A PostgresUser for the in-cluster operator: PostgreSQL at the gateway (127.0.0.1 is the Pod's
+// own loopback).
+nlohmann::json user_in_cluster(const e2e::e2e_env& env, const std::string& name,
+                               const std::string& username, const std::string& database,
+                               const std::string& secret);
 
 // The host-side view of one container of a Pod.
 struct container_process {
