@@ -60,7 +60,7 @@ struct supervisor_report {
 };
 
 // What the user manager reports about one database target's reconcile slots and their waiting
-// line (actors/fair_queue.hpp), for /debug/actors and /metrics. Lanes: 0 urgent, 1 background.
+// line (common/fair_queue.hpp), for /debug/actors and /metrics. Lanes: 0 urgent, 1 background.
 struct slot_queue_stats {
   std::string kind;   // PostgresUser or MySQLUser
   std::string target; // engine://host:port ("" when the spec names none)

@@ -1,6 +1,6 @@
 #include "actors/introspection_table.hpp"
 
-#include "actors/fair_queue.hpp"
+#include "common/fair_queue.hpp"
 
 #include "k8s/request.hpp"
 
@@ -304,7 +304,7 @@ std::vector<metrics::metric_family> introspection_table::families(
       f.add({{"target", target}}, m.value(p));
   }
 
-  // The reconcile slots of each database target and their waiting line (actors/fair_queue.hpp).
+  // The reconcile slots of each database target and their waiting line (common/fair_queue.hpp).
   // Each family is filled before the next is made (family() returns a reference into `out`).
   auto& slots = family("dbuser_reconcile_slots_busy",
                        "Reconciles running on a database target (at most "

@@ -1,6 +1,6 @@
 #include "actors/user_manager.hpp"
 
-#include "actors/fair_queue.hpp"
+#include "common/fair_queue.hpp"
 #include "actors/user_supervisor.hpp"
 #include "messages/reconcile.hpp"
 

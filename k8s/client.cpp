@@ -52,11 +52,26 @@ void client::impl::admit(std::function<void()> start) {
     timer_.schedule(std::chrono::steady_clock::now() + delay, std::move(start));
 }
 
-void client::impl::acquire(std::function<void()> go) {
+namespace {
+
+// The namespace a request path names ("/api/v1/namespaces/<ns>/..."), "" for cluster-scoped ones.
+std::string request_namespace(const std::string& target) {
+  static const std::string marker = "/namespaces/";
+  const auto at = target.find(marker);
+  if (at == std::string::npos)
+    return "";
+  const auto from = at + marker.size();
+  const auto to = target.find_first_of("/?", from);
+  return target.substr(from, to == std::string::npos ? std::string::npos : to - from);
+}
+
+} // namespace
+
+void client::impl::acquire(const std::string& target, std::function<void()> go) {
   {
     std::lock_guard<std::mutex> lock(slots_mutex_);
     if (opts_.max_in_flight != 0 && in_flight_ >= opts_.max_in_flight) {
-      waiting_.push_back(std::move(go));
+      waiting_.push(lane::urgent, request_namespace(target), std::move(go));
       return;
     }
     ++in_flight_;
@@ -68,12 +83,10 @@ void client::impl::release() {
   std::function<void()> next;
   {
     std::lock_guard<std::mutex> lock(slots_mutex_);
-    if (waiting_.empty()) {
+    if (waiting_.empty())
       --in_flight_;
-    } else {
-      next = std::move(waiting_.front()); // the slot passes to the next request
-      waiting_.pop_front();
-    }
+    else
+      next = waiting_.pop().first; // the slot passes to the next namespace's request
   }
   if (next)
     next();
@@ -82,7 +95,8 @@ void client::impl::release() {
 void client::impl::send(const http_request& r, callback<json> cb) {
   auto self = shared_from_this();
   admit([self, r, cb = std::move(cb)]() mutable {
-    self->acquire([self, r, cb = std::move(cb)]() mutable {
+    const std::string target = r.target;
+    self->acquire(target, [self, r, cb = std::move(cb)]() mutable {
       self->start(r, [self, cb = std::move(cb)](expected<json, error> result) mutable {
         self->release();
         cb(std::move(result));

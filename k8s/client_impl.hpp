@@ -11,6 +11,7 @@
 //                         bound), the response → JSON or a typed error, list paging, watch streams,
 //                         the client's operations
 
+#include "common/fair_queue.hpp"
 #include "k8s/client.hpp"
 
 #include <condition_variable>
@@ -88,11 +89,13 @@ struct client::impl : std::enable_shared_from_this<impl> {
   // At most opts_.max_in_flight requests at once (watches aside): cpprestsdk opens one
   // connection, with its own TLS context, per concurrent request and keeps it; without a bound,
   // a burst of reconciles costs hundreds of connections and megabytes each.
+  // Requests waiting for a slot take turns by namespace (common/fair_queue.hpp): one namespace's
+  // thousands of writes do not hold back another namespace's first request.
   std::mutex slots_mutex_;
   std::size_t in_flight_ = 0;
-  std::deque<std::function<void()>> waiting_;
+  fair_queue<std::function<void()>> waiting_;
 
-  void acquire(std::function<void()> go);
+  void acquire(const std::string& target, std::function<void()> go);
   void release();
 
   void send(const http_request& r, callback<nlohmann::json> cb);

@@ -26,7 +26,7 @@ using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 using pause_atom = caf::atom_constant<caf::atom("pause")>;
 // (acquire_atom, target, ns, urgent) from a supervisor to its manager: it has work on that
 // database target ("engine://host:port", "" when unknown), for a resource of namespace `ns`,
-// urgent when the resource is new or changed (actors/fair_queue.hpp); (grant_atom) back when one of the target's
+// urgent when the resource is new or changed (common/fair_queue.hpp); (grant_atom) back when one of the target's
 // max_concurrent_reconciles slots is its; (release_atom) when its reconcile ended.
 using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using grant_atom = caf::atom_constant<caf::atom("grant")>;

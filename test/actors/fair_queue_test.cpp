@@ -1,11 +1,11 @@
-#include "actors/fair_queue.hpp"
+#include "common/fair_queue.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <string>
 #include <vector>
 
-using namespace dbuser::actors;
+using namespace dbuser;
 
 TEST_CASE("namespaces take turns: one namespace's thousands do not hold back another's one") {
   fair_queue<std::string> q;

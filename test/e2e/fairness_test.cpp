@@ -1,4 +1,4 @@
-// Fairness between tenants of one database server (actors/fair_queue.hpp), at the operator's
+// Fairness between tenants of one database server (common/fair_queue.hpp), at the operator's
 // default flags: while one namespace's thousand PostgresUsers are being created, and then
 // deleted, another namespace's new user on the same server is Ready within 5 seconds.
 //

@@ -264,3 +264,32 @@ TEST_CASE("an unreachable server is a retryable transport error") {
   CHECK(r.error().code == error::kind::transport);
   CHECK(r.error().retryable());
 }
+
+TEST_CASE("requests waiting for a connection take turns by namespace: one namespace's backlog does "
+          "not hold back another's request") {
+  client_options o;
+  o.max_in_flight = 1; // every request but one waits
+  auto c = admin_client(o);
+  const auto busy = fresh_namespace(c, "busy");
+  const auto other = fresh_namespace(c, "other");
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::string> order; // namespaces, in the order their requests completed
+  const auto get = [&](const std::string& ns, const std::string& name) {
+    c->get({resource::config_maps(), ns, name, ""}, [&, ns](dbuser::expected<json, error>) {
+      std::lock_guard<std::mutex> lock(m);
+      order.push_back(ns);
+      cv.notify_all();
+    });
+  };
+  constexpr int backlog = 40;
+  for (int i = 0; i < backlog; ++i)
+    get(busy, "cm-" + std::to_string(i));
+  get(other, "cm");
+  std::unique_lock<std::mutex> lock(m);
+  REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return order.size() == backlog + 1; }));
+  const auto at = std::find(order.begin(), order.end(), other) - order.begin();
+  INFO("the other namespace's request completed as number " << at + 1 << " of " << order.size());
+  // At most the one in flight and one more of the busy namespace's go before it (FIFO: 41st).
+  CHECK(at <= 2);
+}

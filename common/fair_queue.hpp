@@ -1,7 +1,8 @@
 #pragma once
 
-// The waiting line for one database target's reconcile slots (user_manager): fair across
-// namespaces, and new or changed resources before periodic work.
+// A waiting line fair across namespaces, with new or changed work before periodic work: the line
+// for one database target's reconcile slots (actors/user_manager), and the requests waiting for
+// one of the Kubernetes client's connections (k8s/client.cpp).
 //
 // Two lanes: `urgent` (a resource that is new, or changed since its last reconcile: what a person
 // is waiting for) and `background` (periodic resyncs, retries of settled resources, deletions).
@@ -21,7 +22,7 @@
 #include <string>
 #include <utility>
 
-namespace dbuser::actors {
+namespace dbuser {
 
 enum class lane { urgent, background };
 
@@ -76,4 +77,4 @@ private:
   ring background_;
 };
 
-} // namespace dbuser::actors
+} // namespace dbuser
