@@ -202,6 +202,10 @@ done
 # The kubelet sets these kernel tunables; cluster-down restores what they were.
 [ -s "$cluster_dir/sysctl.saved" ] || sysctl vm.overcommit_memory kernel.panic kernel.panic_on_oops \
   | sed 's/ //g' > "$cluster_dir/sysctl.saved"
+# Kubernetes 1.35 and later refuse to start on cgroup v1 unless told to (KEP-5573): this
+# machine mounts v1 hierarchies (/sys/fs/cgroup is a tmpfs, not cgroup2fs).
+cgroup_v1=""
+[ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ] || cgroup_v1="failCgroupV1: false"
 cat > "$kubelet_dir/config.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
@@ -221,6 +225,7 @@ authentication:
 authorization: {mode: AlwaysAllow}
 cgroupDriver: cgroupfs
 cgroupRoot: /$cgroup_root
+$cgroup_v1
 containerRuntimeEndpoint: unix://$containerd_sock
 podLogsDir: $kubelet_dir/pod-logs
 staticPodPath: ""

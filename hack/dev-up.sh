@@ -9,8 +9,24 @@ pg_matrix_delegate up
 
 require_writable_dev_dir
 prepare_db_root
-bin_dir=$("$repo_root/hack/build-control-plane.sh" | tail -n 1)
+k8s_select "$(k8s_wanted_minor)"
+bin_dir=$("$repo_root/hack/build-control-plane.sh" "$k8s_minor" | tail -n 1)
 export PATH="$bin_dir:$PATH"
+
+# --- the Kubernetes version: a dev directory that ran another one starts its control plane anew --
+# (etcd's data too: a newer etcd's data cannot go back to an older one, and objects stored by
+# another kube-apiserver need not suit this one; what this script installs comes back below).
+k8s_running="$k8s_version $etcd_version"
+if [ -d "$dev_dir/etcd/data" ] && [ "$(cat "$dev_dir/k8s-version" 2>/dev/null)" != "$k8s_running" ]; then
+  log "switching to Kubernetes $k8s_version with etcd $etcd_version (was:" \
+    "$(cat "$dev_dir/k8s-version" 2>/dev/null || echo unrecorded)): the control plane starts anew"
+  if [ -d "$dev_dir/cluster" ]; then "$repo_root/hack/cluster-down.sh" --node-only; fi
+  for f in "$dev_dir"/operator*.pid; do [ -e "$f" ] && stop_pid "$f" 10; done
+  stop_pid "$dev_dir/kube-apiserver.pid" 20
+  stop_pid "$dev_dir/etcd.pid" 20
+  rm -rf "$dev_dir/etcd/data" "$dev_dir/apiserver/ready-pid"
+fi
+echo "$k8s_running" > "$dev_dir/k8s-version"
 
 # --- ports: chosen once, kept in .dev/ports so restarts reuse them -------------------------------
 if [ ! -s "$dev_dir/ports" ]; then
@@ -220,7 +236,8 @@ export DBUSER_PG_DATA=$(q "$pg_data")
 export DBUSER_PG_LOG=$(q "$pg_root/postgresql.log")
 export DBUSER_PG_CA=$(q "$pki/ca.crt")
 export DBUSER_PG_MAJOR='15'
-export DBUSER_BIN_DIR=$(q "$bin_dir")
+export DBUSER_APISERVER_VERSION=$(q "$k8s_version")
+export DBUSER_K8S_BIN_DIR=$(q "$bin_dir")
 export MYSQL_HOST='127.0.0.1'
 export MYSQL_PORT='$mysql_port'
 export MYSQL_USER='root'
@@ -228,4 +245,4 @@ export MYSQL_PASSWORD=$(q "$mysql_password")
 export DBUSER_MYSQL_SOCKET=$(q "$my_root/run/mysqld.sock")
 export DBUSER_MYSQL_GENERAL_LOG=$(q "$my_root/general.log")
 ENV
-log "ready: kube-apiserver $api_url, PostgreSQL 127.0.0.1:$pg_port, MariaDB 127.0.0.1:$mysql_port; use: . $dev_dir/env"
+log "ready: kube-apiserver $k8s_version $api_url, PostgreSQL 127.0.0.1:$pg_port, MariaDB 127.0.0.1:$mysql_port; use: . $dev_dir/env"

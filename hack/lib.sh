@@ -265,6 +265,40 @@ pg_matrix_delegate() {
   DBUSER_DEV_DIR=$main exec "$repo_root/hack/pg-matrix.sh" "$1" "$major"
 }
 
+# --- Kubernetes versions (hack/k8s-versions: the one place they are pinned) ---------------------
+k8s_versions_file=$repo_root/hack/k8s-versions
+
+# k8s_pins: one line "minor kubernetes-version etcd-version" per pinned minor.
+k8s_pins() { awk '$1 !~ /^#/ && $1 != "default" && NF >= 3 { print $1, $2, $3 }' "$k8s_versions_file"; }
+
+# k8s_minors: the pinned minors, oldest first, on one line.
+k8s_minors() { k8s_pins | sort -t. -k1,1n -k2,2n | awk '{ printf "%s%s", sep, $1; sep = " " } END { print "" }'; }
+
+# k8s_default_minor: the minor that the dev environment runs unless told otherwise.
+k8s_default_minor() { awk '$1 == "default" { print $2; exit }' "$k8s_versions_file"; }
+
+# k8s_wanted_minor: the minor this dev directory runs: the pin of a Kubernetes version-matrix
+# environment (hack/k8s-matrix.sh writes $dev_dir/k8s-minor), else DBUSER_K8S_VERSION (a minor,
+# 1.35, or a release of it, v1.35.4), else the default.
+k8s_wanted_minor() {
+  local v
+  v=$(cat "$dev_dir/k8s-minor" 2>/dev/null || true)
+  [ -n "$v" ] || v=${DBUSER_K8S_VERSION:-}
+  [ -n "$v" ] || v=$(k8s_default_minor)
+  v=${v#v}
+  echo "$v" | cut -d. -f1,2
+}
+
+# k8s_select MINOR: sets k8s_minor, k8s_version (v1.x.y), etcd_version (v3.x.y) and etcd_minor
+# (3.x) from hack/k8s-versions; dies on a minor that is not pinned there.
+k8s_select() {
+  local line
+  line=$(k8s_pins | awk -v m="$1" '$1 == m { print; exit }')
+  [ -n "$line" ] || die "Kubernetes $1 is not pinned in hack/k8s-versions (pinned: $(k8s_minors))"
+  read -r k8s_minor k8s_version etcd_version <<< "$line"
+  etcd_minor=$(echo "$etcd_version" | sed 's/^v\([0-9]*\.[0-9]*\).*/\1/')
+}
+
 # go_mod_version MODULE_DIR MODULE_PATH: the version of MODULE_PATH that MODULE_DIR/go.mod requires.
 go_mod_version() {
   awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"

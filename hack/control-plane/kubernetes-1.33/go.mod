@@ -1,8 +1,9 @@
-// Wrapper module: pins the kube-apiserver (and kubectl, when the machine has none; and the
-// kubelet, kube-controller-manager and kube-scheduler of the dev cluster) that the
-// dev environment runs. k8s.io/kubernetes refers to its staging modules by path, so each is
-// replaced by its published version. Built by hack/build-control-plane.sh.
-module dbuser-operator/hack/control-plane/kube-apiserver
+// Wrapper module (written by hack/pin-control-plane.sh from hack/k8s-versions): pins the
+// Kubernetes 1.33 components that the dev environment runs — kube-apiserver; kubelet,
+// kube-controller-manager and kube-scheduler of the dev cluster; kubectl when the machine has
+// none. k8s.io/kubernetes refers to its staging modules by path, so each is replaced by its
+// published version. Built by hack/build-control-plane.sh.
+module dbuser-operator/hack/control-plane/kubernetes-1.33
 
 go 1.24.0
 

@@ -1,0 +1,6 @@
+//go:build tools
+
+// Package tools records the packages this module builds, so `go mod tidy` keeps them.
+package tools
+
+import _ "go.etcd.io/etcd/server/v3/etcdmain"
