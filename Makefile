@@ -14,7 +14,8 @@ export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= 1
 export BUILD_DIR
 
-.PHONY: all deps control-plane configure build build-operator test test-soak test-unit test-pg-matrix dev-up \
+.PHONY: all deps control-plane configure build build-operator test test-soak test-unit test-pg-matrix \
+        test-k8s-matrix dev-up \
         dev-down dev-clean run demo lint format asan clean bench cluster-up cluster-down image
 
 all: build
@@ -54,6 +55,13 @@ test-unit: build
 PG_VERSIONS ?= 13 14 15 16 17 18
 test-pg-matrix: build dev-up
 	@CTEST_ARGS="$(CTEST_ARGS)" hack/pg-matrix.sh test $(PG_VERSIONS)
+
+# The Kubernetes version matrix (docs/development.md): per minor in K8S_VERSIONS (pinned in
+# hack/k8s-versions), its own etcd + kube-apiserver (built once, cached) with PostgreSQL and MariaDB
+# in .dev/k8s-<minor>, and the cases that depend on the API server (label k8s-matrix).
+K8S_VERSIONS ?= 1.33 1.35 1.37
+test-k8s-matrix: build
+	@CTEST_ARGS="$(CTEST_ARGS)" TEST_JOBS="$(TEST_JOBS)" hack/k8s-matrix.sh test $(K8S_VERSIONS)
 
 dev-up: deps
 	@hack/dev-up.sh

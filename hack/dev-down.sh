@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stops every process the dev environment started (operators, kube-apiserver, etcd, PostgreSQL,
-# MariaDB). Keeps the data so the next `make dev-up` is quick.
+# MariaDB; the Kubernetes version matrix's environments in it). Keeps the data so the next
+# `make dev-up` is quick.
 #
 #   hack/dev-down.sh               stop everything
 #   hack/dev-down.sh --clean       stop everything, then remove the dev directory and the
@@ -27,6 +28,11 @@ if [ "$mode" = postgres ]; then
 fi
 
 if [ -d "$dev_dir" ]; then
+  # The Kubernetes version matrix's environments (hack/k8s-matrix.sh) inside this one.
+  for d in "$dev_dir"/k8s-[0-9]*/; do
+    [ -f "$d/k8s-minor" ] || continue
+    DBUSER_DEV_DIR=${d%/} "$0" ${1:+"$1"}
+  done
   # The single-node cluster of hack/cluster-up.sh, when one was started: its node first.
   if [ -d "$dev_dir/cluster" ]; then "$repo_root/hack/cluster-down.sh" --node-only; fi
   for f in "$dev_dir"/operator*.pid; do [ -e "$f" ] && stop_pid "$f" 10; done

@@ -31,7 +31,8 @@ std::vector<std::string> words(const std::string& line) {
 
 } // namespace
 
-TEST_CASE("the quick start becomes Ready within seconds with a Secret that logs in") {
+TEST_CASE("the quick start becomes Ready within seconds with a Secret that logs in",
+          "[label:k8s-matrix]") {
   e2e_env env;
   const auto name = env.object_name("app-user");
   const auto username = env.role_name("myapp");

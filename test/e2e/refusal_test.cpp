@@ -141,7 +141,7 @@ TEST_CASE("a missing admin Secret is reported as AdminSecretNotFound and heals o
   CHECK_NO_SECRETS_IN_LOG(env);
 }
 
-TEST_CASE("the API server refuses the usernames postgres and pg_monitor") {
+TEST_CASE("the API server refuses the usernames postgres and pg_monitor", "[label:k8s-matrix]") {
   e2e_env env;
   for (const std::string username : {"postgres", "pg_monitor"}) {
     INFO("username " << username);

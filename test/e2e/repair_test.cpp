@@ -11,7 +11,8 @@ using namespace dbuser::test::e2e;
 using dbuser::test::wait_until;
 using nlohmann::json;
 
-TEST_CASE("a Secret deleted by hand is recreated with a new password that works") {
+TEST_CASE("a Secret deleted by hand is recreated with a new password that works",
+          "[label:k8s-matrix]") {
   e2e_env env;
   const auto name = env.object_name("lost-secret");
   const auto username = env.role_name("lost_secret");

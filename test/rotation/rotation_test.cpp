@@ -65,7 +65,8 @@ struct restart_postgres_at_exit {
 } // namespace
 
 TEST_CASE("a new rotate annotation value rotates the password once: the new one logs in, the "
-          "old one fails") {
+          "old one fails",
+          "[label:k8s-matrix]") {
   e2e_env env(e2e_options{true, true, false, "1s", {}});
   auto u = make_user(env);
   const auto before = password_of(env, u);
