@@ -87,7 +87,7 @@ TEST_CASE("a watch sees ADDED, MODIFIED and DELETED in order for 200 quick chang
   CHECK_FALSE(rec->closed.has_value()); // stop() delivers no close callback
 }
 
-TEST_CASE("a watch from a compacted resourceVersion ends with Gone") {
+TEST_CASE("a watch from a compacted resourceVersion ends with Gone unless the watch cache serves it") {
   auto c = admin_client();
   const auto ns = fresh_namespace(c, "compact");
   const auto old_rv = list_rv(c, ns);
@@ -98,7 +98,13 @@ TEST_CASE("a watch from a compacted resourceVersion ends with Gone") {
   auto compact = dbuser::test::run_command("curl -s -X POST " + env.at("DBUSER_ETCD_URL")
                                            + "/v3/kv/compaction -d '{\"revision\": \"" + now_rv + "\"}'");
   REQUIRE(compact.status == 0);
-  // "1" is older than anything the server keeps; old_rv is older than the compaction.
+  // "1" and old_rv are older than the compaction. kube-apiserver serves a watch from its watch
+  // cache when the cache holds every event since that resourceVersion, compacted in etcd or not:
+  // on an API server whose etcd was new at its start (the cache listed at revision 1 and has
+  // dropped no event since, as in a fresh `.dev/k8s-<minor>` of the Kubernetes version matrix:
+  // seen on 1.35 and 1.37) even "1" is served. Where the cache does not hold it (an older
+  // server, as in `make test`), the watch must end with Gone. The informer's relist after Gone
+  // is asserted by k8s_informer_test, which forces it.
   for (const std::string& from : {std::string("1"), old_rv}) {
     auto rec = std::make_shared<recorded>();
     watch_options wo;
@@ -116,12 +122,8 @@ TEST_CASE("a watch from a compacted resourceVersion ends with Gone") {
         from == "1" ? std::chrono::seconds(10) : std::chrono::seconds(2));
     w->stop();
     INFO("watch from resourceVersion " << from << " (compacted at " << now_rv << ")");
-    if (from == "1") {
-      REQUIRE(closed);
-      REQUIRE_FALSE(*rec->closed);
-      CHECK(rec->closed->error().code == error::kind::gone);
-    } else if (closed) {
-      // The watch cache may still serve old_rv; if it does not, the error must be Gone.
+    if (closed) {
+      // Not served from the watch cache: the error must be Gone.
       REQUIRE_FALSE(*rec->closed);
       CHECK(rec->closed->error().code == error::kind::gone);
     }
