@@ -7,6 +7,9 @@
                                           `kubectl explain` answers for each field
   check_docs.py SOURCE_DIR links          every relative link of README.md and docs/*.md names a
                                           file that exists, and an #anchor a heading of it
+  check_docs.py SOURCE_DIR k8s-versions   the Helm chart's kubeVersion starts at the oldest
+                                          Kubernetes minor of hack/k8s-versions (what the version
+                                          matrix runs), and the README's support table lists each
 """
 import difflib
 import pathlib
@@ -143,8 +146,29 @@ class LinksResolve(unittest.TestCase):
                       anchors(ROOT / "docs/rotation.md"))
 
 
+class KubernetesVersionsAgree(unittest.TestCase):
+    def pinned_minors(self):
+        minors = []
+        for line in (ROOT / "hack/k8s-versions").read_text().splitlines():
+            fields = line.split()
+            if len(fields) >= 3 and re.match(r"^1\.[0-9]+$", fields[0]):
+                minors.append(fields[0])
+        self.assertGreaterEqual(len(minors), 2)
+        return sorted(minors, key=lambda m: int(m.split(".")[1]))
+
+    def test_the_charts_kube_version_starts_at_the_oldest_tested_minor(self):
+        chart = yaml.safe_load((ROOT / "deploy/chart/Chart.yaml").read_text())
+        self.assertEqual(chart["kubeVersion"], ">=%s.0-0" % self.pinned_minors()[0])
+
+    def test_the_readme_support_table_lists_each_pinned_minor(self):
+        rows = [line.split("|")[1].strip()
+                for line in (ROOT / "README.md").read_text().splitlines()
+                if re.match(r"^\| 1\.[0-9]+ \|", line)]
+        self.assertEqual(rows, self.pinned_minors())
+
+
 GROUPS = {"reference": ReferenceIsFresh, "descriptions": EveryFieldIsDescribed,
-          "links": LinksResolve}
+          "links": LinksResolve, "k8s-versions": KubernetesVersionsAgree}
 
 if __name__ == "__main__":
     result = unittest.TextTestRunner(verbosity=2).run(
