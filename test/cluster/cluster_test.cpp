@@ -1,12 +1,9 @@
 // The operator as a Pod in the dev cluster (hack/cluster-up.sh): deploy/ applied with kubectl,
 // the image built by hack/image.sh, PostgreSQL reached from the Pod through the bridge's gateway.
+#include "test/e2e/support/prelude.hpp"
 #include "test/cluster/operator_install.hpp"
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
 
 #include <atomic>
-#include <catch2/catch.hpp>
 #include <iostream>
 #include <pqxx/pqxx>
 #include <csignal>
@@ -14,11 +11,7 @@
 #include <thread>
 #include <unistd.h>
 
-using namespace std::chrono;
 using namespace dbuser::test::cluster;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
 
 namespace {
 

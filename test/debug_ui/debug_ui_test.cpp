@@ -4,18 +4,12 @@
 // PostgresUser and a refused one (a role that exists without our marker) with their phases and
 // the refusal's reason, the pool, the leader section, the filters; no password anywhere. A
 // screenshot is kept as a test artifact (its path is printed).
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
+#include "test/e2e/support/prelude.hpp"
 
-#include <catch2/catch.hpp>
 #include <filesystem>
 #include <iostream>
 #include <regex>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
 namespace fs = std::filesystem;
 
 namespace {

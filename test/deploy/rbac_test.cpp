@@ -1,18 +1,10 @@
 // The operator out of cluster as its own ServiceAccount: a token from the TokenRequest API and
 // exactly the rules of deploy/rbac/cluster_role.yaml. Removing one rule it needs shows up as a
 // specific, readable Forbidden error.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
+#include "test/e2e/support/prelude.hpp"
 #include "test/support/dev_env.hpp"
-#include "test/support/wait.hpp"
 
-#include <catch2/catch.hpp>
 #include <fstream>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
 
 namespace {
 

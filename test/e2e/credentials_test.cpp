@@ -2,24 +2,17 @@
 // and renaming spec.secretName, against the real operator, kube-apiserver and PostgreSQL. Each
 // templated form is checked by connecting with it (libpq parses the URI and the key/value string
 // exactly as psql does; the pgpass line through PGPASSFILE), never by printing it.
+#include "test/e2e/support/prelude.hpp"
 #include "api/secret_template.hpp"
 #include "pg/password.hpp"
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
 #include "test/support/text.hpp"
-#include "test/support/wait.hpp"
 
 #include <algorithm>
-#include <catch2/catch.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <sys/stat.h>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
 using dbuser::test::count_of;
-using nlohmann::json;
 
 namespace {
 

@@ -4,20 +4,12 @@
 //
 // DBUSER_FAIRNESS_USERS sets the bulk (default 1000; the figure is 10,000, through
 // `make bench`). The figures of a run are printed as WARN lines.
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
-
-#include <catch2/catch.hpp>
+#include "test/e2e/support/prelude.hpp"
 
 #include <cstdlib>
 #include <thread>
 
 #include <unistd.h>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
 
 namespace {
 

@@ -1,15 +1,6 @@
 // Failure is isolated: a supervisor that throws is restarted by its manager and its resource
 // becomes Ready, while every other resource carries on untouched, in the same process.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
-
-#include <catch2/catch.hpp>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
+#include "test/e2e/support/prelude.hpp"
 
 TEST_CASE("a supervisor that throws is restarted, its resource becomes Ready and the others never "
           "change state") {

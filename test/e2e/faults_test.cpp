@@ -3,11 +3,9 @@
 // A is made unreachable the way a dead host or a partition does it — packets to and from its port
 // dropped on loopback (iptables), or, where the test may not touch the firewall, its processes
 // stopped (SIGSTOP) — while users of both servers are reconciled by one operator.
-#include "test/e2e/support/e2e_env.hpp"
+#include "test/e2e/support/prelude.hpp"
 #include "test/support/dev_env.hpp"
-#include "test/support/wait.hpp"
 
-#include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
@@ -17,12 +15,8 @@
 #include <thread>
 #include <unistd.h>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
 using dbuser::test::dev_env;
 using dbuser::test::run_command;
-using dbuser::test::wait_until;
-using nlohmann::json;
 
 namespace {
 

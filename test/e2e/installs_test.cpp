@@ -6,26 +6,19 @@
 // Witnesses: the operators' logs (which install reconciled which user), the claim on each
 // resource, PostgreSQL's log (no "already exists": no role was created twice), the role catalog
 // (each role once, with its verifier unchanged by a hand-over) and a login with every Secret.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
+#include "test/e2e/support/prelude.hpp"
 #include "test/mysql_e2e/support/mysql_checks.hpp"
 #include "test/mysql_e2e/support/mysql_env.hpp"
 #include "test/support/dev_env.hpp"
-#include "test/support/wait.hpp"
 
 #include <algorithm>
-#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <vector>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
 using dbuser::test::dev_env;
-using dbuser::test::wait_until;
-using nlohmann::json;
 
 namespace {
 

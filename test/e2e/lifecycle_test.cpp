@@ -1,41 +1,29 @@
 // A PostgresUser's life after creation: its privileges change, it is deleted (the role goes with
 // it, even when it owns tables, unless deletionPolicy says Retain).
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
-
-#include <catch2/catch.hpp>
+#include "test/e2e/support/prelude.hpp"
 
 #include <algorithm>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
-
 TEST_CASE("deleting a PostgresUser drops its role even when it owns a table, and its Secret") {
   e2e_env env;
-  const auto name = env.object_name("doomed");
-  const auto username = env.role_name("doomed");
-  const auto database = env.database_name("doomed_db");
-  const auto secret_name = env.object_name("doomed-creds");
-  env.apply(env.user_manifest(name, username, database, secret_name));
-  REQUIRE_READY(env, name, seconds(20));
-  REQUIRE(env.login_with_secret(secret_name).empty());
+  const auto u = env.names_for("doomed");
+  env.apply(env.user_manifest(u));
+  REQUIRE_READY(env, u.name, seconds(20));
+  REQUIRE(env.login_with_secret(u.secret_name).empty());
 
   // The role owns a table with a row in it: its data must survive the role.
   env.pg.exec("CREATE TABLE public.owned_by_user (id int); INSERT INTO public.owned_by_user "
               "VALUES (42); ALTER TABLE public.owned_by_user OWNER TO "
-                  + postgres::ident(username),
-              database);
+                  + postgres::ident(u.username),
+              u.database);
 
-  env.k8s.remove(pguser, env.ns, name);
-  if (!env.wait_gone(pguser, name, seconds(30)))
-    FAIL("the PostgresUser is still there\n" << env.describe(name));
+  env.k8s.remove(pguser, env.ns, u.name);
+  if (!env.wait_gone(pguser, u.name, seconds(30)))
+    FAIL("the PostgresUser is still there\n" << env.describe(u.name));
 
-  CHECK_FALSE(env.pg.role_exists(username));
-  CHECK_FALSE(env.k8s.get("secret", env.ns, secret_name));
-  auto c = env.pg.admin(database);
+  CHECK_FALSE(env.pg.role_exists(u.username));
+  CHECK_FALSE(env.k8s.get("secret", env.ns, u.secret_name));
+  auto c = env.pg.admin(u.database);
   pqxx::nontransaction w(c);
   auto row = w.exec1("SELECT (SELECT id FROM public.owned_by_user), tableowner FROM pg_tables "
                      "WHERE tablename = 'owned_by_user'");
@@ -70,22 +58,19 @@ TEST_CASE("a PostgresUser deleted after its admin Secret (as a namespace deletio
 
 TEST_CASE("deleting a PostgresUser with deletionPolicy Retain leaves its role") {
   e2e_env env;
-  const auto name = env.object_name("kept");
-  const auto username = env.role_name("kept");
-  const auto database = env.database_name("kept_db");
-  const auto secret_name = env.object_name("kept-creds");
-  auto user = env.user_manifest(name, username, database, secret_name);
+  const auto u = env.names_for("kept");
+  auto user = env.user_manifest(u);
   user["spec"]["deletionPolicy"] = "Retain";
   env.apply(user);
-  REQUIRE_READY(env, name, seconds(20));
-  auto before = env.pg.role(username);
+  REQUIRE_READY(env, u.name, seconds(20));
+  auto before = env.pg.role(u.username);
   REQUIRE(before);
 
-  env.k8s.remove(pguser, env.ns, name);
-  if (!env.wait_gone(pguser, name, seconds(30)))
-    FAIL("the PostgresUser is still there\n" << env.describe(name));
+  env.k8s.remove(pguser, env.ns, u.name);
+  if (!env.wait_gone(pguser, u.name, seconds(30)))
+    FAIL("the PostgresUser is still there\n" << env.describe(u.name));
 
-  auto after = env.pg.role(username);
+  auto after = env.pg.role(u.username);
   REQUIRE(after);
   CHECK(after->can_login);
   CHECK(after->verifier == before->verifier);
@@ -95,24 +80,21 @@ TEST_CASE("deleting a PostgresUser with deletionPolicy Retain leaves its role") 
 TEST_CASE("removing DELETE from privileges revokes it within seconds and observedGeneration "
           "follows") {
   e2e_env env;
-  const auto name = env.object_name("narrowed");
-  const auto username = env.role_name("narrowed");
-  const auto database = env.database_name("narrowed_db");
-  const auto secret_name = env.object_name("narrowed-creds");
-  auto user = env.user_manifest(name, username, database, secret_name);
+  const auto u = env.names_for("narrowed");
+  auto user = env.user_manifest(u);
   env.apply(user);
-  REQUIRE_READY(env, name, seconds(20));
-  auto data = *env.secret(secret_name);
+  REQUIRE_READY(env, u.name, seconds(20));
+  auto data = *env.secret(u.secret_name);
   env.pg.exec("CREATE TABLE public.t (id int); INSERT INTO public.t SELECT generate_series(1, 10)",
-              database);
+              u.database);
   auto as_user = [&](const std::string& sql) {
-    return env.pg.exec_as(username, data["password"], database, sql);
+    return env.pg.exec_as(u.username, data["password"], u.database, sql);
   };
   REQUIRE(as_user("DELETE FROM public.t WHERE id = 1").empty());
 
   user["spec"]["privileges"] = json{"SELECT", "INSERT", "UPDATE"};
   env.apply(user);
-  const auto generation = env.user(name).value()["metadata"]["generation"].get<std::int64_t>();
+  const auto generation = env.user(u.name).value()["metadata"]["generation"].get<std::int64_t>();
   REQUIRE(generation >= 2);
 
   const bool revoked = wait_until(
@@ -122,23 +104,23 @@ TEST_CASE("removing DELETE from privileges revokes it within seconds and observe
       },
       seconds(15), milliseconds(200));
   if (!revoked)
-    FAIL("DELETE is still allowed\n" << env.describe(name));
+    FAIL("DELETE is still allowed\n" << env.describe(u.name));
   CHECK(as_user("SELECT * FROM public.t").empty());
   CHECK(as_user("UPDATE public.t SET id = id").empty());
 
   const bool observed = wait_until(
       [&] {
-        auto u = env.user(name);
-        return u && u->value("/status/observedGeneration"_json_pointer, std::int64_t{0})
-                        == (*u)["metadata"]["generation"].get<std::int64_t>();
+        auto got = env.user(u.name);
+        return got && got->value("/status/observedGeneration"_json_pointer, std::int64_t{0})
+                          == (*got)["metadata"]["generation"].get<std::int64_t>();
       },
       seconds(15), milliseconds(200));
   if (!observed)
-    FAIL("observedGeneration does not follow metadata.generation\n" << env.describe(name));
-  CHECK(env.ready(name).status == "True");
+    FAIL("observedGeneration does not follow metadata.generation\n" << env.describe(u.name));
+  CHECK(env.ready(u.name).status == "True");
 
   // Default privileges follow too: a table created now is not deletable either.
-  env.pg.exec("CREATE TABLE public.later (id int); INSERT INTO public.later VALUES (1)", database);
+  env.pg.exec("CREATE TABLE public.later (id int); INSERT INTO public.later VALUES (1)", u.database);
   CHECK(as_user("SELECT * FROM public.later").empty());
   CHECK_THAT(as_user("DELETE FROM public.later"), Catch::Contains("permission denied"));
   CHECK_NO_SECRETS_IN_LOG(env);

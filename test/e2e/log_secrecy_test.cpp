@@ -1,15 +1,7 @@
 // No password, verifier or admin credential ever reaches the operator's log, even at debug level
 // and through the paths that handle passwords: creation, a Secret recreated with a new password,
 // a role recreated, a password set back after drift.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
-
-#include <catch2/catch.hpp>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
+#include "test/e2e/support/prelude.hpp"
 
 TEST_CASE("no generated password or verifier appears in the operator's log") {
   e2e_options opts;

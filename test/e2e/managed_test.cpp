@@ -4,18 +4,9 @@
 //
 // These cases run with the least-privilege admin by default; DBUSER_E2E_ADMIN=superuser runs
 // them with the superuser (the version matrix runs both, label `managed`).
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
+#include "test/e2e/support/prelude.hpp"
 
 #include "pg/password.hpp"
-
-#include <catch2/catch.hpp>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
 
 namespace {
 
@@ -191,28 +182,25 @@ TEST_CASE("an admin without CREATEDB is told so for a missing database, and heal
   env.pg.exec("ALTER ROLE " + postgres::ident(admin) + " CREATEROLE");
   env.apply(secret_manifest(env.ns, "narrow-admin",
                             {{"username", admin}, {"password", admin_password}}));
-  const auto name = env.object_name("nodb");
-  const auto username = env.role_name("nodb");
-  const auto database = env.database_name("nodb_db");
-  const auto secret_name = env.object_name("nodb-creds");
-  auto user = env.user_manifest(name, username, database, secret_name);
+  const auto u = env.names_for("nodb");
+  auto user = env.user_manifest(u);
   user["spec"]["adminSecretRef"]["name"] = "narrow-admin";
   env.apply(user);
 
-  REQUIRE_CONDITION(env, name, seconds(20), "False", "InsufficientPrivilege");
-  const auto state = env.ready(name);
+  REQUIRE_CONDITION(env, u.name, seconds(20), "False", "InsufficientPrivilege");
+  const auto state = env.ready(u.name);
   CHECK_THAT(state.message, Catch::Contains("lacks CREATEDB"));
-  CHECK_THAT(state.message, Catch::Contains(database));
-  CHECK(any_contains(env.warnings(name), "InsufficientPrivilege: "));
-  CHECK_FALSE(env.pg.database_exists(database));
-  CHECK_FALSE(env.pg.role_exists(username));
-  CHECK_FALSE(env.k8s.get("secret", env.ns, secret_name).has_value());
+  CHECK_THAT(state.message, Catch::Contains(u.database));
+  CHECK(any_contains(env.warnings(u.name), "InsufficientPrivilege: "));
+  CHECK_FALSE(env.pg.database_exists(u.database));
+  CHECK_FALSE(env.pg.role_exists(u.username));
+  CHECK_FALSE(env.k8s.get("secret", env.ns, u.secret_name).has_value());
 
   // The DBA grants the right; the resource is not touched and heals on its own.
   env.pg.exec("ALTER ROLE " + postgres::ident(admin) + " CREATEDB");
-  REQUIRE_READY(env, name, seconds(90));
-  CHECK(env.pg.database_exists(database));
-  CHECK(env.login_with_secret(secret_name).empty());
+  REQUIRE_READY(env, u.name, seconds(90));
+  CHECK(env.pg.database_exists(u.database));
+  CHECK(env.login_with_secret(u.secret_name).empty());
 }
 
 TEST_CASE("defaultPrivilegesFor covers the tables a migration role creates later, in every "
@@ -268,34 +256,31 @@ TEST_CASE("defaultPrivilegesFor covers the tables a migration role creates later
 TEST_CASE("with a least-privilege admin, strategy Alternating creates the owner and its login "
           "roles, rotates between them, and deletion drops all three with the objects kept") {
   e2e_env env(managed_options());
-  const auto name = env.object_name("alt");
-  const auto username = env.role_name("alt");
-  const auto database = env.database_name("alt_db");
-  const auto secret_name = env.object_name("alt-creds");
+  const auto u = env.names_for("alt");
   INFO("admin " << env.admin_user() << ", PostgreSQL " << env.pg.major_version());
-  as_admin(env, "CREATE DATABASE " + postgres::ident(database));
+  as_admin(env, "CREATE DATABASE " + postgres::ident(u.database));
 
-  auto user = env.user_manifest(name, username, database, secret_name);
+  auto user = env.user_manifest(u);
   user["spec"]["passwordRotation"] = {{"strategy", "Alternating"}, {"overlap", "1m"}};
   env.apply(user);
-  REQUIRE_READY(env, name, seconds(30));
-  auto first = *env.secret(secret_name);
-  REQUIRE(first["username"] == username + "-a");
-  REQUIRE(env.login_with_secret(secret_name).empty());
+  REQUIRE_READY(env, u.name, seconds(30));
+  auto first = *env.secret(u.secret_name);
+  REQUIRE(first["username"] == u.username + "-a");
+  REQUIRE(env.login_with_secret(u.secret_name).empty());
   // The owner may create in public (the admin owns the database); what a login role creates
   // belongs to the owner.
-  as_admin(env, "GRANT CREATE ON SCHEMA public TO " + postgres::ident(username), database);
+  as_admin(env, "GRANT CREATE ON SCHEMA public TO " + postgres::ident(u.username), u.database);
   REQUIRE(env.pg
-            .exec_as(first["username"], first["password"], database,
+            .exec_as(first["username"], first["password"], u.database,
                      "CREATE TABLE public.shared (id int); INSERT INTO public.shared VALUES (1)")
             .empty());
 
-  env.k8s.merge_patch(pguser, env.ns, name,
+  env.k8s.merge_patch(pguser, env.ns, u.name,
                       {{"metadata", {{"annotations", {{"database.example.com/rotate", "1"}}}}}});
   std::map<std::string, std::string> second;
   REQUIRE(wait_until(
     [&] {
-      auto d = env.secret(secret_name);
+      auto d = env.secret(u.secret_name);
       if (!d || (*d)["password"] == first["password"]
           || d->count("dbuser-operator.internal.pending-password") != 0)
         return false;
@@ -303,28 +288,28 @@ TEST_CASE("with a least-privilege admin, strategy Alternating creates the owner 
       return true;
     },
     seconds(30), milliseconds(250)));
-  CHECK(second["username"] == username + "-b");
-  CHECK(env.login_with_secret(secret_name).empty());
+  CHECK(second["username"] == u.username + "-b");
+  CHECK(env.login_with_secret(u.secret_name).empty());
   // Within the overlap the first credentials still log in.
-  CHECK(env.pg.login_error(first["username"], first["password"], database).empty());
+  CHECK(env.pg.login_error(first["username"], first["password"], u.database).empty());
   CHECK(env.pg
-          .exec_as(second["username"], second["password"], database,
+          .exec_as(second["username"], second["password"], u.database,
                    "INSERT INTO public.shared VALUES (2); SELECT * FROM public.shared")
           .empty());
   {
-    auto c = env.pg.admin(database);
+    auto c = env.pg.admin(u.database);
     pqxx::nontransaction w(c);
     CHECK(w.exec1("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = "
                   "'public.shared'::regclass")[0]
             .as<std::string>()
-          == username);
+          == u.username);
   }
 
-  env.k8s.must({"delete", pguser, name, "-n", env.ns, "--wait=false"});
-  REQUIRE(env.wait_gone(pguser, name, seconds(30)));
-  for (const auto& r : {username, username + "-a", username + "-b"})
+  env.k8s.must({"delete", pguser, u.name, "-n", env.ns, "--wait=false"});
+  REQUIRE(env.wait_gone(pguser, u.name, seconds(30)));
+  for (const auto& r : {u.username, u.username + "-a", u.username + "-b"})
     CHECK_FALSE(env.pg.role_exists(r));
-  auto c = env.pg.admin(database);
+  auto c = env.pg.admin(u.database);
   pqxx::nontransaction w(c);
   CHECK(w.exec1("SELECT count(*) FROM public.shared")[0].as<int>() == 2);
   CHECK_NO_SECRETS_IN_LOG(env);

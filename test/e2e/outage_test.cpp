@@ -1,32 +1,6 @@
 // PostgreSQL goes away for 30 s while 20 PostgresUsers are created: the operator reports it,
 // backs off, stays up, and converges every one of them once the database is back.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
-
-#include <catch2/catch.hpp>
-#include <iostream>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-
-namespace {
-
-// Brings PostgreSQL back however the test ends.
-struct restart_postgres_at_exit {
-  const postgres& pg;
-  ~restart_postgres_at_exit() {
-    try {
-      if (!pg.accepting())
-        pg.start();
-    } catch (const std::exception& e) {
-      std::cerr << "could not restart PostgreSQL: " << e.what() << "\n";
-    }
-  }
-};
-
-} // namespace
+#include "test/e2e/support/prelude.hpp"
 
 TEST_CASE("20 PostgresUsers created while PostgreSQL is down for 30 s are all Ready afterwards "
           "without an operator restart") {

@@ -6,17 +6,8 @@
 // credentials rotated (strategy Alternating), adds a table that both use at once, without the
 // operator; the application's password rotates (InPlace); deleting the others leaves it working.
 // Label `managed`: the version matrix runs it per PostgreSQL version, as each kind of admin.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
+#include "test/e2e/support/prelude.hpp"
 #include "test/e2e/support/process.hpp"
-#include "test/support/wait.hpp"
-
-#include <catch2/catch.hpp>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
 
 namespace {
 

@@ -1,15 +1,9 @@
 // The original quick start, end to end: the sample resource of deploy/samples/ (host and port
 // pointed at the dev PostgreSQL, names made unique) becomes a role that logs in, with exactly the
 // table privileges it asks for, and a Secret a program can use as is.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
+#include "test/e2e/support/prelude.hpp"
 
-#include <catch2/catch.hpp>
 #include <sstream>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using nlohmann::json;
 
 namespace {
 
@@ -18,15 +12,6 @@ json quickstart_sample(const e2e_env& env) {
   auto out = env.k8s.must({"create", "--dry-run=client", "-o", "json", "-f",
                            std::string(DBUSER_SOURCE_DIR) + "/deploy/samples/quickstart.yaml"});
   return json::parse(out);
-}
-
-std::vector<std::string> words(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<std::string> w;
-  std::string s;
-  while (in >> s)
-    w.push_back(s);
-  return w;
 }
 
 } // namespace
@@ -121,21 +106,7 @@ TEST_CASE("the quick start becomes Ready within seconds with a Secret that logs 
 
   {
     INFO("kubectl get pguser shows username, database, readiness, reason and age");
-    auto out = env.k8s.must({"get", "pguser", name, "-n", env.ns});
-    std::istringstream lines(out);
-    std::string header;
-    std::string row;
-    std::getline(lines, header);
-    std::getline(lines, row);
-    CHECK(words(header)
-          == std::vector<std::string>{"NAME", "USERNAME", "DATABASE", "READY", "REASON", "AGE"});
-    auto cells = words(row);
-    REQUIRE(cells.size() == 6);
-    CHECK(cells[0] == name);
-    CHECK(cells[1] == username);
-    CHECK(cells[2] == database);
-    CHECK(cells[3] == "True");
-    CHECK(cells[4] == "Reconciled");
+    check_printed_columns(env.k8s, env.ns, "pguser", name, username, database);
   }
 
   CHECK_NO_SECRETS_IN_LOG(env);

@@ -1,47 +1,35 @@
 // What the operator refuses (design.md §2 ownership rules): each refusal is a Ready=False reason,
 // a Warning Event and no change to anything; a refusal whose cause goes away heals by itself.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
-
-#include <catch2/catch.hpp>
+#include "test/e2e/support/prelude.hpp"
 
 #include <iostream>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
-
 TEST_CASE("a role that exists without our marker is not adopted and not changed") {
   e2e_env env;
-  const auto name = env.object_name("squatter");
-  const auto username = env.role_name("squatter");
-  const auto database = env.database_name("squatter_db");
-  const auto secret_name = env.object_name("squatter-creds");
+  const auto u = env.names_for("squatter");
   const std::string their_password = "the-dba-chose-this-password-0123456789";
   env.remember_password(their_password);
-  env.pg.exec("CREATE ROLE " + postgres::ident(username) + " LOGIN CREATEDB CONNECTION LIMIT 3 "
+  env.pg.exec("CREATE ROLE " + postgres::ident(u.username) + " LOGIN CREATEDB CONNECTION LIMIT 3 "
               "PASSWORD '" + their_password + "'");
-  const auto before = env.pg.role(username);
+  const auto before = env.pg.role(u.username);
   REQUIRE(before);
 
-  env.apply(env.user_manifest(name, username, database, secret_name));
-  REQUIRE_CONDITION(env, name, seconds(20), "False", "RoleConflict");
-  CHECK_THAT(env.ready(name).message, Catch::Contains(username));
-  CHECK(env.wait_warning(name, "RoleConflict"));
-  REQUIRE(env.wait_refusals(name, "RoleConflict", 3));
+  env.apply(env.user_manifest(u));
+  REQUIRE_CONDITION(env, u.name, seconds(20), "False", "RoleConflict");
+  CHECK_THAT(env.ready(u.name).message, Catch::Contains(u.username));
+  CHECK(env.wait_warning(u.name, "RoleConflict"));
+  REQUIRE(env.wait_refusals(u.name, "RoleConflict", 3));
 
-  CHECK(env.pg.role(username) == before);
-  CHECK(env.pg.login_error(username, their_password, "postgres").empty());
-  CHECK_FALSE(env.k8s.get("secret", env.ns, secret_name));
-  CHECK(env.ready(name).reason == "RoleConflict");
+  CHECK(env.pg.role(u.username) == before);
+  CHECK(env.pg.login_error(u.username, their_password, "postgres").empty());
+  CHECK_FALSE(env.k8s.get("secret", env.ns, u.secret_name));
+  CHECK(env.ready(u.name).reason == "RoleConflict");
 
   // Deleting the refused PostgresUser leaves the role alone too.
-  env.k8s.remove(pguser, env.ns, name);
-  if (!env.wait_gone(pguser, name, seconds(30)))
-    FAIL("the PostgresUser is still there\n" << env.describe(name));
-  CHECK(env.pg.role(username) == before);
+  env.k8s.remove(pguser, env.ns, u.name);
+  if (!env.wait_gone(pguser, u.name, seconds(30)))
+    FAIL("the PostgresUser is still there\n" << env.describe(u.name));
+  CHECK(env.pg.role(u.username) == before);
   CHECK_NO_SECRETS_IN_LOG(env);
 }
 
@@ -119,25 +107,22 @@ TEST_CASE("a Secret that exists and is not ours is left unchanged and reported a
 TEST_CASE("a missing admin Secret is reported as AdminSecretNotFound and heals once it is "
           "created") {
   e2e_env env;
-  const auto name = env.object_name("early");
-  const auto username = env.role_name("early");
-  const auto database = env.database_name("early_db");
-  const auto secret_name = env.object_name("early-creds");
+  const auto u = env.names_for("early");
   const auto admin_name = env.object_name("admin-later");
-  auto user = env.user_manifest(name, username, database, secret_name);
+  auto user = env.user_manifest(u);
   user["spec"]["adminSecretRef"]["name"] = admin_name;
   env.apply(user);
 
-  REQUIRE_CONDITION(env, name, seconds(20), "False", "AdminSecretNotFound");
-  CHECK_THAT(env.ready(name).message, Catch::Contains(admin_name));
-  CHECK(env.wait_warning(name, "AdminSecretNotFound"));
-  CHECK_FALSE(env.pg.role_exists(username));
+  REQUIRE_CONDITION(env, u.name, seconds(20), "False", "AdminSecretNotFound");
+  CHECK_THAT(env.ready(u.name).message, Catch::Contains(admin_name));
+  CHECK(env.wait_warning(u.name, "AdminSecretNotFound"));
+  CHECK_FALSE(env.pg.role_exists(u.username));
 
   env.apply(secret_manifest(env.ns, admin_name,
                             {{"username", env.pg.admin_user()},
                              {"password", env.pg.admin_password()}}));
-  REQUIRE_READY(env, name, seconds(60));
-  CHECK(env.login_with_secret(secret_name).empty());
+  REQUIRE_READY(env, u.name, seconds(60));
+  CHECK(env.login_with_secret(u.secret_name).empty());
   CHECK_NO_SECRETS_IN_LOG(env);
 }
 

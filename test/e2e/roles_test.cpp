@@ -4,16 +4,7 @@
 // resync; deleting a role that users still join waits for them (RoleInUse, the members listed),
 // then drops it; a role of that name that the operator did not make is refused untouched.
 // Label `managed`: the version matrix runs it per PostgreSQL version, as each kind of admin.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
-
-#include <catch2/catch.hpp>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
+#include "test/e2e/support/prelude.hpp"
 
 namespace {
 
@@ -21,31 +12,18 @@ constexpr const char* pgrole = "postgresroles.database.example.com";
 
 json role_manifest(const e2e_env& env, const std::string& name, const std::string& role,
                    const std::string& db, json privileges) {
-  return json{{"apiVersion", "database.example.com/v1alpha1"},
-              {"kind", "PostgresRole"},
-              {"metadata", {{"name", name}, {"namespace", env.ns}}},
-              {"spec",
-               {{"roleName", role},
-                {"database", db},
-                {"host", "127.0.0.1"},
-                {"port", env.pg.port()},
-                {"adminSecretRef", {{"name", admin_secret_name}}},
-                {"privileges", std::move(privileges)}}}};
+  return env.manifest("PostgresRole", name,
+                      {{"roleName", role},
+                       {"database", db},
+                       {"host", "127.0.0.1"},
+                       {"port", env.pg.port()},
+                       {"adminSecretRef", {{"name", admin_secret_name}}},
+                       {"privileges", std::move(privileges)}});
 }
 
 // The PostgresRole's Ready condition: status, reason and message ("" when it has none).
 ready_state role_ready(const e2e_env& env, const std::string& name) {
-  ready_state s;
-  auto r = env.k8s.get(pgrole, env.ns, name);
-  if (!r)
-    return s;
-  for (const auto& c : r->value("/status/conditions"_json_pointer, json::array()))
-    if (c.value("type", "") == "Ready") {
-      s.status = c.value("status", "");
-      s.reason = c.value("reason", "");
-      s.message = c.value("message", "");
-    }
-  return s;
+  return env.ready_of(pgrole, name);
 }
 
 bool denied(const std::string& error) { return error.find("permission denied") != std::string::npos; }

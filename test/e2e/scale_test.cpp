@@ -9,10 +9,7 @@
 // DBUSER_SCALE_USERS sets how many: default 1000, which `make test` and CI run (about 2.5 minutes
 // here); DBUSER_SCALE_USERS=5000 is the acceptance (about 9 minutes on this 2-core machine
 // under load). The figures of a run are printed as WARN lines.
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
-
-#include <catch2/catch.hpp>
+#include "test/e2e/support/prelude.hpp"
 
 #include <atomic>
 #include <mutex>
@@ -20,11 +17,6 @@
 #include <thread>
 
 #include <unistd.h>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
 
 namespace {
 

@@ -1,17 +1,10 @@
 // The operator process itself: it stops within 10 s of SIGTERM with exit code 0, and a new
 // process picks up where the old one left off.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
+#include "test/e2e/support/prelude.hpp"
 #include "test/support/dev_env.hpp"
-#include "test/support/wait.hpp"
 
-#include <catch2/catch.hpp>
 #include <map>
 #include <sstream>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
 
 namespace {
 

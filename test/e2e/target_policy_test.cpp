@@ -4,22 +4,15 @@
 //
 // Policies are cluster-wide: while one exists every operator of this dev environment enforces
 // it, so these tests run alone (RUN_SERIAL) and delete their policies however they end.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
+#include "test/e2e/support/prelude.hpp"
 #include "test/support/dev_env.hpp"
-#include "test/support/wait.hpp"
 
-#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
 using dbuser::test::dev_env;
 using dbuser::test::unique_name;
-using dbuser::test::wait_until;
-using nlohmann::json;
 
 namespace {
 

@@ -2,16 +2,7 @@
 // PostgresUser with it, and the operator lets them go without touching the database. A reinstall
 // that applies the same users adopts the roles and the released Secrets, with no new password.
 // It deletes and reinstalls the shared dev API server's CRD: serial (RUN_SERIAL).
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
-#include "test/support/wait.hpp"
-
-#include <catch2/catch.hpp>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
+#include "test/e2e/support/prelude.hpp"
 
 namespace {
 

@@ -2,25 +2,18 @@
 // real operator during an e2e run: every panel's expression, evaluated through Prometheus' HTTP
 // API, returns data; no panel and no alert uses a metric the operator does not export; Prometheus
 // loads the rule file and evaluates every rule without error.
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
+#include "test/e2e/support/prelude.hpp"
 #include "test/monitoring/prometheus_server.hpp"
 #include "test/observability/http_get.hpp"
 #include "test/observability/prometheus_parser.hpp"
-#include "test/support/wait.hpp"
 
-#include <catch2/catch.hpp>
 #include <cmath>
 #include <fstream>
 #include <regex>
 #include <set>
 #include <yaml-cpp/yaml.h>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
 using dbuser::test::monitoring::prometheus_server;
-using nlohmann::json;
 
 namespace {
 

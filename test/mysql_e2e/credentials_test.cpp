@@ -1,20 +1,15 @@
 // Issue 17 for MySQLUser: a password policy, a templated DATABASE_URL (mysql://) and JDBC URL that
 // carry the password, and a Secret rename, against the real operator, kube-apiserver and MariaDB.
+#include "test/e2e/support/prelude.hpp"
 #include "pg/password.hpp"
 #include "test/mysql_e2e/support/mysql_checks.hpp"
 #include "test/mysql_e2e/support/mysql_env.hpp"
 #include "test/support/text.hpp"
-#include "test/support/wait.hpp"
 
 #include <algorithm>
-#include <catch2/catch.hpp>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
 using dbuser::test::count_of;
 using dbuser::test::percent_decode;
-using nlohmann::json;
 
 TEST_CASE("a MySQLUser's password follows its policy, its templated mysql:// URL logs in, and a "
           "rename moves the credentials and deletes the old Secret") {

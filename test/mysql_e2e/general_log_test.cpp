@@ -1,20 +1,15 @@
 // What the operator sends to MariaDB never holds a plaintext password (issue 10): with the
 // server's general log on, creating a MySQLUser and rotating its password leave every statement
 // in the log, and neither password.
+#include "test/e2e/support/prelude.hpp"
 #include "api/credentials.hpp"
 #include "test/mysql_e2e/support/mysql_checks.hpp"
 #include "test/mysql_e2e/support/mysql_env.hpp"
-#include "test/support/wait.hpp"
 
-#include <catch2/catch.hpp>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
 
 namespace {
 
@@ -73,37 +68,34 @@ TEST_CASE("creating a MySQLUser and rotating its password leave no plaintext pas
   mysql_env env(e2e_options{true, true, false, "2s", {}});
   general_log log(env.db);
   REQUIRE(log.on());
-  const auto name = env.base.object_name("my-logged");
-  const auto username = env.account_name("my_logged");
-  const auto database = env.database_name("my_logged_db");
-  const auto secret_name = env.base.object_name("my-logged-creds");
+  const auto u = env.names_for("my-logged");
 
-  env.apply(env.user_manifest(name, username, database, secret_name));
-  REQUIRE_MYSQL_READY(env, name, seconds(30));
-  REQUIRE(env.login_with_secret(secret_name).empty());
-  const auto first = env.secret(secret_name)->at("password");
+  env.apply(env.user_manifest(u));
+  REQUIRE_MYSQL_READY(env, u.name, seconds(30));
+  REQUIRE(env.login_with_secret(u.secret_name).empty());
+  const auto first = env.secret(u.secret_name)->at("password");
 
-  env.annotate_rotate(name, "logged");
+  env.annotate_rotate(u.name, "logged");
   std::string second;
   const bool rotated = wait_until(
       [&] {
-        auto d = env.secret(secret_name);
+        auto d = env.secret(u.secret_name);
         if (!d || d->count(dbuser::api::key_pending_password) != 0)
           return false;
         second = d->at("password");
         return second != first;
       },
       seconds(30), milliseconds(100));
-  INFO(env.describe(name));
+  INFO(env.describe(u.name));
   REQUIRE(rotated);
-  REQUIRE(env.login_with_secret(secret_name).empty());
+  REQUIRE(env.login_with_secret(u.secret_name).empty());
   REQUIRE(log.on());
 
   const auto text = log.text();
   INFO("general log of " << text.size() << " bytes");
   // The log did record the operator's statements: the check below is not vacuous.
-  CHECK_THAT(text, Catch::Contains("CREATE USER '" + username + "'"));
-  CHECK_THAT(text, Catch::Contains("ALTER USER '" + username + "'"));
+  CHECK_THAT(text, Catch::Contains("CREATE USER '" + u.username + "'"));
+  CHECK_THAT(text, Catch::Contains("ALTER USER '" + u.username + "'"));
   CHECK(text.find(first) == std::string::npos);
   CHECK(text.find(second) == std::string::npos);
   CHECK_NO_SECRETS_IN_LOG(env.base);

@@ -1,19 +1,15 @@
 // Hostile MySQLUser specs (issue 10): SQL smuggled into username, accountHost, database, grants
 // and privileges is refused, by the CRD schema when kubectl applies it or by the operator's
 // validation (Ready=False InvalidSpec), and nothing in MariaDB is harmed.
+#include "test/e2e/support/prelude.hpp"
 #include "test/mysql_e2e/support/mysql_checks.hpp"
 #include "test/mysql_e2e/support/mysql_env.hpp"
 
 #include <algorithm>
-#include <catch2/catch.hpp>
 #include <functional>
 #include <regex>
 #include <set>
 #include <unistd.h>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using nlohmann::json;
 
 namespace {
 

@@ -1,27 +1,14 @@
 // A MySQLUser's life against the real MariaDB of the dev environment (issue 10): it becomes
 // Ready, its Secret logs in with exactly the privileges asked for, deletion drops the account
 // (or keeps it with Retain), and an account made by hand is never adopted.
+#include "test/e2e/support/prelude.hpp"
 #include "api/credentials.hpp"
 #include "test/mysql_e2e/support/mysql_checks.hpp"
 #include "test/mysql_e2e/support/mysql_env.hpp"
-#include "test/support/wait.hpp"
 
-#include <catch2/catch.hpp>
 #include <sstream>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-
 namespace {
-
-std::vector<std::string> words(const std::string& line) {
-  std::istringstream in(line);
-  std::vector<std::string> out;
-  for (std::string w; in >> w;)
-    out.push_back(w);
-  return out;
-}
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
@@ -97,21 +84,7 @@ TEST_CASE("a MySQLUser becomes Ready and its Secret logs in with the privileges 
 
   {
     INFO("kubectl get myuser shows username, database, readiness, reason and age");
-    auto out = env.base.k8s.must({"get", "myuser", name, "-n", env.base.ns});
-    std::istringstream lines(out);
-    std::string header;
-    std::string row;
-    std::getline(lines, header);
-    std::getline(lines, row);
-    CHECK(words(header)
-          == std::vector<std::string>{"NAME", "USERNAME", "DATABASE", "READY", "REASON", "AGE"});
-    auto cells = words(row);
-    REQUIRE(cells.size() == 6);
-    CHECK(cells[0] == name);
-    CHECK(cells[1] == username);
-    CHECK(cells[2] == database);
-    CHECK(cells[3] == "True");
-    CHECK(cells[4] == "Reconciled");
+    check_printed_columns(env.base.k8s, env.base.ns, "myuser", name, username, database);
   }
   CHECK_NO_SECRETS_IN_LOG(env.base);
 }
@@ -120,89 +93,80 @@ TEST_CASE("a MySQLUser becomes Ready and its Secret logs in with the privileges 
 TEST_CASE("deleting a MySQLUser drops its account, its ownership row and its Secret, and leaves "
           "the database and its data") {
   mysql_env env;
-  const auto name = env.base.object_name("my-doomed");
-  const auto username = env.account_name("my_doomed");
-  const auto database = env.database_name("my_doomed_db");
-  const auto secret_name = env.base.object_name("my-doomed-creds");
-  env.apply(env.user_manifest(name, username, database, secret_name));
-  REQUIRE_MYSQL_READY(env, name, seconds(30));
-  REQUIRE(env.login_with_secret(secret_name).empty());
-  const auto password = env.secret(secret_name)->at("password");
-  REQUIRE(env.db.exec_as(username, password, database, "SELECT 1").empty());
-  env.db.exec({"CREATE TABLE kept (id int)", "INSERT INTO kept VALUES (42)"}, database);
+  const auto u = env.names_for("my-doomed");
+  env.apply(env.user_manifest(u));
+  REQUIRE_MYSQL_READY(env, u.name, seconds(30));
+  REQUIRE(env.login_with_secret(u.secret_name).empty());
+  const auto password = env.secret(u.secret_name)->at("password");
+  REQUIRE(env.db.exec_as(u.username, password, u.database, "SELECT 1").empty());
+  env.db.exec({"CREATE TABLE kept (id int)", "INSERT INTO kept VALUES (42)"}, u.database);
 
-  env.base.k8s.remove(myuser, env.base.ns, name);
-  if (!env.wait_gone(name, seconds(30)))
-    FAIL("the MySQLUser is still there\n" << env.describe(name));
+  env.base.k8s.remove(myuser, env.base.ns, u.name);
+  if (!env.wait_gone(u.name, seconds(30)))
+    FAIL("the MySQLUser is still there\n" << env.describe(u.name));
 
-  CHECK_FALSE(env.db.account_exists(username));
-  CHECK_FALSE(env.db.owner_row(username));
-  CHECK_FALSE(env.db.login_error(username, password).empty());
-  CHECK_FALSE(env.base.k8s.get("secret", env.base.ns, secret_name));
-  CHECK(env.db.value("SELECT id FROM " + mariadb::ident(database) + ".kept") == "42");
+  CHECK_FALSE(env.db.account_exists(u.username));
+  CHECK_FALSE(env.db.owner_row(u.username));
+  CHECK_FALSE(env.db.login_error(u.username, password).empty());
+  CHECK_FALSE(env.base.k8s.get("secret", env.base.ns, u.secret_name));
+  CHECK(env.db.value("SELECT id FROM " + mariadb::ident(u.database) + ".kept") == "42");
   CHECK_NO_SECRETS_IN_LOG(env.base);
 }
 
 TEST_CASE("deleting a MySQLUser with deletionPolicy Retain leaves its account, still logging in") {
   mysql_env env;
-  const auto name = env.base.object_name("my-kept");
-  const auto username = env.account_name("my_kept");
-  const auto database = env.database_name("my_kept_db");
-  const auto secret_name = env.base.object_name("my-kept-creds");
-  auto user = env.user_manifest(name, username, database, secret_name);
+  const auto u = env.names_for("my-kept");
+  auto user = env.user_manifest(u);
   user["spec"]["deletionPolicy"] = "Retain";
   env.apply(user);
-  REQUIRE_MYSQL_READY(env, name, seconds(30));
-  const auto password = env.secret(secret_name)->at("password");
-  const auto before = env.db.account_hash(username);
+  REQUIRE_MYSQL_READY(env, u.name, seconds(30));
+  const auto password = env.secret(u.secret_name)->at("password");
+  const auto before = env.db.account_hash(u.username);
   REQUIRE(before);
 
-  env.base.k8s.remove(myuser, env.base.ns, name);
-  if (!env.wait_gone(name, seconds(30)))
-    FAIL("the MySQLUser is still there\n" << env.describe(name));
+  env.base.k8s.remove(myuser, env.base.ns, u.name);
+  if (!env.wait_gone(u.name, seconds(30)))
+    FAIL("the MySQLUser is still there\n" << env.describe(u.name));
 
-  CHECK(env.db.account_hash(username) == before);
-  CHECK(env.db.login_error(username, password, database).empty());
-  CHECK(env.db.exec_as(username, password, database, "SELECT 1").empty());
+  CHECK(env.db.account_hash(u.username) == before);
+  CHECK(env.db.login_error(u.username, password, u.database).empty());
+  CHECK(env.db.exec_as(u.username, password, u.database, "SELECT 1").empty());
   CHECK_NO_SECRETS_IN_LOG(env.base);
 }
 
 TEST_CASE("an account made by hand before the MySQLUser is not adopted: RoleConflict, its "
           "password unchanged, and deleting the MySQLUser leaves it") {
   mysql_env env;
-  const auto name = env.base.object_name("my-squat");
-  const auto username = env.account_name("my_squat");
-  const auto database = env.database_name("my_squat_db");
-  const auto secret_name = env.base.object_name("my-squat-creds");
+  const auto u = env.names_for("my-squat");
   const std::string their_password = "the-dba-chose-this-password-0123456789";
   env.base.remember_password(their_password);
-  env.db.exec({"CREATE USER " + mariadb::literal(username) + "@'%' IDENTIFIED BY "
+  env.db.exec({"CREATE USER " + mariadb::literal(u.username) + "@'%' IDENTIFIED BY "
                + mariadb::literal(their_password)});
-  const auto before = env.db.account_hash(username);
+  const auto before = env.db.account_hash(u.username);
   REQUIRE(before);
 
-  env.apply(env.user_manifest(name, username, database, secret_name));
-  REQUIRE_MYSQL_CONDITION(env, name, seconds(30), "False", "RoleConflict");
-  CHECK_THAT(env.ready(name).message, Catch::Contains(username));
+  env.apply(env.user_manifest(u));
+  REQUIRE_MYSQL_CONDITION(env, u.name, seconds(30), "False", "RoleConflict");
+  CHECK_THAT(env.ready(u.name).message, Catch::Contains(u.username));
   // The operator retries on every resync (5 s): several refusals later nothing has changed.
   REQUIRE(wait_until(
       [&] {
-        return env.base.op->log_lines_with({name, "(RoleConflict)"}).size() >= 2;
+        return env.base.op->log_lines_with({u.name, "(RoleConflict)"}).size() >= 2;
       },
       seconds(40), milliseconds(200)));
-  CHECK(env.db.account_hash(username) == before);
-  CHECK(env.db.login_error(username, their_password).empty());
-  CHECK_FALSE(env.db.owner_row(username));
+  CHECK(env.db.account_hash(u.username) == before);
+  CHECK(env.db.login_error(u.username, their_password).empty());
+  CHECK_FALSE(env.db.owner_row(u.username));
   CHECK(env.db.value("SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES WHERE GRANTEE = "
-                     + mariadb::literal("'" + username + "'@'%'"))
+                     + mariadb::literal("'" + u.username + "'@'%'"))
         == "0");
-  CHECK_FALSE(env.base.k8s.get("secret", env.base.ns, secret_name));
-  CHECK(env.ready(name).reason == "RoleConflict");
+  CHECK_FALSE(env.base.k8s.get("secret", env.base.ns, u.secret_name));
+  CHECK(env.ready(u.name).reason == "RoleConflict");
 
-  env.base.k8s.remove(myuser, env.base.ns, name);
-  if (!env.wait_gone(name, seconds(30)))
-    FAIL("the MySQLUser is still there\n" << env.describe(name));
-  CHECK(env.db.account_hash(username) == before);
-  CHECK(env.db.login_error(username, their_password).empty());
+  env.base.k8s.remove(myuser, env.base.ns, u.name);
+  if (!env.wait_gone(u.name, seconds(30)))
+    FAIL("the MySQLUser is still there\n" << env.describe(u.name));
+  CHECK(env.db.account_hash(u.username) == before);
+  CHECK(env.db.login_error(u.username, their_password).empty());
   CHECK_NO_SECRETS_IN_LOG(env.base);
 }

@@ -1,25 +1,17 @@
 // Password rotation of a MySQLUser (api/rotation.hpp), as for PostgreSQL: the rotate annotation
 // rotates once, and a SIGKILL at any moment of a rotation leaves a Secret whose password logs in
 // and, in the end, no pending password.
+#include "test/e2e/support/prelude.hpp"
 #include "api/credentials.hpp"
 #include "api/rotation.hpp"
 #include "test/mysql_e2e/support/mysql_checks.hpp"
 #include "test/mysql_e2e/support/mysql_env.hpp"
-#include "test/support/wait.hpp"
+#include "test/rotation/rotation_support.hpp"
 
-#include <catch2/catch.hpp>
 #include <random>
 #include <thread>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-
 namespace {
-
-struct user_under_test {
-  std::string name, username, database, secret;
-};
 
 user_under_test make_user(mysql_env& env) {
   user_under_test u{env.base.object_name("my-rot"), env.account_name("my_rot"),
@@ -27,23 +19,6 @@ user_under_test make_user(mysql_env& env) {
   env.apply(env.user_manifest(u.name, u.username, u.database, u.secret));
   REQUIRE_MYSQL_READY(env, u.name, seconds(30));
   return u;
-}
-
-std::string password_of(mysql_env& env, const user_under_test& u) {
-  auto s = env.secret(u.secret);
-  return s ? s->at("password") : std::string();
-}
-
-// Whether the Secret holds a pending password (remembered, so the log check covers it too).
-bool has_pending(mysql_env& env, const user_under_test& u) {
-  auto s = env.secret(u.secret);
-  if (!s)
-    return false;
-  auto p = s->find(dbuser::api::key_pending_password);
-  if (p == s->end())
-    return false;
-  env.base.remember_password(p->second);
-  return true;
 }
 
 std::string rotated_for(const mysql_env& env, const user_under_test& u) {
@@ -54,31 +29,18 @@ std::string rotated_for(const mysql_env& env, const user_under_test& u) {
       .value(dbuser::api::rotated_for_annotation, "");
 }
 
-// Waits until the Secret holds a password other than `old` and no pending one.
-std::string wait_new_password(mysql_env& env, const user_under_test& u, const std::string& old,
-                              milliseconds deadline = seconds(30)) {
-  std::string now;
-  wait_until(
-      [&] {
-        now = password_of(env, u);
-        return !now.empty() && now != old && !has_pending(env, u);
-      },
-      deadline, milliseconds(100));
-  return now;
-}
-
 } // namespace
 
 TEST_CASE("a new rotate annotation value rotates a MySQLUser's password once: the new one logs "
           "in, the old one is refused") {
   mysql_env env(e2e_options{true, true, false, "1s", {}});
   auto u = make_user(env);
-  const auto before = password_of(env, u);
+  const auto before = password_of(env.base, u);
   REQUIRE(env.login_with_secret(u.secret).empty());
   const auto hash_before = env.db.account_hash(u.username);
 
   env.annotate_rotate(u.name, "first");
-  const auto after = wait_new_password(env, u, before);
+  const auto after = wait_new_password(env.base, u, before);
   INFO(env.describe(u.name));
   REQUIRE(after != before);
   CHECK(env.login_with_secret(u.secret).empty());
@@ -99,7 +61,7 @@ TEST_CASE("a new rotate annotation value rotates a MySQLUser's password once: th
   REQUIRE(wait_until(
       [&] { return env.base.op->log_lines_with({u.name, "reconciled"}).size() >= seen + 3; },
       seconds(30)));
-  CHECK(password_of(env, u) == after);
+  CHECK(password_of(env.base, u) == after);
   CHECK(env.db.account_hash(u.username) == hash_after);
 
   bool rotated_event = false;
@@ -130,7 +92,7 @@ TEST_CASE("SIGKILL at a random moment of a MySQLUser's rotation, 20 times: the S
   }
   // The last annotation value is handled, nothing pending, and the password works.
   INFO(env.describe(u.name));
-  REQUIRE(wait_until([&] { return rotated_for(env, u) == "kill-19" && !has_pending(env, u); },
+  REQUIRE(wait_until([&] { return rotated_for(env, u) == "kill-19" && !has_pending(env.base, u); },
                      seconds(30)));
   CHECK(env.login_with_secret(u.secret).empty());
   CHECK(env.db.owner_row(u.username) == env.base.ns + "/" + u.name);

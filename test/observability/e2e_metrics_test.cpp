@@ -1,18 +1,12 @@
 // The real binary's /metrics, /debug/actors, /healthz and /readyz against the dev environment;
 // Event aggregation for a resource that keeps failing; JSON logs.
-#include "test/e2e/support/e2e_env.hpp"
+#include "test/e2e/support/prelude.hpp"
 #include "test/observability/http_get.hpp"
 #include "test/observability/prometheus_parser.hpp"
-#include "test/support/wait.hpp"
 
-#include <catch2/catch.hpp>
 #include <sstream>
 
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
 using dbuser::test::http_get;
-using dbuser::test::wait_until;
-using nlohmann::json;
 namespace prom = dbuser::test::prom;
 
 namespace {
@@ -33,21 +27,6 @@ json debug_actors(const operator_process& op) {
   if (r.status != 200)
     return json::object();
   return json::parse(r.body, nullptr, false);
-}
-
-std::vector<std::string> non_json_lines(const std::string& log) {
-  std::vector<std::string> bad;
-  std::istringstream in(log);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty())
-      continue;
-    auto j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || !j.contains("msg") || !j.contains("level")
-        || !j.contains("time"))
-      bad.push_back(line);
-  }
-  return bad;
 }
 
 } // namespace

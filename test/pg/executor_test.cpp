@@ -2,6 +2,7 @@
 // The test itself uses libpqxx directly, as the admin and as the managed role, to look at the
 // state of the world independently of the executor.
 
+#include "common/quote.hpp"
 #include "pg/executor.hpp"
 #include "pg/groups.hpp"
 #include "pg/login.hpp"
@@ -51,15 +52,7 @@ executor make_executor(target t = admin_target()) {
   return std::move(e).value();
 }
 
-std::string quote_conninfo(const std::string& v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
+std::string quote_conninfo(const std::string& v) { return dbuser::quote_escaped(v, '\''); }
 
 std::string role_conninfo(const std::string& role, const std::string& password,
                           const std::string& db) {

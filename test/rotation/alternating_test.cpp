@@ -3,27 +3,19 @@
 // for the overlap and not after; both login roles see and own the same objects; strategy
 // switches keep objects and privileges; SIGKILLs leave no orphaned login role; deletion drops
 // every role.
+#include "test/e2e/support/prelude.hpp"
 #include "api/credentials.hpp"
 #include "api/rotation.hpp"
 #include "api/status.hpp"
 #include "common/base64.hpp"
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
 #include "test/rotation/rotation_support.hpp"
-#include "test/support/wait.hpp"
 
 #include <atomic>
-#include <catch2/catch.hpp>
 #include <iostream>
 #include <mutex>
 #include <random>
 #include <set>
 #include <thread>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
-using nlohmann::json;
 
 namespace {
 
@@ -34,7 +26,7 @@ json alternating(const std::string& overlap = "1m") {
 user_under_test make_user(e2e_env& env, const json& extra_spec, bool wait = true) {
   user_under_test u{env.object_name("alt"), env.role_name("alt"), env.database_name("alt_db"),
                     env.object_name("alt-creds")};
-  auto manifest = env.user_manifest(u.name, u.role, u.database, u.secret);
+  auto manifest = env.user_manifest(u.name, u.username, u.database, u.secret);
   manifest["spec"].update(extra_spec);
   env.apply(manifest);
   if (wait)
@@ -113,7 +105,7 @@ std::size_t events_with_reason(const e2e_env& env, const std::string& name,
 void delete_dropping_every_role(e2e_env& env, const user_under_test& u) {
   env.k8s.must({"delete", pguser, u.name, "-n", env.ns, "--wait=false"});
   REQUIRE(env.wait_gone(pguser, u.name, seconds(60)));
-  for (const auto& r : {u.role, u.role + "-a", u.role + "-b"})
+  for (const auto& r : {u.username, u.username + "-a", u.username + "-b"})
     CHECK_FALSE(env.pg.role_exists(r));
 }
 
@@ -127,23 +119,23 @@ TEST_CASE("Alternating: a client that reconnects every 100 ms with what the Secr
   auto u = make_user(env, alternating("1m"));
   auto first = read_creds(env, u);
   REQUIRE(first);
-  REQUIRE(first->username == u.role + "-a");
+  REQUIRE(first->username == u.username + "-a");
   {
     auto s = env.secret(u.secret);
     REQUIRE(s);
-    CHECK((*s)["owner-role"] == u.role);
+    CHECK((*s)["owner-role"] == u.username);
   }
-  auto owner = env.pg.role(u.role);
+  auto owner = env.pg.role(u.username);
   REQUIRE(owner);
   CHECK_FALSE(owner->can_login);
-  CHECK(login_capable(env, u.role) == std::set<std::string>{u.role + "-a"});
+  CHECK(login_capable(env, u.username) == std::set<std::string>{u.username + "-a"});
 
   // A table made through the first credentials (the DBA lets the owner create in public).
-  env.pg.exec("GRANT CREATE ON SCHEMA public TO " + postgres::ident(u.role), u.database);
+  env.pg.exec("GRANT CREATE ON SCHEMA public TO " + postgres::ident(u.username), u.database);
   REQUIRE(env.pg.exec_as(first->username, first->password, u.database,
                          "CREATE TABLE alt_t (i int); INSERT INTO alt_t VALUES (1)")
             .empty());
-  CHECK(scalar_as(env, *first, "SELECT current_user") == u.role);
+  CHECK(scalar_as(env, *first, "SELECT current_user") == u.username);
   CHECK(scalar_as(env, *first, "SELECT session_user") == first->username);
 
   std::atomic<bool> stop{false};
@@ -208,12 +200,12 @@ TEST_CASE("Alternating: a client that reconnects every 100 ms with what the Secr
     auto now = wait_rotated(env, u, last, seconds(i == 0 ? 30 : 100));
     INFO("rotation " << i << "\n" << env.describe(u.name));
     REQUIRE(now.password != last);
-    REQUIRE(now.username == u.role + (i % 2 == 0 ? "-b" : "-a"));
+    REQUIRE(now.username == u.username + (i % 2 == 0 ? "-b" : "-a"));
     usernames.insert(now.username);
     last = now.password;
     auto annotations = annotations_of_secret(env, u);
     CHECK(annotations["database.example.com/previous-username"]
-          == u.role + (i % 2 == 0 ? "-a" : "-b"));
+          == u.username + (i % 2 == 0 ? "-a" : "-b"));
     if (i == 0) {
       first_until = annotations["database.example.com/previous-valid-until"];
       REQUIRE_FALSE(first_until.empty());
@@ -223,18 +215,18 @@ TEST_CASE("Alternating: a client that reconnects every 100 ms with what the Secr
               .empty());
       CHECK(scalar_as(env, now, "SELECT count(*) FROM alt_t") == "2");
       CHECK(scalar_as(env, now, "SELECT tableowner FROM pg_tables WHERE tablename = 'alt_t'")
-            == u.role);
-      CHECK(scalar_as(env, now, "SELECT current_user") == u.role);
+            == u.username);
+      CHECK(scalar_as(env, now, "SELECT current_user") == u.username);
       auto status = env.user(u.name)->at("status");
       CHECK(status.value("loginRole", "") == now.username);
       CHECK(status.value("previousLoginRole", "") == first->username);
       CHECK(status.value("previousLoginValidUntil", "") == first_until);
     }
     // At most the active and the previous role log in.
-    auto capable = login_capable(env, u.role);
+    auto capable = login_capable(env, u.username);
     CHECK(capable.count(now.username) == 1);
     CHECK(capable.size() <= 2);
-    CHECK(capable.count(u.role) == 0);
+    CHECK(capable.count(u.username) == 0);
   }
   REQUIRE(wait_until([&] { return keeper_failed.load(); }, seconds(10)));
   stop = true;
@@ -272,8 +264,8 @@ TEST_CASE("switching the strategy InPlace to Alternating and back keeps the obje
   auto u = make_user(env, json::object());
   auto first = read_creds(env, u);
   REQUIRE(first);
-  REQUIRE(first->username == u.role);
-  env.pg.exec("GRANT CREATE ON SCHEMA public TO " + postgres::ident(u.role), u.database);
+  REQUIRE(first->username == u.username);
+  env.pg.exec("GRANT CREATE ON SCHEMA public TO " + postgres::ident(u.username), u.database);
   REQUIRE(env.pg.exec_as(first->username, first->password, u.database,
                          "CREATE TABLE sw_t (i int); INSERT INTO sw_t VALUES (1)")
             .empty());
@@ -282,20 +274,20 @@ TEST_CASE("switching the strategy InPlace to Alternating and back keeps the obje
   env.k8s.merge_patch(pguser, env.ns, u.name, {{"spec", alternating("1m")}});
   auto alt = wait_rotated(env, u, first->password, seconds(30));
   INFO(env.describe(u.name));
-  REQUIRE(alt.username == u.role + "-a");
+  REQUIRE(alt.username == u.username + "-a");
   CHECK(env.pg.login_error(first->username, first->password, u.database).empty());
   CHECK(scalar_as(env, alt, "SELECT count(*) FROM sw_t") == "1");
   CHECK(env.pg.exec_as(alt.username, alt.password, u.database, "INSERT INTO sw_t VALUES (2)")
           .empty());
   CHECK(scalar_as(env, alt, "SELECT tableowner FROM pg_tables WHERE tablename = 'sw_t'")
-        == u.role);
-  CHECK(annotations_of_secret(env, u)["database.example.com/previous-username"] == u.role);
+        == u.username);
+  CHECK(annotations_of_secret(env, u)["database.example.com/previous-username"] == u.username);
 
   // Alternating -> InPlace: waits for the owner's overlap to end, then the owner logs in again.
   env.k8s.merge_patch(pguser, env.ns, u.name,
                       {{"spec", {{"passwordRotation", {{"strategy", "InPlace"}}}}}});
   auto back = wait_rotated(env, u, alt.password, seconds(100));
-  REQUIRE(back.username == u.role);
+  REQUIRE(back.username == u.username);
   CHECK(env.login_with_secret(u.secret).empty());
   CHECK(scalar_as(env, back, "SELECT count(*) FROM sw_t") == "2");
   CHECK(env.pg.exec_as(back.username, back.password, u.database, "INSERT INTO sw_t VALUES (3)")
@@ -346,7 +338,7 @@ TEST_CASE("SIGKILL at random moments of Alternating rotations and strategy switc
   for (std::size_t i = 0; i < users.size(); ++i) {
     const auto& u = users[i];
     // Alternating users went from -a to -b; the switched ones from the owner to -a.
-    const std::string active = u.role + (i % 2 == 0 ? "-b" : "-a");
+    const std::string active = u.username + (i % 2 == 0 ? "-b" : "-a");
     INFO(env.describe(u.name));
     REQUIRE(wait_until(
       [&] {
@@ -360,7 +352,7 @@ TEST_CASE("SIGKILL at random moments of Alternating rotations and strategy switc
     auto annotations = annotations_of_secret(env, u);
     std::set<std::string> allowed{active};
     allowed.insert(annotations["database.example.com/previous-username"]);
-    for (const auto& r : login_capable(env, u.role))
+    for (const auto& r : login_capable(env, u.username))
       CHECK(allowed.count(r) == 1);
   }
   CHECK_NO_SECRETS_IN_LOG(env);

@@ -1,66 +1,29 @@
 // Password rotation (api/rotation.hpp): the Secret always holds a password that logs in, or the
 // operator finishes the rotation it started.
+#include "test/e2e/support/prelude.hpp"
 #include "api/credentials.hpp"
-#include "test/e2e/support/checks.hpp"
-#include "test/e2e/support/e2e_env.hpp"
 #include "test/rotation/rotation_support.hpp"
-#include "test/support/wait.hpp"
 
-#include <catch2/catch.hpp>
 #include <iostream>
 #include <random>
 #include <set>
 #include <thread>
-
-using namespace std::chrono;
-using namespace dbuser::test::e2e;
-using dbuser::test::wait_until;
 
 namespace {
 
 user_under_test make_user(e2e_env& env, const nlohmann::json& extra_spec = nlohmann::json::object()) {
   user_under_test u{env.object_name("rot"), env.role_name("rot"), env.database_name("rot_db"),
                     env.object_name("rot-creds")};
-  auto manifest = env.user_manifest(u.name, u.role, u.database, u.secret);
+  auto manifest = env.user_manifest(u.name, u.username, u.database, u.secret);
   manifest["spec"].update(extra_spec);
   env.apply(manifest);
   REQUIRE_READY(env, u.name, seconds(30));
   return u;
 }
 
-std::string password_of(e2e_env& env, const user_under_test& u) {
-  auto s = env.secret(u.secret);
-  return s ? s->at("password") : std::string();
-}
-
-// Waits until the Secret holds a password other than `old` and no pending one.
-std::string wait_new_password(e2e_env& env, const user_under_test& u, const std::string& old,
-                              milliseconds deadline = seconds(30)) {
-  std::string now;
-  wait_until(
-    [&] {
-      now = password_of(env, u);
-      return !now.empty() && now != old && !has_pending(env, u);
-    },
-    deadline, milliseconds(100));
-  return now;
-}
-
 std::size_t reconciles_logged(e2e_env& env, const user_under_test& u) {
   return env.op->log_lines_with({u.name, "reconciled"}).size();
 }
-
-struct restart_postgres_at_exit {
-  const postgres& pg;
-  ~restart_postgres_at_exit() {
-    try {
-      if (!pg.accepting())
-        pg.start();
-    } catch (const std::exception& e) {
-      std::cerr << "could not restart PostgreSQL: " << e.what() << "\n";
-    }
-  }
-};
 
 } // namespace
 
@@ -76,7 +39,7 @@ TEST_CASE("a new rotate annotation value rotates the password once: the new one 
   const auto after = wait_new_password(env, u, before);
   REQUIRE(after != before);
   CHECK(env.login_with_secret(u.secret).empty());
-  CHECK_FALSE(env.pg.login_error(u.role, before, u.database).empty());
+  CHECK_FALSE(env.pg.login_error(u.username, before, u.database).empty());
 
   // Several resyncs later (1 s each) the same annotation value has not rotated it again.
   const auto seen = reconciles_logged(env, u);
@@ -161,6 +124,6 @@ TEST_CASE("a rotation asked for while PostgreSQL is down completes when it retur
   REQUIRE(after != before);
   REQUIRE_READY(env, u.name, seconds(30));
   CHECK(env.login_with_secret(u.secret).empty());
-  CHECK_FALSE(env.pg.login_error(u.role, before, u.database).empty());
+  CHECK_FALSE(env.pg.login_error(u.username, before, u.database).empty());
   CHECK_NO_SECRETS_IN_LOG(env);
 }

@@ -1,5 +1,7 @@
 #include "test/support/dev_env.hpp"
 
+#include "common/quote.hpp"
+
 #include <array>
 #include <cstdio>
 #include <cstdlib>
@@ -29,15 +31,7 @@ std::string unquote(std::string v) {
   return v;
 }
 
-std::string quote_conninfo(const std::string& v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
+std::string quote_conninfo(const std::string& v) { return dbuser::quote_escaped(v, '\''); }
 
 } // namespace
 

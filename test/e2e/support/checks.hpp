@@ -7,15 +7,23 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <sstream>
+#include <string>
+#include <vector>
 
-// The Ready condition of PostgresUser `name` reaches `status` (and `reason`) within `deadline`.
-#define REQUIRE_CONDITION(env, name, deadline, status, reason)                                    \
+// The Ready condition of `label` (a kind: "MySQLUser") `name` reaches `status` (and `reason`)
+// within `deadline`; `env` has wait_ready and describe for that kind.
+#define REQUIRE_KIND_CONDITION(label, env, name, deadline, status, reason)                        \
   do {                                                                                            \
     if (!(env).wait_ready((name), (deadline), (status), (reason)))                                \
-      FAIL("PostgresUser " << (name) << " did not reach Ready=" << (status) << " " << (reason)   \
-                           << " in time\n"                                                        \
-                           << (env).describe(name));                                             \
+      FAIL(label << " " << (name) << " did not reach Ready=" << (status) << " " << (reason)       \
+                 << " in time\n"                                                                  \
+                 << (env).describe(name));                                                       \
   } while (false)
+
+// The same for PostgresUser `name`.
+#define REQUIRE_CONDITION(env, name, deadline, status, reason)                                    \
+  REQUIRE_KIND_CONDITION("PostgresUser", env, name, deadline, status, reason)
 
 #define REQUIRE_READY(env, name, deadline) REQUIRE_CONDITION(env, name, deadline, "True", "Reconciled")
 
@@ -28,3 +36,32 @@
     for (const auto& l : leaked_)                                                                 \
       UNSCOPED_INFO("found in the log: " << l);                                                   \
   } while (false)
+
+namespace dbuser::test::e2e {
+
+// `kubectl get <short_kind> <name>` in `ns` shows the columns NAME USERNAME DATABASE READY REASON
+// AGE, and the user as Ready and Reconciled.
+inline void check_printed_columns(const kube& k8s, const std::string& ns,
+                                  const std::string& short_kind, const std::string& name,
+                                  const std::string& username, const std::string& database) {
+  const auto words = [](const std::string& line) {
+    std::istringstream in(line);
+    std::vector<std::string> out;
+    for (std::string w; in >> w;)
+      out.push_back(w);
+    return out;
+  };
+  std::istringstream lines(k8s.must({"get", short_kind, name, "-n", ns}));
+  std::string header;
+  std::string row;
+  std::getline(lines, header);
+  std::getline(lines, row);
+  CHECK(words(header)
+        == std::vector<std::string>{"NAME", "USERNAME", "DATABASE", "READY", "REASON", "AGE"});
+  auto cells = words(row);
+  REQUIRE(cells.size() == 6);
+  cells.pop_back(); // the age
+  CHECK(cells == std::vector<std::string>{name, username, database, "True", "Reconciled"});
+}
+
+} // namespace dbuser::test::e2e

@@ -146,19 +146,30 @@ void e2e_env::forget_role(const std::string& role) {
   roles_.erase(role);
 }
 
+user_names e2e_env::names_for(const std::string& stem) {
+  std::string snake = stem;
+  std::replace(snake.begin(), snake.end(), '-', '_');
+  return {object_name(stem), role_name(snake), database_name(snake + "_db"),
+          object_name(stem + "-creds")};
+}
+
+json e2e_env::manifest(const std::string& kind, const std::string& name, json spec) const {
+  return json{{"apiVersion", "database.example.com/v1alpha1"},
+              {"kind", kind},
+              {"metadata", {{"name", name}, {"namespace", ns}}},
+              {"spec", std::move(spec)}};
+}
+
 json e2e_env::user_manifest(const std::string& name, const std::string& username,
                             const std::string& database, const std::string& secret_name) const {
-  return json{{"apiVersion", "database.example.com/v1alpha1"},
-              {"kind", "PostgresUser"},
-              {"metadata", {{"name", name}, {"namespace", ns}}},
-              {"spec",
-               {{"username", username},
-                {"database", database},
-                {"host", "127.0.0.1"},
-                {"port", pg.port()},
-                {"adminSecretRef", {{"name", admin_secret_name}}},
-                {"privileges", {"SELECT", "INSERT", "UPDATE", "DELETE"}},
-                {"secretName", secret_name}}}};
+  return manifest("PostgresUser", name,
+                  {{"username", username},
+                   {"database", database},
+                   {"host", "127.0.0.1"},
+                   {"port", pg.port()},
+                   {"adminSecretRef", {{"name", admin_secret_name}}},
+                   {"privileges", {"SELECT", "INSERT", "UPDATE", "DELETE"}},
+                   {"secretName", secret_name}});
 }
 
 exec_result e2e_env::try_apply(const json& object) const {
@@ -175,9 +186,9 @@ std::optional<json> e2e_env::user(const std::string& name) const {
   return k8s.get(pguser, ns, name);
 }
 
-ready_state e2e_env::ready(const std::string& name) const {
+ready_state e2e_env::ready_of(const std::string& kind, const std::string& name) const {
   ready_state s;
-  auto u = user(name);
+  auto u = k8s.get(kind, ns, name);
   if (!u)
     return s;
   for (const auto& c : u->value("/status/conditions"_json_pointer, json::array())) {
@@ -191,11 +202,12 @@ ready_state e2e_env::ready(const std::string& name) const {
   return s;
 }
 
-bool e2e_env::wait_ready(const std::string& name, milliseconds deadline, const std::string& status,
-                         const std::string& reason) const {
+bool e2e_env::wait_ready_of(const std::string& kind, const std::string& name,
+                            milliseconds deadline, const std::string& status,
+                            const std::string& reason) const {
   return wait_until(
       [&] {
-        auto s = ready(name);
+        auto s = ready_of(kind, name);
         return s.status == status && (reason.empty() || s.reason == reason);
       },
       deadline, milliseconds(200));
@@ -274,10 +286,11 @@ std::vector<std::string> e2e_env::secrets_in_log() const {
   return found;
 }
 
-std::string e2e_env::describe(const std::string& name) const {
-  std::string out = "PostgresUser " + ns + "/" + name + ": ";
+std::string e2e_env::describe_of(const std::string& label, const std::string& kind,
+                                 const std::string& name) const {
+  std::string out = label + " " + ns + "/" + name + ": ";
   try {
-    auto u = user(name);
+    auto u = k8s.get(kind, ns, name);
     out += u ? u->value("status", json::object()).dump() : std::string("(absent)");
   } catch (const std::exception& e) {
     out += e.what();

@@ -42,6 +42,14 @@ struct e2e_options {
   admin_kind admin = admin_kind_from_env(admin_kind::superuser);
 };
 
+// The names of one test's user (PostgresUser or MySQLUser), made unique for the test.
+struct user_names {
+  std::string name;        // the object
+  std::string username;    // its role or account
+  std::string database;
+  std::string secret_name; // its credentials Secret
+};
+
 // The Ready condition of a PostgresUser.
 struct ready_state {
   std::string status; // "True", "False", "Unknown" or "" (no condition yet)
@@ -73,21 +81,37 @@ public:
   std::string role_name(const std::string& prefix);
   std::string database_name(const std::string& prefix);
   void forget_role(const std::string& role); // e.g. when a test expects it to be retained
+  // The names of a user from one stem ("lost-secret"): the object "lost-secret", role
+  // "lost_secret", database "lost_secret_db" and Secret "lost-secret-creds", made unique as above.
+  user_names names_for(const std::string& stem);
 
+  // An object of one of the operator's kinds ("PostgresRole") named `name` in this namespace.
+  [[nodiscard]] nlohmann::json manifest(const std::string& kind, const std::string& name,
+                                        nlohmann::json spec) const;
   // A PostgresUser manifest in this namespace pointing at the dev PostgreSQL (127.0.0.1:PGPORT),
   // adminSecretRef postgres-admin, privileges SELECT INSERT UPDATE DELETE.
   [[nodiscard]] nlohmann::json user_manifest(const std::string& name, const std::string& username,
                                              const std::string& database,
                                              const std::string& secret_name) const;
+  [[nodiscard]] nlohmann::json user_manifest(const user_names& u) const {
+    return user_manifest(u.name, u.username, u.database, u.secret_name);
+  }
   // kubectl apply; throws when the API server refuses it.
   void apply(const nlohmann::json& object) const;
   [[nodiscard]] exec_result try_apply(const nlohmann::json& object) const;
 
   [[nodiscard]] std::optional<nlohmann::json> user(const std::string& name) const;
-  [[nodiscard]] ready_state ready(const std::string& name) const;
+  [[nodiscard]] ready_state ready(const std::string& name) const { return ready_of(pguser, name); }
   // Waits until the Ready condition has `status` (and `reason`, when not empty).
   bool wait_ready(const std::string& name, std::chrono::milliseconds deadline,
-                  const std::string& status = "True", const std::string& reason = "") const;
+                  const std::string& status = "True", const std::string& reason = "") const {
+    return wait_ready_of(pguser, name, deadline, status, reason);
+  }
+  // The same for an object of any kind ("mysqlusers.database.example.com").
+  [[nodiscard]] ready_state ready_of(const std::string& kind, const std::string& name) const;
+  bool wait_ready_of(const std::string& kind, const std::string& name,
+                     std::chrono::milliseconds deadline, const std::string& status,
+                     const std::string& reason) const;
   // Waits until the object is gone.
   bool wait_gone(const std::string& kind, const std::string& name,
                  std::chrono::milliseconds deadline) const;
@@ -112,7 +136,12 @@ public:
   void remember_password(const std::string& password);
 
   // For failure messages: the PostgresUser's status and the operator log's tail.
-  [[nodiscard]] std::string describe(const std::string& name) const;
+  [[nodiscard]] std::string describe(const std::string& name) const {
+    return describe_of("PostgresUser", pguser, name);
+  }
+  // The same for an object of any kind, `label` naming it ("MySQLUser").
+  [[nodiscard]] std::string describe_of(const std::string& label, const std::string& kind,
+                                        const std::string& name) const;
 
 private:
   e2e_options opts_;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <sys/prctl.h>
@@ -202,6 +203,21 @@ bool operator_process::wait_for_log(const std::vector<std::string>& needles,
                                     milliseconds deadline) const {
   return wait_until([&] { return !log_lines_with(needles).empty(); }, deadline,
                     milliseconds(100));
+}
+
+std::vector<std::string> non_json_lines(const std::string& log) {
+  std::vector<std::string> bad;
+  std::istringstream in(log);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty())
+      continue;
+    auto j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("msg") || !j.contains("level")
+        || !j.contains("time"))
+      bad.push_back(line);
+  }
+  return bad;
 }
 
 } // namespace dbuser::test::e2e

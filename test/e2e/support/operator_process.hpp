@@ -83,4 +83,8 @@ private:
   std::optional<process_exit> last_exit_;
 };
 
+// The lines of an operator's log (--log-format json) that are not a JSON object with msg, level
+// and time; blank lines aside.
+std::vector<std::string> non_json_lines(const std::string& log);
+
 } // namespace dbuser::test::e2e

@@ -4,6 +4,9 @@
 #include "test/support/dev_env.hpp"
 #include "test/support/wait.hpp"
 
+#include "common/quote.hpp"
+
+#include <iostream>
 #include <stdexcept>
 #include <vector>
 
@@ -11,15 +14,7 @@ namespace dbuser::test::e2e {
 
 namespace {
 
-std::string conn_quote(const std::string& v) {
-  std::string out = "'";
-  for (char c : v) {
-    if (c == '\'' || c == '\\')
-      out += '\\';
-    out += c;
-  }
-  return out + "'";
-}
+std::string conn_quote(const std::string& v) { return dbuser::quote_escaped(v, '\''); }
 
 } // namespace
 
@@ -179,6 +174,15 @@ void postgres::start() const {
     throw std::runtime_error("hack/dev-up.sh failed: " + tail_lines(r.err, 20));
   if (!wait_until([this] { return accepting(); }, std::chrono::seconds(60)))
     throw std::runtime_error("PostgreSQL does not accept connections after hack/dev-up.sh");
+}
+
+restart_postgres_at_exit::~restart_postgres_at_exit() {
+  try {
+    if (!pg.accepting())
+      pg.start();
+  } catch (const std::exception& e) {
+    std::cerr << "could not restart PostgreSQL: " << e.what() << "\n";
+  }
 }
 
 } // namespace dbuser::test::e2e

@@ -83,4 +83,10 @@ private:
   std::string lp_password_;
 };
 
+// Brings PostgreSQL back however a test that stops it ends.
+struct restart_postgres_at_exit {
+  const postgres& pg;
+  ~restart_postgres_at_exit();
+};
+
 } // namespace dbuser::test::e2e

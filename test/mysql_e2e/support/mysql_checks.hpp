@@ -11,12 +11,7 @@
 
 // The Ready condition of MySQLUser `name` reaches `status` (and `reason`) within `deadline`.
 #define REQUIRE_MYSQL_CONDITION(env, name, deadline, status, reason)                              \
-  do {                                                                                            \
-    if (!(env).wait_ready((name), (deadline), (status), (reason)))                                \
-      FAIL("MySQLUser " << (name) << " did not reach Ready=" << (status) << " " << (reason)      \
-                        << " in time\n"                                                           \
-                        << (env).describe(name));                                                \
-  } while (false)
+  REQUIRE_KIND_CONDITION("MySQLUser", env, name, deadline, status, reason)
 
 #define REQUIRE_MYSQL_READY(env, name, deadline)                                                  \
   REQUIRE_MYSQL_CONDITION(env, name, deadline, "True", "Reconciled")

@@ -77,49 +77,31 @@ void mysql_env::track_database(const std::string& database) {
   databases_.insert(database);
 }
 
+user_names mysql_env::names_for(const std::string& stem) {
+  std::string snake = stem;
+  std::replace(snake.begin(), snake.end(), '-', '_');
+  return {base.object_name(stem), account_name(snake), database_name(snake + "_db"),
+          base.object_name(stem + "-creds")};
+}
+
 json mysql_env::user_manifest(const std::string& name, const std::string& username,
                               const std::string& database, const std::string& secret_name) const {
-  return json{{"apiVersion", "database.example.com/v1alpha1"},
-              {"kind", "MySQLUser"},
-              {"metadata", {{"name", name}, {"namespace", base.ns}}},
-              {"spec",
-               {{"username", username},
-                {"database", database},
-                {"host", "127.0.0.1"},
-                {"port", db.port()},
-                {"adminSecretRef", {{"name", mysql_admin_secret_name}}},
-                {"privileges", {"SELECT", "INSERT", "UPDATE", "DELETE"}},
-                {"secretName", secret_name}}}};
+  return base.manifest("MySQLUser", name,
+                       {{"username", username},
+                        {"database", database},
+                        {"host", "127.0.0.1"},
+                        {"port", db.port()},
+                        {"adminSecretRef", {{"name", mysql_admin_secret_name}}},
+                        {"privileges", {"SELECT", "INSERT", "UPDATE", "DELETE"}},
+                        {"secretName", secret_name}});
+}
+
+json mysql_env::user_manifest(const user_names& u) const {
+  return user_manifest(u.name, u.username, u.database, u.secret_name);
 }
 
 std::optional<json> mysql_env::user(const std::string& name) const {
   return base.k8s.get(myuser, base.ns, name);
-}
-
-ready_state mysql_env::ready(const std::string& name) const {
-  ready_state s;
-  auto u = user(name);
-  if (!u)
-    return s;
-  for (const auto& c : u->value("/status/conditions"_json_pointer, json::array())) {
-    if (c.value("type", "") != "Ready")
-      continue;
-    s.status = c.value("status", "");
-    s.reason = c.value("reason", "");
-    s.message = c.value("message", "");
-    s.last_transition_time = c.value("lastTransitionTime", "");
-  }
-  return s;
-}
-
-bool mysql_env::wait_ready(const std::string& name, milliseconds deadline,
-                           const std::string& status, const std::string& reason) const {
-  return wait_until(
-      [&] {
-        auto s = ready(name);
-        return s.status == status && (reason.empty() || s.reason == reason);
-      },
-      deadline, milliseconds(200));
 }
 
 bool mysql_env::wait_gone(const std::string& name, milliseconds deadline) const {
@@ -144,20 +126,6 @@ std::string mysql_env::login_with_secret(const std::string& secret_name) {
 bool mysql_env::wait_login_with_secret(const std::string& secret_name, milliseconds deadline) {
   return wait_until([&] { return login_with_secret(secret_name).empty(); }, deadline,
                     milliseconds(250));
-}
-
-std::string mysql_env::describe(const std::string& name) const {
-  std::string out = "MySQLUser " + base.ns + "/" + name + ": ";
-  try {
-    auto u = user(name);
-    out += u ? u->value("status", json::object()).dump() : std::string("(absent)");
-  } catch (const std::exception& e) {
-    out += e.what();
-  }
-  if (base.op)
-    out += "\noperator log (" + base.op->log_path() + ") ends with:\n"
-           + tail_lines(base.op->log(), 30);
-  return out;
 }
 
 } // namespace dbuser::test::e2e

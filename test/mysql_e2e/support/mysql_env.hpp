@@ -38,21 +38,28 @@ public:
   std::string database_name(const std::string& prefix);
   void forget_account(const std::string& user); // e.g. when a test drops it itself
   void track_database(const std::string& database);
+  // As e2e_env::names_for, the account from account_name.
+  user_names names_for(const std::string& stem);
 
   // A MySQLUser in this namespace for 'username'@'%' on the dev MariaDB (127.0.0.1:MYSQL_PORT),
   // adminSecretRef mysql-admin, privileges SELECT INSERT UPDATE DELETE.
   [[nodiscard]] nlohmann::json user_manifest(const std::string& name, const std::string& username,
                                              const std::string& database,
                                              const std::string& secret_name) const;
+  [[nodiscard]] nlohmann::json user_manifest(const user_names& u) const;
   void apply(const nlohmann::json& object) const { base.apply(object); }
   [[nodiscard]] exec_result try_apply(const nlohmann::json& object) const {
     return base.try_apply(object);
   }
 
   [[nodiscard]] std::optional<nlohmann::json> user(const std::string& name) const;
-  [[nodiscard]] ready_state ready(const std::string& name) const;
+  [[nodiscard]] ready_state ready(const std::string& name) const {
+    return base.ready_of(myuser, name);
+  }
   bool wait_ready(const std::string& name, std::chrono::milliseconds deadline,
-                  const std::string& status = "True", const std::string& reason = "") const;
+                  const std::string& status = "True", const std::string& reason = "") const {
+    return base.wait_ready_of(myuser, name, deadline, status, reason);
+  }
   bool wait_gone(const std::string& name, std::chrono::milliseconds deadline) const;
   void annotate_rotate(const std::string& name, const std::string& value) const;
 
@@ -66,7 +73,9 @@ public:
   bool wait_login_with_secret(const std::string& secret_name, std::chrono::milliseconds deadline);
 
   // For failure messages: the MySQLUser's status and the operator log's tail.
-  [[nodiscard]] std::string describe(const std::string& name) const;
+  [[nodiscard]] std::string describe(const std::string& name) const {
+    return base.describe_of("MySQLUser", myuser, name);
+  }
 
 private:
   std::set<std::string> accounts_;
