@@ -5,6 +5,7 @@
 #include "k8s/client_impl.hpp"
 
 #include <atomic>
+#include <optional>
 
 namespace dbuser::k8s {
 
@@ -117,36 +118,44 @@ void client::impl::start(const http_request& r, callback<json> cb) {
     cb(make_unexpected(std::move(e)));
     return;
   }
-  task.then([self, r, cb, t0](pplx::task<http::http_response> t) {
+  // The callback runs in the last continuation of the chain: when it returns, no continuation
+  // of this request is left queued on cpprestsdk's pool (a process that exits right after its
+  // last answer, as a test does, leaves none behind).
+  using outcome = std::optional<expected<json, error>>;
+  task.then([self, r, t0](pplx::task<http::http_response> t) {
         http::http_response resp = t.get();
         const int status = resp.status_code();
         std::string retry_after;
         if (auto it = resp.headers().find("Retry-After"); it != resp.headers().end()) retry_after = it->second;
-        return resp.extract_utf8string(true).then([self, r, cb, t0, status, retry_after](pplx::task<std::string> b) {
+        return resp.extract_utf8string(true).then([self, r, t0, status, retry_after](pplx::task<std::string> b) {
           std::string body = b.get();
           self->count(r.verb, status);
           const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
           logger()->debug("{} {} -> {} in {} ms", r.method, r.target, status, ms.count());
+          outcome out;
           if (status >= 200 && status < 300) {
             auto j = body.empty() ? json() : json::parse(body, nullptr, false);
             if (j.is_discarded())
-              deliver(cb, make_unexpected(make_error(error::kind::bad_response, "response is not JSON")));
+              out.emplace(make_unexpected(make_error(error::kind::bad_response, "response is not JSON")));
             else
-              deliver(cb, std::move(j));
-            return;
+              out.emplace(std::move(j));
+            return out;
           }
-          deliver(cb, make_unexpected(error_from_response(status, body, retry_after)));
+          out.emplace(make_unexpected(error_from_response(status, body, retry_after)));
+          return out;
         });
       })
-      .then([self, r, cb](pplx::task<void> t) {
+      .then([self, r, cb](pplx::task<outcome> t) {
+        outcome out;
         try {
-          t.get();
+          out = t.get();
         } catch (...) {
           auto e = error_from_exception(std::current_exception());
           self->count(r.verb, 0);
           logger()->debug("{} {} failed: {}", r.method, r.target, e.to_string());
-          deliver(cb, make_unexpected(std::move(e)));
+          out.emplace(make_unexpected(std::move(e)));
         }
+        deliver(cb, std::move(*out));
       });
 }
 

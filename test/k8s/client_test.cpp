@@ -285,11 +285,20 @@ TEST_CASE("requests waiting for a connection take turns by namespace: one namesp
   constexpr int backlog = 40;
   for (int i = 0; i < backlog; ++i)
     get(busy, "cm-" + std::to_string(i));
+  std::size_t done_before = 0; // busy requests answered before the other one was even sent
+  {
+    std::lock_guard<std::mutex> lock(m);
+    done_before = order.size();
+  }
   get(other, "cm");
   std::unique_lock<std::mutex> lock(m);
   REQUIRE(cv.wait_for(lock, std::chrono::seconds(30), [&] { return order.size() == backlog + 1; }));
-  const auto at = std::find(order.begin(), order.end(), other) - order.begin();
-  INFO("the other namespace's request completed as number " << at + 1 << " of " << order.size());
-  // At most the one in flight and one more of the busy namespace's go before it (FIFO: 41st).
-  CHECK(at <= 2);
+  const auto at = static_cast<std::size_t>(std::find(order.begin(), order.end(), other) - order.begin());
+  INFO("the other namespace's request completed as number " << at + 1 << " of " << order.size()
+                                                              << ", " << done_before
+                                                              << " answered before it was sent");
+  // After it was queued, at most the busy request in flight and the one whose turn came first
+  // start before it; a slot is handed on before the callback of the request that held it runs,
+  // so the busy request started after it may be answered first too: at most 3 (FIFO: all 40).
+  CHECK(at - done_before <= 3);
 }
