@@ -44,16 +44,6 @@ down() {
   DBUSER_DEV_DIR=$env_dir DBUSER_K8S_VERSION="" "$repo_root/hack/dev-down.sh" "${@:2}" >&2
 }
 
-# ctest_counts LOG: "passed failed seconds" from a ctest log ("0 0 0" when it ran no test).
-ctest_counts() {
-  local total failed secs
-  total=$(sed -n 's/.* tests failed out of \([0-9]*\)$/\1/p' "$1" | tail -n 1)
-  failed=$(sed -n 's/.* \([0-9]*\) tests failed out of [0-9]*$/\1/p' "$1" | tail -n 1)
-  secs=$(sed -n 's/^Total Test time (real) = *\([0-9.]*\) sec$/\1/p' "$1" | tail -n 1)
-  total=${total:-0} failed=${failed:-0}
-  echo "$((total - failed)) $failed ${secs:-0}"
-}
-
 row() { printf '%-7s %-10s %-9s %-26s %7s %7s %8s\n' "$@"; }
 
 test_matrix() {

@@ -113,6 +113,17 @@ supervise() {
   echo $!
 }
 
+# ctest_counts LOG: "passed failed seconds" from a ctest log ("0 0 0" when it ran no test); the
+# version matrices (hack/pg-matrix.sh, hack/k8s-matrix.sh) report with it.
+ctest_counts() {
+  local total failed secs
+  total=$(sed -n 's/.* tests failed out of \([0-9]*\)$/\1/p' "$1" | tail -n 1)
+  failed=$(sed -n 's/.* \([0-9]*\) tests failed out of [0-9]*$/\1/p' "$1" | tail -n 1)
+  secs=$(sed -n 's/^Total Test time (real) = *\([0-9.]*\) sec$/\1/p' "$1" | tail -n 1)
+  total=${total:-0} failed=${failed:-0}
+  echo "$((total - failed)) $failed ${secs:-0}"
+}
+
 # free_port: a TCP port on 127.0.0.1 that nobody listens on now.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

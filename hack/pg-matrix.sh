@@ -210,16 +210,6 @@ clean() {
 
 # --- the matrix run ------------------------------------------------------------------------------
 
-# ctest_counts LOG: "passed failed seconds" from a ctest log ("0 0 0" when it ran no test).
-ctest_counts() {
-  local total failed secs
-  total=$(sed -n 's/.* tests failed out of \([0-9]*\)$/\1/p' "$1" | tail -n 1)
-  failed=$(sed -n 's/.* \([0-9]*\) tests failed out of [0-9]*$/\1/p' "$1" | tail -n 1)
-  secs=$(sed -n 's/^Total Test time (real) = *\([0-9.]*\) sec$/\1/p' "$1" | tail -n 1)
-  total=${total:-0} failed=${failed:-0}
-  echo "$((total - failed)) $failed ${secs:-0}"
-}
-
 row() { printf '%-8s %-18s %-28s %7s %7s %8s\n' "$@"; }
 
 test_matrix() {
