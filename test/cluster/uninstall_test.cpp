@@ -147,8 +147,7 @@ void check_role_kept(const e2e_env& env, const managed_user& u, const std::strin
 // password set): such a statement would be logged with its verifier.
 class ddl_log {
 public:
-  explicit ddl_log(const postgres& pg) : pg_(pg), path_(dev_env::get().at("DBUSER_PG_LOG")) {
-    start_ = std::filesystem::file_size(path_);
+  explicit ddl_log(const postgres& pg) : pg_(pg) {
     pg_.exec("ALTER SYSTEM SET log_statement = 'ddl'");
     pg_.exec("SELECT pg_reload_conf()");
     // A DDL statement of the test's own shows in the log once the setting took effect.
@@ -173,13 +172,7 @@ public:
   ddl_log(const ddl_log&) = delete;
   ddl_log& operator=(const ddl_log&) = delete;
 
-  [[nodiscard]] std::string since_start() const {
-    std::ifstream in(path_);
-    in.seekg(static_cast<std::streamoff>(start_));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
+  [[nodiscard]] std::string since_start() const { return log_.since_start(); }
   // How many logged statements name the role (quoted, as the operator writes identifiers).
   [[nodiscard]] std::size_t naming(const std::string& role, const std::string& prefix = "") const {
     const auto log = since_start();
@@ -192,8 +185,7 @@ public:
 
 private:
   const postgres& pg_;
-  std::string path_;
-  std::uintmax_t start_ = 0;
+  server_log log_; // from before log_statement was set
 };
 
 // A TCP forwarder from the gateway (where Pods reach this machine) to the dev PostgreSQL: a

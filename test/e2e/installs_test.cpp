@@ -72,16 +72,8 @@ bool has_finalizer(const json& object) {
 }
 
 // PostgreSQL's log from an offset on.
-class pg_log {
+class pg_log : public server_log {
 public:
-  pg_log() : path_(dev_env::get().at("DBUSER_PG_LOG")), start_(size()) {}
-  [[nodiscard]] std::string since_start() const {
-    std::ifstream in(path_);
-    in.seekg(static_cast<std::streamoff>(start_));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
   // The lines since the start that contain `needle` and name one of `ours` (this test's database
   // and roles: other tests run beside this one and write to the same server log, e.g. their
   // own first users racing on a new database's privilege group).
@@ -96,11 +88,6 @@ public:
         found += line + "\n";
     return found;
   }
-
-private:
-  [[nodiscard]] std::uintmax_t size() const { return std::filesystem::file_size(path_); }
-  std::string path_;
-  std::uintmax_t start_;
 };
 
 // The value of a sample of /metrics, e.g. `dbuser_users_claimed_elsewhere{...}`; -1 if absent.

@@ -78,21 +78,7 @@ void start_operator(e2e_env& env, const std::string& resync_period = "5s") {
 // PostgreSQL's log from an offset on: with log_connections on, every connection attempt is a
 // "connection received" line and, once the user is known, lines carrying "<user>@<database>"
 // (log_line_prefix '%m [%p] %q%u@%d ').
-class pg_log {
-public:
-  pg_log() : path_(dev_env::get().at("DBUSER_PG_LOG")) {}
-  [[nodiscard]] std::uintmax_t size() const { return std::filesystem::file_size(path_); }
-  [[nodiscard]] std::string since(std::uintmax_t offset) const {
-    std::ifstream in(path_);
-    in.seekg(static_cast<std::streamoff>(offset));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-
-private:
-  std::string path_;
-};
+using pg_log = server_log;
 
 // Turns log_connections on (server-wide, ALTER SYSTEM + reload) and waits until a connection of
 // the test's own shows in the log; back off at the end.

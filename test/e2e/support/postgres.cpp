@@ -6,7 +6,10 @@
 
 #include "common/quote.hpp"
 
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <stdexcept>
 #include <vector>
 
@@ -183,6 +186,20 @@ restart_postgres_at_exit::~restart_postgres_at_exit() {
   } catch (const std::exception& e) {
     std::cerr << "could not restart PostgreSQL: " << e.what() << "\n";
   }
+}
+
+server_log::server_log() : path_(dev_env::get().at("DBUSER_PG_LOG")), start_(size()) {}
+
+std::uintmax_t server_log::size() const {
+  return std::filesystem::file_size(path_);
+}
+
+std::string server_log::since(std::uintmax_t offset) const {
+  std::ifstream in(path_);
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 } // namespace dbuser::test::e2e

@@ -3,6 +3,7 @@
 // The test's own view of PostgreSQL: the admin connection of the dev environment, what a role
 // looks like in the catalog, logging in as a generated user, and stopping/starting the server.
 
+#include <cstdint>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -87,6 +88,21 @@ private:
 struct restart_postgres_at_exit {
   const postgres& pg;
   ~restart_postgres_at_exit();
+};
+
+// The dev PostgreSQL's log file (DBUSER_PG_LOG) read from an offset on: a witness of what the
+// server was asked. `start()` is its size when this was made.
+class server_log {
+public:
+  server_log();
+  [[nodiscard]] std::uintmax_t size() const;
+  [[nodiscard]] std::string since(std::uintmax_t offset) const;
+  [[nodiscard]] std::string since_start() const { return since(start_); }
+  [[nodiscard]] std::uintmax_t start() const { return start_; }
+
+private:
+  std::string path_;
+  std::uintmax_t start_ = 0;
 };
 
 } // namespace dbuser::test::e2e
