@@ -118,6 +118,7 @@ std::optional<login_result> executor::catalog_check(std::string_view role,
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     r.failure = self.fail(ex, context, {std::string(password)});
     r.message = r.failure->message;
+    self.authid_readable = -1; // asked again next time: the admin's rights may have changed
     return r;
   }
   const auto parsed = parse_stored(stored.value);

@@ -1407,6 +1407,24 @@ TEST_CASE("the catalog proves what a login proves without logging in, and only f
   }
   if (!super)
     return; // the rest needs a superuser admin
+  SECTION("an admin that loses SUPERUSER fails one catalog check, then logs in") {
+    const auto was_super = name("catsuper");
+    c.roles.push_back(was_super);
+    auto ex2 = make_executor(admin_with(was_super, "SUPERUSER", password()));
+    auto before = ex2.catalog_check(role, pw, db);
+    REQUIRE(before);
+    CHECK(before->ok);
+    admin_exec("postgres", {"ALTER ROLE " + was_super + " NOSUPERUSER"});
+    auto refused = ex2.catalog_check(role, pw, db);
+    REQUIRE(refused);
+    CHECK_FALSE(refused->ok);
+    REQUIRE(refused->failure);
+    CHECK(refused->failure->kind == error_kind::permission);
+    CHECK_FALSE(ex2.catalog_check(role, pw, db)); // asked again: it may not read pg_authid now
+    auto a = ex2.verify_credentials(role, pw, db, nullptr, credential_proof::automatic);
+    CHECK(a.ok);
+    CHECK_FALSE(a.catalog);
+  }
   SECTION("each answer agrees with a real login's") {
     const auto both = [&](const std::string& password, const std::string& database) {
       auto cat = ex.catalog_check(role, password, database);
