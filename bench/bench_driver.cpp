@@ -3,13 +3,18 @@
 // baseline (raw_baseline.cpp) doing the same per-user work directly. See bench/README.md.
 //
 // Expected flow
-//   1. Fresh namespace with the postgres-admin Secret; leftover bench_ roles, privilege groups
-//      and bench_db dropped; bench_db made with table bench_before (bench_during: halfway in 4).
-//   2. The operator starts at its default flags (--namespace <it>, --listen 127.0.0.1:<free
-//      port>, --log-level warn, --db-pool-size); the bench waits for /readyz, then idles 5 s: idle RSS.
-//   3. The bench's own informers watch PostgresUsers and the operator's Secrets in the namespace.
+//   1. Fresh namespace with the postgres-admin Secret, and a second one (<it>-other) with its own
+//      for the fairness probe; leftover bench_ and benchfair_ roles, privilege groups and bench_db
+//      dropped; bench_db made with table bench_before (bench_during: halfway in 4).
+//   2. The operator starts at its default flags (every namespace; --namespace <it> with
+//      --no-fairness-probe; --listen 127.0.0.1:<free port>, --log-level warn, --db-pool-size);
+//      the bench waits for /readyz, then idles 5 s: idle RSS.
+//   3. The bench's own informers watch PostgresUsers and the operator's Secrets in the namespace,
+//      and PostgresUsers in the second one.
 //   4. N PostgresUsers are created with `--concurrency` requests in flight; each send time is
-//      recorded, and the time the bench's watch sees Ready=True.
+//      recorded, and the time the bench's watch sees Ready=True. Fairness probe: once a tenth of
+//      them are Ready, one PostgresUser of the second namespace (same server, same database) is
+//      created; its apply → Ready=True is the figure (a thread of its own).
 //   5. All Ready and all Secrets seen: throughput, latency, CPU, peak RSS, requests per user
 //      (operator /metrics, counters before and after); then idle `--idle-seconds`: RSS after.
 //   6. Restart storm (skipped with --no-restart): SIGTERM, wait for the exit, a new operator with
@@ -19,9 +24,11 @@
 //      requests by verb (writes must be 0), the peak PostgreSQL connections, the CPU of the new
 //      operator and of PostgreSQL, and the new operator's RSS.
 //   7. Every PostgresUser deleted (through the operator): time until all are gone and every role
-//      dropped. The operator stops (SIGTERM).
+//      dropped; once a tenth are gone, the fairness probe again (another new user of the second
+//      namespace). The operator stops (SIGTERM).
 //   8. The raw baseline runs with the same N, pool size and concurrency.
-//   9. Cleanup: namespace, leftover roles and groups, bench_db. A table, then one `BENCH_JSON {...}` line.
+//   9. Cleanup: both namespaces, leftover roles and groups, bench_db. A table, then one
+//      `BENCH_JSON {...}` line. The probes are reported, never judged: the bench is not a test.
 //
 // A sampler thread polls pg_stat_activity (application_name dbuser-operator) and /proc every
 // 200 ms during 4-7.
@@ -69,6 +76,7 @@ struct observations {
   std::condition_variable cv;
   std::vector<double> sent, ready, secret, gone; // seconds since t0; -1: not yet
   int n_ready = 0, n_secret = 0, n_gone = 0, create_errors = 0;
+  std::map<std::string, double> probe_ready; // fairness probes: name → Ready=True seen (t0)
   std::string first_error;
   clock_type::time_point t0 = clock_type::now();
 
@@ -102,6 +110,77 @@ bool wait_until(observations& ob, seconds deadline, const char* what, Pred pred)
   return true;
 }
 
+// --- the fairness probe ---------------------------------------------------------------------
+
+// PostgresUsers of every namespace but `ns` (-1: the list failed).
+int users_outside(const std::shared_ptr<k8s::client>& kube, const std::string& ns) {
+  auto list = call(kube, [&](k8s::callback<json> cb) {
+    kube->list_all(k8s::resource::postgres_users(), "", {}, cb);
+  });
+  if (!list)
+    return -1;
+  int n = 0;
+  for (const auto& item : list->value("items", json::array()))
+    if (item.value("/metadata/namespace"_json_pointer, "") != ns)
+      ++n;
+  return n;
+}
+
+struct probe_result {
+  double sent_at = -1;         // seconds since t0
+  double seconds = -1;         // apply → Ready=True; -1: not Ready within the deadline (or not run)
+  int bulk_done_at_send = -1;  // of the bulk: Ready (creation) or gone (deletion) at the apply
+  int bulk_done_at_ready = -1; // ... and when the probe was Ready
+  std::string error;
+
+  [[nodiscard]] json to_json() const {
+    json j{{"seconds", seconds},
+           {"sent_at_s", sent_at},
+           {"bulk_done_at_send", bulk_done_at_send},
+           {"bulk_done_at_ready", bulk_done_at_ready}};
+    if (!error.empty())
+      j["error"] = error;
+    return j;
+  }
+};
+
+// Once `done()` (read under the lock: the bulk's Ready or gone count) reaches `threshold`, creates
+// the probe user `name` (role benchfair_<suffix>, database bench_db) in `probe_ns` and waits up to
+// 120 s for the bench's watch to see it Ready. Gives up when the trigger is not reached in
+// `trigger_deadline`.
+probe_result run_probe(const std::shared_ptr<k8s::client>& kube, observations& ob,
+                       const std::string& probe_ns, const std::string& name, int pg_port,
+                       const std::function<int()>& done, int threshold, seconds trigger_deadline) {
+  probe_result r;
+  {
+    std::unique_lock<std::mutex> l(ob.m);
+    if (!ob.cv.wait_for(l, trigger_deadline, [&] { return done() >= threshold; })) {
+      r.error = "the bulk did not reach " + std::to_string(threshold) + " in time";
+      return r;
+    }
+    r.bulk_done_at_send = done();
+  }
+  const auto role = "benchfair_" + name.substr(name.rfind('-') + 1);
+  const auto manifest = user_manifest(probe_ns, name, role, name, pg_port);
+  const auto sent = clock_type::now();
+  r.sent_at = seconds_since(ob.t0, sent);
+  auto created = call(kube, [&](k8s::callback<json> cb) {
+    kube->create(k8s::resource::postgres_users(), probe_ns, manifest, cb);
+  });
+  if (!created) {
+    r.error = "create: " + created.error().to_string();
+    return r;
+  }
+  std::unique_lock<std::mutex> l(ob.m);
+  if (ob.cv.wait_for(l, seconds(120), [&] { return ob.probe_ready.count(name) > 0; })) {
+    r.seconds = ob.probe_ready[name] - r.sent_at;
+    r.bulk_done_at_ready = done();
+  } else {
+    r.error = "not Ready within 120 s";
+  }
+  return r;
+}
+
 options parse(int argc, char** argv) {
   options o;
   bool no_raw = false;
@@ -130,6 +209,8 @@ options parse(int argc, char** argv) {
       no_raw = true;
     else if (a == "--no-restart")
       o.restart = false;
+    else if (a == "--no-fairness-probe")
+      o.fairness_probe = false;
     else if (a == "--perf")
       o.perf_file = next();
     else if (a == "--") {
@@ -140,6 +221,7 @@ options parse(int argc, char** argv) {
         "unknown flag " + a
         + " (flags: --n N --operator BIN --raw-baseline BIN --out-dir DIR --concurrency C "
           "--idle-seconds S --db-pool-size P --perf FILE --no-raw --no-restart "
+          "--no-fairness-probe "
           "[-- operator flags])");
   }
   if (no_raw)
@@ -152,17 +234,29 @@ options parse(int argc, char** argv) {
 int bench_main(const options& o) {
   auto kube = make_client();
   const std::string ns = "bench-" + std::to_string(std::time(nullptr));
+  const std::string probe_ns = ns + "-other"; // the fairness probe's tenant
   const int pg_port = std::stoi(must_env("PGPORT"));
   std::filesystem::create_directories(o.out_dir);
   const std::string tag = stamp() + "-n" + std::to_string(o.n);
   const std::string op_log = o.out_dir + "/operator-" + tag + ".log";
 
   std::cerr << "bench: dropping leftover bench_ roles and bench_db\n";
-  (void)drop_roles("bench_", {"bench_db", "postgres"});
-  (void)drop_roles(bench_groups, {"bench_db", "postgres"});
+  auto drop_bench_roles = [] {
+    (void)drop_roles("bench_", {"bench_db", "postgres"});
+    (void)drop_roles(probe_roles, {"bench_db", "postgres"});
+    (void)drop_roles(bench_groups, {"bench_db", "postgres"});
+  };
+  drop_bench_roles();
   drop_database("bench_db");
   bench_table("bench_before"); // a table before the run; bench_during is created halfway
   make_namespace(kube, ns, true);
+  if (o.fairness_probe)
+    make_namespace(kube, probe_ns, true);
+  // The operator watches every namespace: what it finds elsewhere is work beside the bench's.
+  const int others_at_start = o.fairness_probe ? users_outside(kube, ns) : 0;
+  if (others_at_start > 0)
+    std::cerr << "bench: " << others_at_start
+              << " PostgresUsers in other namespaces: the operator reconciles them too\n";
 
   observations ob(o.n);
   k8s::informer_handlers uh;
@@ -177,10 +271,23 @@ int bench_main(const options& o) {
   sh.on_add = [&ob](const json& s) { ob.mark(ob.secret, index_of(s, "bench-"), ob.n_secret); };
   k8s::informer_options so;
   so.label_selector = "app.kubernetes.io/managed-by=dbuser-operator";
+  k8s::informer_handlers ph;
+  auto on_probe = [&ob](const json& obj) {
+    if (!is_ready(obj))
+      return;
+    std::lock_guard<std::mutex> l(ob.m);
+    ob.probe_ready.emplace(obj.value("/metadata/name"_json_pointer, ""), seconds_since(ob.t0));
+    ob.cv.notify_all();
+  };
+  ph.on_add = on_probe;
+  ph.on_update = [on_probe](const json&, const json& n) { on_probe(n); };
   auto users = k8s::informer::make(kube, k8s::resource::postgres_users(), ns, uh);
   auto secrets = k8s::informer::make(kube, k8s::resource::secrets(), ns, sh, so);
+  auto probes = k8s::informer::make(kube, k8s::resource::postgres_users(), probe_ns, ph);
   users->start();
   secrets->start();
+  if (o.fairness_probe)
+    probes->start();
 
   auto op = start_operator(o, ns, op_log);
   struct guard {
@@ -198,7 +305,7 @@ int bench_main(const options& o) {
   }
   if (!alive(op.pid))
     throw std::runtime_error("the operator exited at start; see " + op_log);
-  while (!users->synced() || !secrets->synced())
+  while (!users->synced() || !secrets->synced() || (o.fairness_probe && !probes->synced()))
     std::this_thread::sleep_for(milliseconds(50));
   std::this_thread::sleep_for(seconds(5));
   const auto idle = read_proc(op.pid);
@@ -232,6 +339,22 @@ int bench_main(const options& o) {
   std::cerr << "bench: creating " << o.n << " PostgresUsers\n";
   limiter lim(o.concurrency);
   ob.t0 = clock_type::now();
+  const int probe_threshold = std::max(1, o.n / 10);
+  const auto probe_deadline = seconds(420 + o.n / 4);
+  probe_result probe_create, probe_delete;
+  std::thread prober;
+  struct joiner {
+    std::thread& t;
+    ~joiner() {
+      if (t.joinable())
+        t.join();
+    }
+  } join_prober{prober};
+  if (o.fairness_probe)
+    prober = std::thread([&] {
+      probe_create = run_probe(kube, ob, probe_ns, "fair-create", pg_port,
+                               [&ob] { return ob.n_ready; }, probe_threshold, probe_deadline);
+    });
   std::atomic<int> created{0};
   for (int i = 0; i < o.n; ++i) {
     if (i == o.n / 2)
@@ -267,6 +390,8 @@ int bench_main(const options& o) {
   const bool all_ready = wait_until(ob, deadline, "waiting for Ready", [&] {
     return ob.n_ready == o.n && ob.n_secret == o.n;
   });
+  if (prober.joinable())
+    prober.join();
   const auto at_ready = read_proc(op.pid);
   if (perf > 0) {
     ::kill(perf, SIGINT);
@@ -300,14 +425,21 @@ int bench_main(const options& o) {
   const long rss_peak_run_kb = std::max(read_proc(op.pid).hwm_kb, samp.peak_rss_kb.load());
 
   // 6. The restart storm.
-  const json restart = o.restart && all_ready ? restart_storm(o, ns, op, samp)
-                                              : json{{"skipped", true}};
+  const int reconciled_at_start = o.n + (o.fairness_probe ? std::max(0, users_outside(kube, ns)) : 0);
+  const json restart = o.restart && all_ready
+                         ? restart_storm(o, ns, op, samp, reconciled_at_start)
+                         : json{{"skipped", true}};
   const bool restarted = !restart.contains("skipped");
   const double delete_cpu0 = read_proc(op.pid).cpu_s;
 
   // 7. Delete every PostgresUser through the operator.
   std::cerr << "bench: deleting " << o.n << " PostgresUsers\n";
   const double del0 = seconds_since(ob.t0);
+  if (o.fairness_probe)
+    prober = std::thread([&] {
+      probe_delete = run_probe(kube, ob, probe_ns, "fair-delete", pg_port,
+                               [&ob] { return ob.n_gone; }, probe_threshold, probe_deadline);
+    });
   for (int i = 0; i < o.n; ++i) {
     if (i == o.n / 2)
       bench_table("bench_during");
@@ -325,11 +457,15 @@ int bench_main(const options& o) {
     return ob.n_gone == o.n && samp.roles.load() == 0;
   });
   const double delete_seconds = seconds_since(ob.t0) - del0;
+  if (prober.joinable())
+    prober.join();
   const auto final_proc = read_proc(op.pid);
   samp.finish();
   stop_operator(op);
   users->stop();
   secrets->stop();
+  if (o.fairness_probe)
+    probes->stop();
 
   // 8. The raw baseline.
   json raw = o.raw_bin.empty() ? json{{"error", "not run (no --raw-baseline)"}} : run_raw(o, ns);
@@ -337,8 +473,9 @@ int bench_main(const options& o) {
   // 9. Cleanup.
   std::cerr << "bench: cleaning up\n";
   delete_namespace(kube, ns);
-  (void)drop_roles("bench_", {"bench_db", "postgres"});
-  (void)drop_roles(bench_groups, {"bench_db", "postgres"});
+  if (o.fairness_probe)
+    delete_namespace(kube, probe_ns);
+  drop_bench_roles();
   drop_database("bench_db");
 
   const double users_per_s = t_all > 0 ? ob.n_ready / t_all : 0;
@@ -394,6 +531,15 @@ int bench_main(const options& o) {
          {"all_deleted", all_gone},
          {"delete_seconds", delete_seconds},
          {"delete_users_per_s", delete_seconds > 0 ? o.n / delete_seconds : 0},
+         {"fairness_probe_create_s", probe_create.seconds},
+         {"fairness_probe_delete_s", probe_delete.seconds},
+         {"fairness_probe",
+          {{"run", o.fairness_probe},
+           {"namespace", o.fairness_probe ? probe_ns : ""},
+           {"after_bulk_done", probe_threshold},
+           {"create", probe_create.to_json()},
+           {"delete", probe_delete.to_json()}}},
+         {"other_postgresusers_at_start", others_at_start},
          {"machine_cpu_seconds_run", cpu_delta(machine0, machine1)},
          {"restart", restart},
          {"raw", raw},

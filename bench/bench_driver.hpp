@@ -34,6 +34,9 @@ struct options {
   int pool_size = 4;
   std::string perf_file; // perf record of the operator from the first create until all Ready
   bool restart = true;    // the restart storm (step 6)
+  // The fairness probe (steps 4 and 7): a user of another namespace during the bulk. With it the
+  // operator watches every namespace (its default); without it, --namespace <the bench's>.
+  bool fairness_probe = true;
   std::vector<std::string> operator_args; // after --
 };
 
@@ -95,7 +98,10 @@ struct sampler {
 
 // --- the phases of their own (bench_phases.cpp) -------------------------------------------------
 
-json restart_storm(const options& o, const std::string& ns, operator_proc& op, sampler& samp);
+// `expected`: how many PostgresUsers the new operator reconciles at start (N, plus the other
+// namespaces' when it watches every namespace).
+json restart_storm(const options& o, const std::string& ns, operator_proc& op, sampler& samp,
+                   int expected);
 
 json run_raw(const options& o, const std::string& ns);
 

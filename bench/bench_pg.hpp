@@ -96,6 +96,9 @@ inline void drop_database(const std::string& db) {
 // The privilege groups the operator makes for bench_db (pg/groups.hpp), dropped like roles.
 inline constexpr const char* bench_groups = "dbuser-g-bench_db_";
 
+// The fairness probes' roles (the other namespace's users): not counted among the bench_ roles.
+inline constexpr const char* probe_roles = "benchfair_";
+
 // bench_db (created when missing) with table `table` (owned by the admin, one row): users see a
 // database that holds tables, whose ACLs are what privilege groups keep small.
 inline void bench_table(const std::string& table) {

@@ -19,8 +19,9 @@ bool is_write(const std::string& verb) {
 
 // 6. The restart storm: `op` is replaced by a new operator with the same flags. Peaks of the
 // sampler cover the phase only (the run's are put back after it).
-json restart_storm(const options& o, const std::string& ns, operator_proc& op, sampler& samp) {
-  std::cerr << "bench: restarting the operator with " << o.n << " Ready users\n";
+json restart_storm(const options& o, const std::string& ns, operator_proc& op, sampler& samp,
+                   int expected) {
+  std::cerr << "bench: restarting the operator with " << expected << " users\n";
   const double old_cpu = read_proc(op.pid).cpu_s;
   const auto stop0 = clock_type::now();
   stop_operator(op);
@@ -43,7 +44,7 @@ json restart_storm(const options& o, const std::string& ns, operator_proc& op, s
     auto text = http_get(op.port, "/metrics");
     if (text.first == 200) {
       m = parse_metrics(text.second);
-      if (reconciled(m) >= o.n) {
+      if (reconciled(m) >= expected) {
         t_all = seconds_since(t0);
         break;
       }
@@ -61,12 +62,13 @@ json restart_storm(const options& o, const std::string& ns, operator_proc& op, s
     if (is_write(verb))
       writes += count;
   json r{{"verified_all", t_all >= 0},
+         {"users", expected},
          {"reconciles", reconciled(after)},
          {"reconciles_by_result", per_user(by_label(after, "dbuser_reconciles_total", "result"), 1)},
          {"seconds_to_exit", stop_seconds},
          {"seconds_to_readyz", t_ready},
          {"seconds_to_all_verified", t_all},
-         {"users_per_s", t_all > 0 ? o.n / t_all : 0},
+         {"users_per_s", t_all > 0 ? expected / t_all : 0},
          {"kube_requests", total(verbs)},
          {"kube_requests_by_verb", per_user(verbs, 1)},
          {"kube_writes", writes},

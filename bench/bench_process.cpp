@@ -24,10 +24,11 @@ operator_proc start_operator(const options& o, const std::string& ns, const std:
   p.log = log;
   std::vector<std::string> args{o.operator_bin,
                                 "--kubeconfig", must_env("KUBECONFIG"),
-                                "--namespace", ns,
                                 "--listen", "127.0.0.1:" + std::to_string(p.port),
                                 "--log-level", "warn", // else the operator's default flags
                                 "--db-pool-size", std::to_string(o.pool_size)};
+  if (!o.fairness_probe) // the probe's namespace is another one: then every namespace, the default
+    args.insert(args.end(), {"--namespace", ns});
   args.insert(args.end(), o.operator_args.begin(), o.operator_args.end());
   p.pid = ::fork();
   if (p.pid < 0)

@@ -82,6 +82,22 @@ void print_table(const json& r) {
   }
   row("delete all: time / rate", num(r["delete_seconds"].get<double>(), 2) + " s / "
                                    + num(r["delete_users_per_s"].get<double>()) + " users/s");
+  if (r.value("/fairness_probe/run"_json_pointer, false)) {
+    const auto& f = r["fairness_probe"];
+    for (const bool creation : {true, false}) {
+      const auto& p = f[creation ? "create" : "delete"];
+      const double s = p.value("seconds", -1.0);
+      const std::string done = creation ? " Ready" : " gone";
+      row(std::string("fairness probe (other namespace), ") + (creation ? "creation" : "deletion"),
+          s < 0 ? "not Ready: " + p.value("error", std::string("?"))
+                : num(s, 2) + " s apply→Ready (bulk: "
+                    + std::to_string(p.value("bulk_done_at_send", -1)) + done + " at apply, "
+                    + std::to_string(p.value("bulk_done_at_ready", -1)) + done + " at Ready)");
+    }
+    if (r.value("other_postgresusers_at_start", 0) > 0)
+      row("PostgresUsers of other namespaces (also reconciled)",
+          std::to_string(r["other_postgresusers_at_start"].get<int>()));
+  }
   if (r.contains("raw") && r["raw"].contains("users_per_s")) {
     row("raw baseline throughput", num(r["raw_users_per_s"].get<double>()) + " users/s ("
                                      + num(r["raw"]["seconds"].get<double>(), 2) + " s)");
