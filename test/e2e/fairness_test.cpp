@@ -2,8 +2,13 @@
 // default flags: while one namespace's thousand PostgresUsers are being created, and then
 // deleted, another namespace's new user on the same server is Ready within 5 seconds.
 //
-// DBUSER_FAIRNESS_USERS sets the bulk (default 1000; the issue's figure is 10,000, through
-// `make bench`). The figures of a run are printed as WARN lines.
+// The bulk is created, then deleted, by 4 kubectl processes at once (support/bulk.hpp: faster than
+// the operator serves them, so the backlog is in the operator's queues), and the probe is checked
+// to have been Ready while the bulk was still in flight in both phases.
+//
+// DBUSER_FAIRNESS_USERS sets the bulk (default 1000; the issue asks for at most 3,000 here, its
+// 10,000 through `make bench`). The figures of a run are printed as WARN lines.
+#include "test/e2e/support/bulk.hpp"
 #include "test/e2e/support/prelude.hpp"
 
 #include <cstdlib>
@@ -61,28 +66,15 @@ TEST_CASE("another namespace's new user is Ready within 5 s while one namespace'
 
   const auto db = bulk.database_name("bulk_db");
   const std::string prefix = "fair_" + std::to_string(::getpid()) + "_";
-  constexpr int writers = 4;
-  std::vector<json> lists(writers,
-                          json{{"apiVersion", "v1"}, {"kind", "List"}, {"items", json::array()}});
-  for (int i = 0; i < n; ++i) {
-    const auto id = std::to_string(i);
-    lists[static_cast<std::size_t>(i % writers)]["items"].push_back(
-      bulk.user_manifest("u-" + id, prefix + id, db, "u-" + id));
-  }
+  const auto users = bulk_of_users(bulk, n, prefix, db);
   const auto start = steady_clock::now();
-  std::vector<std::thread> creators;
-  for (int w = 0; w < writers; ++w)
-    creators.emplace_back([&, w] {
-      (void)bulk.k8s.kubectl({"create", "-f", "-", "-o", "name"},
-                             lists[static_cast<std::size_t>(w)].dump());
-    });
+  std::thread creator([&] { create_bulk(bulk.k8s, users.users); });
   // Once the bulk is under way (a tenth of it Ready), the other namespace applies one user.
   REQUIRE(wait_until([&] { return count(bulk, "{.items[*].status.ready}", "true") >= n / 10; },
                      seconds(120), milliseconds(500)));
   const double during_create = probe(other, "probe-c");
   const int ready_then = count(bulk, "{.items[*].status.ready}", "true");
-  for (auto& t : creators)
-    t.join();
+  creator.join();
   REQUIRE(wait_until([&] { return count(bulk, "{.items[*].status.ready}", "true") == n; },
                      seconds(60 + n / 5), seconds(2)));
   const double create_s = since(start);
@@ -93,28 +85,26 @@ TEST_CASE("another namespace's new user is Ready within 5 s while one namespace'
   CHECK(during_create >= 0);
   CHECK(during_create <= 5.0);
 
-  // The whole bulk deleted at once; the other namespace applies one more user meanwhile.
+  // The whole bulk deleted; the other namespace applies one more user meanwhile.
   const auto del = steady_clock::now();
-  // kubectl deletes one object after the other: in the background, the operator works meanwhile.
   bool deleted_all = false;
-  std::thread deleter([&] {
-    deleted_all =
-      bulk.k8s.kubectl({"delete", pguser, "-n", bulk.ns, "--all", "--wait=false"}).ok();
-  });
-  // As soon as the deletions are under way (a few have gone), the other namespace applies one.
-  REQUIRE(wait_until([&] { return count(bulk, "{.items[*].metadata.name}", "u-") < n; },
+  std::thread deleter(
+    [&] { deleted_all = delete_bulk(bulk.k8s, pguser, bulk.ns, users.names); });
+  // Once a tenth has gone, the other namespace applies one.
+  REQUIRE(wait_until([&] { return count(bulk, "{.items[*].metadata.name}", "u-") <= n - n / 10; },
                      seconds(120), milliseconds(200)));
-  const int left_then = count(bulk, "{.items[*].metadata.name}", "u-");
+  const int left_before = count(bulk, "{.items[*].metadata.name}", "u-");
   const double during_delete = probe(other, "probe-d");
+  const int left_then = count(bulk, "{.items[*].metadata.name}", "u-");
   deleter.join();
   CHECK(deleted_all);
   REQUIRE(wait_until([&] { return count(bulk, "{.items[*].metadata.name}", "u-") == 0; },
                      seconds(60 + n / 5), seconds(2)));
   const double delete_s = since(del);
   WARN(n << " users deleted in " << delete_s << " s (" << n / delete_s << " deletes/s); the "
-         "other namespace's user was Ready in " << during_delete << " s, with " << left_then
-         << " of " << n << " left");
-  CHECK(left_then > 0);
+         "other namespace's user was Ready in " << during_delete << " s, applied with "
+         << left_before << " of " << n << " left, Ready with " << left_then << " left");
+  CHECK(left_then > 0); // the probe ran while the deletions were in flight
   CHECK(during_delete >= 0);
   CHECK(during_delete <= 5.0);
   // Every role of the bulk went with its resource.
