@@ -119,7 +119,7 @@ void release_on_uninstall(supervisor* self) {
 // CRD itself is being deleted first (one get, by name, after the resource's own deletion was
 // seen: a cascade sets the CRD's deletionTimestamp before it deletes any resource).
 void check_uninstall(supervisor* self, std::function<void()> intent) {
-  ctx(self).kube->get(
+  ctx(self).kube->get_metadata(
     k8s::object_ref{k8s::resource::custom_resource_definitions(), "", crd_name(ctx(self)), ""},
     then<json>(self, [self, intent = std::move(intent)](expected<json, k8s::error> r) {
       if (!r && r.error().code == k8s::error::kind::not_found) {

@@ -67,6 +67,9 @@ public:
   client& operator=(const client&) = delete;
 
   void get(const object_ref& ref, callback<nlohmann::json> cb);
+  // The object's metadata only (a PartialObjectMetadata): for a large object (a CRD with its
+  // schema) when only its metadata matters.
+  void get_metadata(const object_ref& ref, callback<nlohmann::json> cb);
   // One page; follow metadata.continue yourself, or use list_all.
   void list(const resource& res, const std::string& ns, const list_options& opts, callback<nlohmann::json> cb);
   // Every page (limit per page from opts, default 500) merged into one List; resourceVersion of the snapshot.

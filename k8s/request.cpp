@@ -66,6 +66,12 @@ const char* content_type_of(patch_type t) {
 
 http_request get_request(const object_ref& ref) { return {"GET", object_path(ref), "", "", "get"}; }
 
+http_request get_metadata_request(const object_ref& ref) {
+  auto r = get_request(ref);
+  r.accept = accept_metadata_only;
+  return r;
+}
+
 http_request list_request(const resource& res, const std::string& ns, const list_options& o) {
   params p;
   add_if(p, "labelSelector", o.label_selector);

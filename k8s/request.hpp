@@ -71,7 +71,13 @@ struct delete_options {
 struct http_request {
   std::string method, target, body, content_type;
   std::string verb; // Kubernetes verb for metrics: get, list, create, update, patch, delete, watch
+  std::string accept = "application/json";
 };
+
+// The Accept header that asks for an object's metadata only (PartialObjectMetadata, served for
+// every resource since Kubernetes 1.15), falling back to the whole object.
+inline constexpr const char* accept_metadata_only =
+  "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json";
 
 // Percent-encodes a query-string value (RFC 3986 unreserved characters pass).
 [[nodiscard]] std::string url_encode(const std::string& s);
@@ -86,6 +92,8 @@ struct http_request {
 [[nodiscard]] const char* content_type_of(patch_type t);
 
 [[nodiscard]] http_request get_request(const object_ref& ref);
+// GET of the object's metadata only (accept_metadata_only): apiVersion, kind and metadata.
+[[nodiscard]] http_request get_metadata_request(const object_ref& ref);
 [[nodiscard]] http_request list_request(const resource& res, const std::string& ns, const list_options& o);
 [[nodiscard]] http_request watch_request(const resource& res, const std::string& ns, const watch_options& o);
 [[nodiscard]] http_request create_request(const resource& res, const std::string& ns, const nlohmann::json& obj,

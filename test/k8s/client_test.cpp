@@ -254,6 +254,20 @@ TEST_CASE("requests are counted by verb and HTTP code") {
   CHECK(seen);
 }
 
+TEST_CASE("get_metadata answers an object's metadata without its spec") {
+  auto c = admin_client();
+  const object_ref crd{resource::custom_resource_definitions(), "", "postgresusers.database.example.com",
+                       ""};
+  auto whole = sync([&](auto cb) { c->get(crd, cb); });
+  REQUIRE(whole);
+  auto meta = sync([&](auto cb) { c->get_metadata(crd, cb); });
+  REQUIRE(meta);
+  CHECK(meta->value("kind", "") == "PartialObjectMetadata");
+  CHECK(meta->at("metadata").at("uid") == whole->at("metadata").at("uid"));
+  CHECK_FALSE(meta->contains("spec"));
+  CHECK(meta->dump().size() * 10 < whole->dump().size());
+}
+
 TEST_CASE("an unreachable server is a retryable transport error") {
   config cfg;
   cfg.server = "https://127.0.0.1:1";
