@@ -6,6 +6,7 @@
 
 #include "actors/backoff.hpp"
 #include "actors/read_cache.hpp"
+#include "actors/shard_table.hpp"
 #include "actors/target_gate.hpp"
 #include "api/postgres_user.hpp"
 #include "k8s/client.hpp"
@@ -85,6 +86,8 @@ struct operator_context {
   caf::actor pools;                       // (pool_atom, db_target) → pool
   caf::actor secret_writer;
   std::shared_ptr<read_cache> admin_secrets; // admin and CA Secrets read recently; may be null
+  // --shards N > 1: the shards this process holds; null with one shard (every user is ours).
+  std::shared_ptr<shard_table> shards;
   operator_settings settings;
   std::function<std::chrono::system_clock::time_point()> now = [] {
     return std::chrono::system_clock::now();

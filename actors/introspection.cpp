@@ -19,6 +19,8 @@ external_counters collect(introspection_actor* self) {
   external_counters ext;
   if (self->state.sources.counters)
     ext = self->state.sources.counters();
+  if (self->state.sources.shards)
+    ext.shards = self->state.sources.shards();
   ext.rss_bytes = process_rss_bytes();
   ext.open_fds = process_open_fds();
   return ext;
@@ -55,7 +57,12 @@ caf::behavior introspection(introspection_actor* self, bool leader_election,
     [self](msg::metrics_atom) -> std::string {
       return self->state.table.metrics_text(collect(self));
     },
-    [self](msg::debug_atom) -> std::string { return self->state.table.debug_json().dump(2); },
+    [self](msg::debug_atom) -> std::string {
+      auto j = self->state.table.debug_json();
+      if (self->state.sources.shards)
+        j["shards"] = shards_json(self->state.sources.shards());
+      return j.dump(2);
+    },
     [self](msg::debug_atom, const std::string& key) -> std::string {
       auto j = self->state.table.supervisor_json(key);
       return j ? j->dump(2) : std::string();

@@ -30,6 +30,7 @@ namespace dbuser::actors {
 struct metric_sources {
   std::function<external_counters()> counters; // without the /proc ones (the actor adds them)
   std::function<bool()> synced;                // the informer caches hold a full list
+  std::function<std::vector<shard_status>()> shards; // --shards N > 1; empty otherwise
   std::string install_id;                      // this install's identity (api/claim.hpp)
 };
 

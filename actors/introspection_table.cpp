@@ -5,6 +5,7 @@
 #include "k8s/request.hpp"
 
 #include <dirent.h>
+#include <functional>
 #include <fstream>
 #include <unistd.h>
 
@@ -366,12 +367,44 @@ std::vector<metrics::metric_family> introspection_table::families(
   family("dbuser_leader", "1 while this process may reconcile (leader, or no election).",
          metric_type::gauge)
     .add({}, !leader_.enabled || leader_.leader ? 1 : 0);
+  if (!ext.shards.empty()) {
+    // One family at a time: `family` appends to `out`, which moves the ones before.
+    const auto per_shard = [&](const char* name, const char* help, metric_type t,
+                               const std::function<double(const shard_status&)>& value) {
+      auto& f = family(name, help, t);
+      for (const auto& s : ext.shards)
+        f.add({{"shard", std::to_string(s.shard)}}, value(s));
+    };
+    per_shard("dbuser_shard_held", "1 while this process holds the shard's Lease.",
+              metric_type::gauge, [](const shard_status& s) { return s.held ? 1.0 : 0.0; });
+    per_shard("dbuser_shard_held_since_seconds",
+              "When this process took the shard's Lease (Unix time; 0: not held).",
+              metric_type::gauge, [&](const shard_status& s) { return n(s.held_since_unix); });
+    per_shard("dbuser_shard_takeovers_total", "Times this process took the shard's Lease.",
+              metric_type::counter, [&](const shard_status& s) { return n(s.takeovers); });
+    per_shard("dbuser_shard_users", "Users of the shard this process looks after (supervisors).",
+              metric_type::gauge, [&](const shard_status& s) { return n(s.users); });
+  }
   if (ext.rss_bytes)
     family("process_resident_memory_bytes", "Resident memory size in bytes.", metric_type::gauge)
       .add({}, n(*ext.rss_bytes));
   if (ext.open_fds)
     family("process_open_fds", "Number of open file descriptors.", metric_type::gauge)
       .add({}, n(*ext.open_fds));
+  return out;
+}
+
+json shards_json(const std::vector<shard_status>& shards) {
+  json out = json::array();
+  for (const auto& s : shards)
+    out.push_back({{"shard", s.shard},
+                   {"lease", s.lease},
+                   {"preferred", s.preferred},
+                   {"held", s.held},
+                   {"valid_for_seconds", s.valid_for_seconds},
+                   {"held_since_unix", s.held_since_unix},
+                   {"takeovers", s.takeovers},
+                   {"users", s.users}});
   return out;
 }
 

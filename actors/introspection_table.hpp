@@ -18,6 +18,7 @@
 #include "actors/context.hpp"
 #include "actors/db_pool.hpp"
 #include "actors/metrics.hpp"
+#include "actors/shard_table.hpp"
 #include "k8s/client.hpp"
 #include "messages/introspection.hpp"
 
@@ -37,6 +38,7 @@ struct external_counters {
   std::uint64_t watch_restarts = 0;
   std::uint64_t relists = 0;
   bool caches_synced = false;
+  std::vector<shard_status> shards; // --shards N > 1: one per shard
   std::optional<std::uint64_t> rss_bytes;
   std::optional<std::uint64_t> open_fds;
 };
@@ -83,6 +85,9 @@ private:
   msg::leader_status leader_;
   std::string install_id_;
 };
+
+// /debug/actors' "shards": one object per shard (shard_status's fields).
+[[nodiscard]] nlohmann::json shards_json(const std::vector<shard_status>& shards);
 
 // Process counters from /proc/self (nullopt where unreadable).
 [[nodiscard]] std::optional<std::uint64_t> process_rss_bytes();

@@ -18,20 +18,23 @@ using std::chrono::system_clock;
 
 election_step decide(const std::optional<k8s::lease_spec>& lease, const std::string& record,
                      const std::string& identity, lease_observation& seen,
-                     steady_clock::time_point now) {
-  if (!lease)
-    return election_step::create;
-  if (lease->holder == identity)
+                     steady_clock::time_point now, milliseconds patience) {
+  if (lease && lease->holder == identity)
     return election_step::renew;
-  if (lease->holder.empty())
-    return election_step::take;
-  if (record != seen.record || seen.observed_at == steady_clock::time_point{}) {
-    seen.record = record;
+  const bool free = !lease || lease->holder.empty();
+  if (free && patience <= milliseconds(0))
+    return lease ? election_step::take : election_step::create;
+  // Free for `patience`, or held and not renewed for its duration: ours.
+  const std::string seen_as = lease ? record : std::string("(absent)");
+  if (seen_as != seen.record || seen.observed_at == steady_clock::time_point{}) {
+    seen.record = seen_as;
     seen.observed_at = now;
     return election_step::wait;
   }
-  const auto duration = seconds(std::max(lease->lease_duration_seconds, 1));
-  return now - seen.observed_at >= duration ? election_step::take : election_step::wait;
+  const auto wait_for = free ? patience : milliseconds(seconds(std::max(lease->lease_duration_seconds, 1)));
+  if (now - seen.observed_at < wait_for)
+    return election_step::wait;
+  return lease ? election_step::take : election_step::create;
 }
 
 k8s::lease_spec holding_spec(const std::optional<k8s::lease_spec>& current, election_step step,
@@ -84,6 +87,7 @@ struct elector_state {
   leader_election_options opts;
   std::function<void(bool)> on_leading;
   std::function<void(const msg::leader_status&)> on_status;
+  std::function<void(steady_clock::time_point)> on_renewed;
   lease_observation seen;
   json lease;                            // the Lease as last read or written
   bool leader = false;
@@ -141,6 +145,8 @@ void on_written(elector* self, steady_clock::time_point sent, expected<json, k8s
     st.lease = std::move(*r);
     st.healthy = true;
     st.last_renew = sent;
+    if (st.on_renewed)
+      st.on_renewed(sent + st.opts.renew_deadline);
     set_leader(self, true, "");
   } else {
     const auto kind = r.error().code;
@@ -177,7 +183,7 @@ void on_read(elector* self, expected<json, k8s::error> r) {
     publish(self);
     return;
   }
-  const auto step = decide(current, record, st.opts.identity, st.seen, now);
+  const auto step = decide(current, record, st.opts.identity, st.seen, now, st.opts.patience);
   if (step == election_step::wait) {
     st.in_flight = false;
     st.healthy = true;
@@ -240,12 +246,14 @@ void release(elector* self, caf::response_promise rp, int tries) {
 
 caf::behavior leader_elector(elector* self, std::shared_ptr<k8s::client> kube,
                              leader_election_options opts, std::function<void(bool)> on_leading,
-                             std::function<void(const msg::leader_status&)> on_status) {
+                             std::function<void(const msg::leader_status&)> on_status,
+                             std::function<void(steady_clock::time_point)> on_renewed) {
   auto& st = self->state;
   st.kube = std::move(kube);
   st.opts = std::move(opts);
   st.on_leading = std::move(on_leading);
   st.on_status = std::move(on_status);
+  st.on_renewed = std::move(on_renewed);
   spdlog::info("leader election: candidate {} for Lease {}/{} (lease {} ms, renew deadline {} ms, "
                "retry {} ms)",
                st.opts.identity, st.opts.ns, st.opts.name, st.opts.lease_duration.count(),
@@ -280,11 +288,12 @@ caf::behavior leader_elector(elector* self, std::shared_ptr<k8s::client> kube,
 
 caf::actor spawn_leader_elector(caf::actor_system& sys, std::shared_ptr<k8s::client> kube,
                                 leader_election_options opts, std::function<void(bool)> on_leading,
-                                std::function<void(const msg::leader_status&)> on_status) {
+                                std::function<void(const msg::leader_status&)> on_status,
+                                std::function<void(steady_clock::time_point)> on_renewed) {
   if (opts.identity.empty())
     opts.identity = default_identity();
   return sys.spawn(leader_elector, std::move(kube), std::move(opts), std::move(on_leading),
-                   std::move(on_status));
+                   std::move(on_status), std::move(on_renewed));
 }
 
 } // namespace dbuser::actors

@@ -45,6 +45,11 @@ struct leader_election_options {
   std::chrono::milliseconds lease_duration{std::chrono::seconds(15)};
   std::chrono::milliseconds renew_deadline{std::chrono::seconds(10)};
   std::chrono::milliseconds retry_period{std::chrono::seconds(2)};
+  // Shards: how long a Lease must be seen absent or released before this candidate creates or
+  // takes it (0: at once). A shard's preferred replica has none, the others wait this long, so
+  // the preferred one wins when it is alive. An expired Lease is taken after its duration by
+  // anyone, whatever this says.
+  std::chrono::milliseconds patience{0};
 };
 
 // What a candidate remembers of a Lease held by someone else.
@@ -61,11 +66,12 @@ enum class election_step {
 };
 
 // Pure: what to do with the Lease just read (`lease` nullopt: there is none). `record` is its
-// spec as text; `seen` is updated when it changed.
+// spec as text; `seen` is updated when it changed. `patience`: leader_election_options.
 [[nodiscard]] election_step decide(const std::optional<k8s::lease_spec>& lease,
                                    const std::string& record, const std::string& identity,
                                    lease_observation& seen,
-                                   std::chrono::steady_clock::time_point now);
+                                   std::chrono::steady_clock::time_point now,
+                                   std::chrono::milliseconds patience = {});
 
 // The Lease spec we write to hold (or keep) it.
 [[nodiscard]] k8s::lease_spec holding_spec(const std::optional<k8s::lease_spec>& current,
@@ -82,10 +88,13 @@ enum class election_step {
 [[nodiscard]] std::string default_election_namespace();
 
 // (elect_atom) internal; (release_atom) → bool: gives up the Lease when held, then quits.
-// on_leading(bool) and on_status(leader_status) are called from the elector's actor.
+// on_leading(bool), on_status(leader_status) and on_renewed(valid_until) are called from the
+// elector's actor; on_renewed after every successful write of the Lease as holder, with the
+// instant its hold ends unless renewed again (when the renew was sent + renew_deadline).
 [[nodiscard]] caf::actor spawn_leader_elector(
   caf::actor_system& sys, std::shared_ptr<k8s::client> kube, leader_election_options opts,
   std::function<void(bool)> on_leading,
-  std::function<void(const msg::leader_status&)> on_status = {});
+  std::function<void(const msg::leader_status&)> on_status = {},
+  std::function<void(std::chrono::steady_clock::time_point)> on_renewed = {});
 
 } // namespace dbuser::actors

@@ -164,6 +164,7 @@ operator_runtime::start(caf::actor_system& sys, operator_config cfg) {
   shared.pools = spawn_pool_registry(sys, cfg.pool, cfg.on_pool_stats);
   shared.secret_writer = spawn_secret_writer(sys, shared.kube);
   shared.admin_secrets = std::make_shared<read_cache>(cfg.settings.admin_secret_ttl);
+  shared.shards = cfg.shards;
 
   // The managers need the caches and the caches' callbacks need the managers: create the
   // informers first, start them last.
@@ -263,6 +264,15 @@ void operator_runtime::pause(bool paused) {
       for (const auto& obj : slot.ctx->users->list())
         caf::anon_send(slot.manager, msg::reconcile_atom::value, key_of(obj));
     }
+  }
+}
+
+void operator_runtime::shard_changed(int shard, bool held) {
+  for (auto& slot : engines_) {
+    caf::anon_send(slot.manager, msg::shard_atom::value, shard, held);
+    if (held) // the manager keeps those of the shards held
+      for (const auto& obj : slot.ctx->users->list())
+        caf::anon_send(slot.manager, msg::reconcile_atom::value, key_of(obj));
   }
 }
 

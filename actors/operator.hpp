@@ -26,6 +26,7 @@ struct operator_config {
   pool_options pool;
   operator_settings settings;
   bool start_paused = false; // with leader election: wait to be the leader
+  std::shared_ptr<shard_table> shards; // --shards N > 1; null: every user is ours
   std::function<void(const supervisor_report&)> on_supervisor_report;
   pool_stats_sink on_pool_stats;
   std::function<void(const slot_queue_stats&)> on_queue_stats;
@@ -53,6 +54,9 @@ public:
   [[nodiscard]] counters informer_counters() const;
   // Leader election: stop (true) or resume (false) reconciling.
   void pause(bool paused);
+  // Shards: this process took (true: its users are looked at again) or lost (false: their
+  // supervisors stop now) a shard.
+  void shard_changed(int shard, bool held);
   // Stops the informers and every supervisor; in-flight work is abandoned safely (every step is
   // idempotent and the next leader or start re-reads the world).
   void stop();

@@ -2,6 +2,7 @@
 
 #include "common/fair_queue.hpp"
 #include "actors/user_supervisor.hpp"
+#include "api/shard.hpp"
 #include "messages/reconcile.hpp"
 
 #include <caf/all.hpp>
@@ -20,6 +21,7 @@ namespace {
 struct entry {
   caf::actor supervisor; // invalid while waiting to be restarted
   int restarts = 0;
+  int shard = -1; // with shards: its user's shard when it started
 };
 
 struct manager_state {
@@ -35,6 +37,7 @@ struct manager_state {
   std::map<caf::actor_addr, std::string> running; // supervisors holding a slot → bucket
   struct waiter {
     std::string target;
+    std::string ns;
     lane in = lane::urgent;
     std::chrono::steady_clock::time_point since;
   };
@@ -46,6 +49,7 @@ struct manager_state {
   bool report_scheduled = false;
   bool paused = false;
   bool stopping = false;
+  std::vector<std::size_t> per_shard; // with shards: entries by shard (shard_table::count_users)
   std::mt19937_64 rng{std::random_device{}()};
   static inline const char* name = "user_manager";
 };
@@ -99,6 +103,11 @@ void grant(manager* self, const std::string& name) {
     auto w = st.still_waiting.find(next.address());
     if (w == st.still_waiting.end())
       continue;
+    if (st.ctx->shards && !st.ctx->shards->holds(w->second.target, w->second.ns)) {
+      st.still_waiting.erase(w); // the fence, again: its shard was lost while it waited
+      self->send_exit(next, caf::exit_reason::user_shutdown);
+      continue;
+    }
     const auto i = static_cast<std::size_t>(w->second.in);
     const double waited =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - w->second.since).count();
@@ -134,6 +143,41 @@ void start(manager* self, const std::string& key, entry& e) {
   self->send(e.supervisor, msg::reconcile_atom::value);
 }
 
+// Shards: whether this process may reconcile `key` now, and its shard (-1: it is not in the
+// cache, or there are no shards: the key is ours if it has a supervisor).
+struct ownership {
+  bool ours = true;
+  int shard = -1;
+};
+
+ownership owner_of(manager* self, const std::string& key) {
+  const auto& ctx = *self->state.ctx;
+  if (!ctx.shards)
+    return {};
+  auto object = ctx.users->get(key);
+  if (!object)
+    return {self->state.users.count(key) != 0, -1};
+  const int shard =
+    ctx.shards->shard_of(api::target_key(*object, ctx.engine), key.substr(0, key.find('/')));
+  return {ctx.shards->holds(shard), shard};
+}
+
+// Counts an entry in (+1) or out (-1) of its shard, for shard_table::count_users.
+void count(manager* self, const entry& e, int delta) {
+  auto& st = self->state;
+  if (!st.ctx->shards || e.shard < 0)
+    return;
+  st.per_shard.resize(static_cast<std::size_t>(st.ctx->shards->shards()), 0);
+  auto& n = st.per_shard[static_cast<std::size_t>(e.shard)];
+  n = delta > 0 ? n + 1 : (n > 0 ? n - 1 : 0);
+  st.ctx->shards->count_users(st.ctx->kind, st.per_shard);
+}
+
+void forget(manager* self, std::map<std::string, entry>::iterator i) {
+  count(self, i->second, -1);
+  self->state.users.erase(i);
+}
+
 caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context> ctx,
                            bool start_paused) {
   self->state.ctx = std::move(ctx);
@@ -148,12 +192,12 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
       return;
     if (self->state.stopping || self->state.paused
         || dm.reason == caf::exit_reason::user_shutdown) {
-      users.erase(i);
+      forget(self, i);
       return;
     }
     if (!dm.reason) { // it stopped because its resource is gone
       const std::string key = i->first;
-      users.erase(i);
+      forget(self, i);
       if (self->state.ctx->users->get(key)) // ... and a new one by that name appeared since
         self->send(self, msg::reconcile_atom::value, key);
       return;
@@ -171,9 +215,22 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
     [self](msg::reconcile_atom, const std::string& key) {
       if (self->state.paused || self->state.stopping)
         return;
+      const auto owner = owner_of(self, key);
+      if (!owner.ours) {
+        // Another shard's user (or one whose target moved it there): not reconciled here.
+        auto i = self->state.users.find(key);
+        if (i != self->state.users.end() && i->second.supervisor)
+          self->send_exit(i->second.supervisor, caf::exit_reason::user_shutdown);
+        else if (i != self->state.users.end())
+          forget(self, i);
+        return;
+      }
       auto [i, fresh] = self->state.users.try_emplace(key);
-      if (fresh)
+      if (fresh) {
+        i->second.shard = owner.shard;
+        count(self, i->second, +1);
         start(self, key, i->second);
+      }
       else if (i->second.supervisor)
         self->send(i->second.supervisor, msg::reconcile_atom::value);
       // else: it is waiting to be restarted; the restart reconciles.
@@ -190,8 +247,8 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
       auto i = self->state.users.find(key);
       if (i == self->state.users.end() || i->second.supervisor || self->state.stopping)
         return;
-      if (self->state.paused) {
-        self->state.users.erase(i);
+      if (self->state.paused || !owner_of(self, key).ours) {
+        forget(self, i);
         return;
       }
       start(self, key, i->second);
@@ -213,15 +270,35 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
           self->send_exit(e.supervisor, caf::exit_reason::user_shutdown);
       self->quit();
     },
+    [self](msg::shard_atom, int shard, bool held) {
+      // A shard lost: its supervisors stop now (one taken: the runtime replays its users).
+      if (held)
+        return;
+      for (auto i = self->state.users.begin(); i != self->state.users.end();) {
+        auto next = std::next(i);
+        if (i->second.shard == shard) {
+          if (i->second.supervisor)
+            self->send_exit(i->second.supervisor, caf::exit_reason::user_shutdown);
+          else
+            forget(self, i);
+        }
+        i = next;
+      }
+    },
     [self](msg::supervisors_atom) -> std::size_t { return self->state.users.size(); },
     [self](msg::acquire_atom, const std::string& target, const std::string& ns, bool urgent) {
       auto sender = caf::actor_cast<caf::actor>(self->current_sender());
       if (!sender)
         return;
+      // The fence: no reconcile starts without the shard's Lease held and valid (shard_table).
+      if (self->state.ctx->shards && !self->state.ctx->shards->holds(target, ns)) {
+        self->send_exit(sender, caf::exit_reason::user_shutdown);
+        return;
+      }
       const auto l = urgent ? lane::urgent : lane::background;
       if (!self->state.still_waiting
              .emplace(sender.address(),
-                      manager_state::waiter{target, l, std::chrono::steady_clock::now()})
+                      manager_state::waiter{target, ns, l, std::chrono::steady_clock::now()})
              .second)
         return; // already waiting
       self->state.buckets[target].waiting.push(l, ns, std::move(sender));

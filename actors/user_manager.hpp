@@ -12,6 +12,11 @@
 // or changed: fair_queue.hpp), and starts on grant_atom: urgent work first, namespaces in turn; its release_atom (or its death) frees the slot. A target that is slow or down
 // holds only its own slots (its pool fails jobs fast once it knows), never another target's.
 // Waiting costs a queue entry, not a reconcile's state.
+//
+// With shards (ctx->shards, --shards N > 1): a key whose user belongs to a shard this process
+// does not hold gets no supervisor (and loses the one it had); a slot is granted only while the
+// user's shard Lease is held and valid (the fence: shard_table::holds), asked at acquire and
+// again at grant; losing a shard stops its supervisors at once.
 
 #include "actors/context.hpp"
 
@@ -22,7 +27,7 @@
 namespace dbuser::actors {
 
 // (reconcile_atom, std::string key), (targets_atom, std::string ns), (pause_atom, bool),
-// (shutdown_atom); from supervisors:
+// (shard_atom, int shard, bool held), (shutdown_atom); from supervisors:
 // (acquire_atom, std::string target, std::string ns, bool urgent) → later (grant_atom),
 // (release_atom)
 [[nodiscard]] caf::actor spawn_user_manager(caf::actor_system& sys,

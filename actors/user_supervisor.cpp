@@ -7,6 +7,7 @@
 
 #include "actors/supervisor_internal.hpp"
 #include "api/claim.hpp"
+#include "api/shard.hpp"
 #include "api/mysql_user.hpp"
 #include "api/postgres_role.hpp"
 #include "messages/db.hpp"
@@ -150,22 +151,6 @@ void stop_for_good(supervisor* self) {
   self->quit();
 }
 
-// The database target a reconcile of `object` will talk to, as the manager's slot bucket:
-// "engine://host:port" from the spec as it stands ("" when it names none).
-std::string slot_bucket(const json& object, api::engine engine) {
-  auto spec = object.find("spec");
-  if (spec == object.end() || !spec->is_object())
-    return "";
-  auto host = spec->find("host");
-  if (host == spec->end() || !host->is_string())
-    return "";
-  auto port = spec->find("port");
-  const int p = port != spec->end() && port->is_number_integer()
-                  ? port->get<int>()
-                  : (engine == api::engine::mysql ? 3306 : 5432);
-  return api::target_policy::describe({"", engine, host->get<std::string>(), p});
-}
-
 // Woken (`resync`: by its timer — periodic resync, retry, rotation — not by a watch event): is
 // there anything to do? Then wait for a slot; step_fetch runs when the manager grants it.
 void wake(supervisor* self, bool resync) {
@@ -194,7 +179,7 @@ void wake(supervisor* self, bool resync) {
   // being deleted; resyncs, retries of what did not change, and deletions wait in the background.
   const bool deleting = object->contains("/metadata/deletionTimestamp"_json_pointer);
   const auto ns = st.key.substr(0, st.key.find('/'));
-  self->send(st.manager, msg::acquire_atom::value, slot_bucket(*object, ctx(self).engine), ns,
+  self->send(st.manager, msg::acquire_atom::value, api::target_key(*object, ctx(self).engine), ns,
              !unchanged && !deleting);
 }
 

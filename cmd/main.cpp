@@ -11,6 +11,7 @@
 #include "actors/release_all.hpp"
 #include "api/claim.hpp"
 #include "api/postgres_user.hpp"
+#include "api/shard.hpp"
 #include "common/log.hpp"
 #include "k8s/config.hpp"
 #include "pg/scram.hpp"
@@ -71,6 +72,13 @@ const char* usage = R"(usage: dbuser-operator [flags]
   --leader-election-lease-duration DUR  (default 15s)
   --leader-election-renew-deadline DUR  (default 10s)
   --leader-election-retry-period DUR    (default 2s)
+  --shards N                 active-active: users are split into N shards, each with a Lease
+                             <leader-election-name>-shard-<i>; every replica reconciles the
+                             shards it holds (default 1: no shards, as --leader-elect says;
+                             docs/sharding.md). Uses the leader-election namespace and timings
+  --shard-key KEY            target (default: engine://host:port) or namespace
+  --shard-ordinal I          the shard this replica prefers (default: the StatefulSet ordinal
+                             at the end of the host name, else one from the process identity)
   --default-password-policy JSON  the password policy of users whose spec.passwordPolicy leaves
                              a field out, e.g. '{"length":40,"symbols":2}' (same fields as
                              spec.passwordPolicy; default: length 32, all four classes, no
@@ -113,6 +121,9 @@ struct flags {
   milliseconds lease_duration = seconds(15);
   milliseconds renew_deadline = seconds(10);
   milliseconds retry_period = seconds(2);
+  int shards = 1;
+  dbuser::api::shard_key_mode shard_key = dbuser::api::shard_key_mode::target;
+  int shard_ordinal = -1; // -1: from the host name, else from the identity
   bool fault_injection = false;
   dbuser::pg::password_policy password_policy;
   std::string install_id; // empty: the Lease's namespace/name
@@ -238,6 +249,20 @@ flags parse(int argc, char** argv) {
       f.renew_deadline = duration_flag(a, next());
     } else if (a == "--leader-election-retry-period") {
       f.retry_period = duration_flag(a, next());
+    } else if (a == "--shards") {
+      const long n = number(next());
+      if (n > dbuser::api::shard_buckets)
+        bad_flag("--shards: at most " + std::to_string(dbuser::api::shard_buckets));
+      f.shards = static_cast<int>(n);
+    } else if (a == "--shard-key") {
+      const std::string v = next();
+      auto mode = dbuser::api::parse_shard_key_mode(v);
+      if (!mode)
+        bad_flag("--shard-key: \"" + v + "\" is not one of target, namespace");
+      f.shard_key = *mode;
+    } else if (a == "--shard-ordinal") {
+      const std::string v = next();
+      f.shard_ordinal = v == "0" ? 0 : static_cast<int>(number(v));
     } else if (a == "--default-password-policy") {
       f.password_policy = password_policy_flag(a, next());
     } else if (a == "--install-id") {
@@ -447,6 +472,48 @@ int run_release_all(const flags& f, const dbuser::k8s::config& kube_cfg) {
   return sum.failures.empty() ? 0 : 1;
 }
 
+// --shards N > 1: the shard this replica prefers.
+int preferred_shard(const flags& f, const std::string& identity) {
+  if (f.shard_ordinal >= 0)
+    return f.shard_ordinal % f.shards;
+  if (auto ordinal = dbuser::api::ordinal_of(host_name()))
+    return *ordinal % f.shards;
+  return dbuser::api::bucket_of(identity) % f.shards;
+}
+
+// One leader elector per shard Lease. Its own shard at once; the others when seen free for a
+// lease duration (so their preferred replicas win while alive) or expired.
+std::vector<caf::actor> spawn_shard_electors(caf::actor_system& sys, const flags& f,
+                                             operator_runtime& runtime,
+                                             const std::shared_ptr<shard_table>& table) {
+  std::vector<caf::actor> electors;
+  const auto identity = default_identity();
+  const int preferred = preferred_shard(f, identity);
+  for (int i = 0; i < f.shards; ++i) {
+    leader_election_options lo;
+    lo.ns = f.election_ns.empty() ? default_election_namespace() : f.election_ns;
+    lo.name = dbuser::api::shard_lease_name(f.election_name, i);
+    lo.identity = identity;
+    lo.lease_duration = f.lease_duration;
+    lo.renew_deadline = f.renew_deadline;
+    lo.retry_period = f.retry_period;
+    lo.patience = i == preferred ? std::chrono::milliseconds(0) : f.lease_duration;
+    // The electors end (release_lease) before the runtime does.
+    operator_runtime* rt = &runtime;
+    electors.push_back(spawn_leader_elector(
+      sys, runtime.kube(), lo,
+      [rt, table, i](bool held) {
+        table->set_held(i, held); // the fence first, then the supervisors
+        rt->shard_changed(i, held);
+      },
+      {}, [table, i](std::chrono::steady_clock::time_point valid_until) { table->renewed(i, valid_until); }));
+  }
+  spdlog::info("shards: {} (key: {}), this replica prefers shard {}", f.shards,
+               f.shard_key == dbuser::api::shard_key_mode::target ? "target" : "namespace",
+               preferred);
+  return electors;
+}
+
 } // namespace dbuser_main
 
 int main(int argc, char** argv) {
@@ -490,7 +557,14 @@ int main(int argc, char** argv) {
   cfg.set("scheduler.policy", caf::atom("sharing"));
   caf::actor_system sys{cfg};
 
-  auto introspection = spawn_introspection(sys, f.leader_elect);
+  const bool sharded = f.shards > 1;
+  const bool leader_elect = f.leader_elect && !sharded; // shard Leases replace the single one
+  std::shared_ptr<shard_table> shards;
+  if (sharded)
+    shards = std::make_shared<shard_table>(
+      f.shards, f.shard_key, f.election_name,
+      preferred_shard(f, default_identity()));
+  auto introspection = spawn_introspection(sys, leader_elect);
   const auto hooks = hooks_for(introspection);
   operator_config oc;
   oc.kube = *kube;
@@ -511,7 +585,8 @@ int main(int argc, char** argv) {
   oc.settings.password_policy = f.password_policy;
   oc.settings.instance = host_name();
   oc.settings.install_id = install_id_of(f);
-  oc.start_paused = f.leader_elect;
+  oc.start_paused = leader_elect;
+  oc.shards = shards;
   oc.on_supervisor_report = hooks.on_supervisor_report;
   oc.on_pool_stats = hooks.on_pool_stats;
   oc.on_queue_stats = hooks.on_queue_stats;
@@ -524,6 +599,8 @@ int main(int argc, char** argv) {
   }
   auto sources = sources_of(**rt);
   sources.install_id = oc.settings.install_id;
+  if (shards)
+    sources.shards = [shards] { return shards->snapshot(); };
   caf::anon_send(introspection, dbuser::msg::sources_atom::value, std::move(sources));
   auto endpoint = http_endpoint::start(sys, f.listen, introspection);
   if (!endpoint) {
@@ -533,7 +610,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   caf::actor elector;
-  if (f.leader_elect) {
+  std::vector<caf::actor> shard_electors;
+  if (sharded)
+    shard_electors = spawn_shard_electors(sys, f, **rt, shards);
+  if (leader_elect) {
     leader_election_options lo;
     lo.ns = f.election_ns.empty() ? default_election_namespace() : f.election_ns;
     lo.name = f.election_name;
@@ -549,7 +629,8 @@ int main(int argc, char** argv) {
   }
   spdlog::info("dbuser-operator {} started (install: {}; namespace: {}{})", DBUSER_VERSION,
                oc.settings.install_id, f.ns.empty() ? "all" : f.ns,
-               f.leader_elect ? ", waiting to be the leader" : "");
+               leader_elect ? ", waiting to be the leader"
+                            : (sharded ? ", reconciling the shards it holds" : ""));
 
   // While waiting for a signal, every 30 s hand memory freed since (list responses, reconcile
   // buffers of a burst) back to the system: glibc keeps it otherwise.
@@ -560,6 +641,8 @@ int main(int argc, char** argv) {
   spdlog::info("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   if (elector)
     release_lease(sys, elector);
+  for (const auto& e : shard_electors)
+    release_lease(sys, e);
   (*endpoint)->stop();
   (*rt)->stop();
   caf::anon_send_exit(introspection, caf::exit_reason::user_shutdown);

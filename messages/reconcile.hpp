@@ -24,6 +24,8 @@ using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using shutdown_atom = caf::atom_constant<caf::atom("shutdown")>;
 // (pause_atom, bool): leader election says stop (true) or go on (false) reconciling.
 using pause_atom = caf::atom_constant<caf::atom("pause")>;
+// (shard_atom, int shard, bool held): this process took (true) or lost (false) a shard's Lease.
+using shard_atom = caf::atom_constant<caf::atom("shard")>;
 // (acquire_atom, target, ns, urgent) from a supervisor to its manager: it has work on that
 // database target ("engine://host:port", "" when unknown), for a resource of namespace `ns`,
 // urgent when the resource is new or changed (common/fair_queue.hpp); (grant_atom) back when one of the target's

@@ -265,3 +265,29 @@ TEST_CASE("users claimed by another install are counted apart, not as managed, w
   CHECK(t.supervisor_json("ns/b")->at("claimed_by") == "team-b/dbuser-operator");
   CHECK(t.supervisor_json("ns/a")->at("claimed_by").is_null());
 }
+
+TEST_CASE("with shards /metrics has each shard's hold, takeovers and users, and without none") {
+  introspection_table t;
+  REQUIRE_FALSE(prom::parse(t.metrics_text({})).value("dbuser_shard_held", {{"shard", "0"}}));
+  external_counters ext;
+  shard_status held;
+  held.shard = 0;
+  held.held = true;
+  held.held_since_unix = 1700000000;
+  held.takeovers = 2;
+  held.users = 40;
+  shard_status other;
+  other.shard = 1;
+  ext.shards = {held, other};
+  const auto e = prom::parse(t.metrics_text(ext));
+  REQUIRE(e.errors.empty());
+  CHECK(e.value("dbuser_shard_held", {{"shard", "0"}}) == 1);
+  CHECK(e.value("dbuser_shard_held", {{"shard", "1"}}) == 0);
+  CHECK(e.value("dbuser_shard_held_since_seconds", {{"shard", "0"}}) == 1700000000);
+  CHECK(e.value("dbuser_shard_takeovers_total", {{"shard", "0"}}) == 2);
+  CHECK(e.value("dbuser_shard_users", {{"shard", "0"}}) == 40);
+  const auto j = shards_json(ext.shards);
+  REQUIRE(j.size() == 2);
+  CHECK(j[0]["users"] == 40);
+  CHECK(j[1]["held"] == false);
+}

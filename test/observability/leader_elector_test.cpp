@@ -73,3 +73,25 @@ TEST_CASE("the identity names the host and the process") {
   REQUIRE(default_identity().find('_') != std::string::npos);
   REQUIRE_FALSE(default_election_namespace().empty());
 }
+
+TEST_CASE("with patience a free Lease is created or taken only once seen free that long") {
+  using std::chrono::milliseconds;
+  lease_observation seen;
+  const auto t = steady_clock::now();
+  REQUIRE(decide(std::nullopt, "", "me", seen, t, seconds(15)) == election_step::wait);
+  REQUIRE(decide(std::nullopt, "", "me", seen, t + seconds(14), seconds(15)) == election_step::wait);
+  REQUIRE(decide(std::nullopt, "", "me", seen, t + seconds(15), seconds(15)) == election_step::create);
+  lease_observation released;
+  REQUIRE(decide(held_by("", 1), "r1", "me", released, t, seconds(15)) == election_step::wait);
+  REQUIRE(decide(held_by("", 1), "r1", "me", released, t + seconds(15), seconds(15))
+          == election_step::take);
+}
+
+TEST_CASE("patience does not delay the takeover of an expired Lease") {
+  lease_observation seen;
+  const auto t = steady_clock::now();
+  REQUIRE(decide(held_by("other"), "r1", "me", seen, t, seconds(15)) == election_step::wait);
+  REQUIRE(decide(held_by("other"), "r1", "me", seen, t + seconds(15), seconds(15))
+          == election_step::take);
+  REQUIRE(decide(held_by("me"), "r1", "me", seen, t, seconds(15)) == election_step::renew);
+}
