@@ -29,15 +29,6 @@ double since(steady_clock::time_point t) {
   return duration<double>(steady_clock::now() - t).count();
 }
 
-int count_ready(const e2e_env& env) {
-  const auto out = env.k8s.kubectl({"get", pguser, "-n", env.ns, "-o",
-                                    "jsonpath={range .items[*]}{.status.ready}{\"\\n\"}{end}"});
-  int n = 0;
-  for (size_t at = out.out.find("true"); at != std::string::npos; at = out.out.find("true", at + 1))
-    ++n;
-  return n;
-}
-
 } // namespace
 
 TEST_CASE("thousands of PostgresUsers with the same privileges on a database with tables all go "
@@ -88,7 +79,7 @@ TEST_CASE("thousands of PostgresUsers with the same privileges on a database wit
   int ready = 0;
   const bool all_ready = wait_until(
     [&] {
-      ready = count_ready(env);
+      ready = env.ready_count();
       return ready == n;
     },
     seconds(60 + n / 5), seconds(5)); // listing thousands of objects costs the API server

@@ -182,6 +182,15 @@ void e2e_env::apply(const json& object) const {
     throw std::runtime_error("kubectl apply failed: " + r.err);
 }
 
+int e2e_env::ready_count() const {
+  const auto out = k8s.kubectl({"get", pguser, "-n", ns, "-o",
+                                "jsonpath={range .items[*]}{.status.ready}{\"\\n\"}{end}"});
+  int n = 0;
+  for (size_t at = out.out.find("true"); at != std::string::npos; at = out.out.find("true", at + 1))
+    ++n;
+  return n;
+}
+
 std::optional<json> e2e_env::user(const std::string& name) const {
   return k8s.get(pguser, ns, name);
 }

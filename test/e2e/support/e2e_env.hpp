@@ -112,6 +112,8 @@ public:
   bool wait_ready_of(const std::string& kind, const std::string& name,
                      std::chrono::milliseconds deadline, const std::string& status,
                      const std::string& reason) const;
+  // How many PostgresUsers of the namespace have status.ready true (one request).
+  [[nodiscard]] int ready_count() const;
   // Waits until the object is gone.
   bool wait_gone(const std::string& kind, const std::string& name,
                  std::chrono::milliseconds deadline) const;
