@@ -77,6 +77,11 @@ struct postgres_engine {
   static auto ownership(const pg::observed_state& o, const std::string& owner) {
     return pg::ownership_of(o.role, owner);
   }
+  // Who claims the role needs the role alone: one statement, not the privileges in every database.
+  static auto observe_account(executor& ex, const desired& d) { return ex.observe_role(d.name); }
+  static auto ownership(const pg::observed_role& o, const std::string& owner) {
+    return pg::ownership_of(o, owner);
+  }
   // The verifier with the keys it was made from: the login check after it derives nothing.
   static auto password_secret(const std::string& pw, const desired& d) {
     return pg::make_scram_secret(pw, d.active_name(), d.scram_iterations);
@@ -176,6 +181,7 @@ struct mysql_engine {
   static auto ownership(const mysql::observed_state& o, const std::string& owner) {
     return mysql::ownership_of(o.account, owner);
   }
+  static auto observe_account(executor& ex, const desired& d) { return ex.observe(d); }
   static auto password_secret(const std::string& pw, const desired&) {
     return mysql::native_password_hash(pw);
   }
@@ -207,11 +213,11 @@ struct mysql_engine {
   }
 };
 
-// Observes the account and records in `r` who claims it; nullopt when observing failed.
-template <class E>
-auto observe_claim(typename E::executor& ex, const typename E::desired& d, const db_job& job,
-                   db_result& r) -> std::optional<std::decay_t<decltype(*E::observe(ex, d))>> {
-  auto observed = E::observe(ex, d);
+// Records in `r` who claims the account `observed` (what E::observe or E::observe_account
+// read); nullopt when reading failed.
+template <class E, class Observed>
+auto record_claim(Observed observed, const db_job& job, db_result& r)
+  -> std::optional<std::decay_t<decltype(*observed)>> {
   if (!observed) {
     r.failure = to_db_error(observed.error());
     return std::nullopt;
@@ -220,6 +226,20 @@ auto observe_claim(typename E::executor& ex, const typename E::desired& d, const
   r.claim = claim_of(own.state);
   r.claimed_by = own.owner;
   return std::move(*observed);
+}
+
+// Observes the account with everything converging it needs, and records who claims it.
+template <class E>
+auto observe_claim(typename E::executor& ex, const typename E::desired& d, const db_job& job,
+                   db_result& r) {
+  return record_claim<E>(E::observe(ex, d), job, r);
+}
+
+// Only who claims the account: what dropping it or setting its password checks first.
+template <class E>
+bool read_claim(typename E::executor& ex, const typename E::desired& d, const db_job& job,
+                db_result& r) {
+  return record_claim<E>(E::observe_account(ex, d), job, r).has_value();
 }
 
 // The secret an engine derives from a password (PostgreSQL: verifier and keys; MariaDB: hash).
@@ -298,7 +318,7 @@ template <class E>
 db_result remove(typename E::executor& ex, db_job& job) {
   db_result r;
   auto& d = E::of(job);
-  if (!observe_claim<E>(ex, d, job, r) || r.claim != msg::role_claim::ours)
+  if (!read_claim<E>(ex, d, job, r) || r.claim != msg::role_claim::ours)
     return r; // absent: nothing to do; not ours: never drop it
   if (job.keep_while_members) {
     if (auto why = E::in_use(ex, d, r); why || r.failure) {
@@ -320,7 +340,7 @@ template <class E>
 db_result rotate(typename E::executor& ex, db_job& job) {
   db_result r;
   auto& d = E::of(job);
-  if (!observe_claim<E>(ex, d, job, r) || r.claim != msg::role_claim::ours)
+  if (!read_claim<E>(ex, d, job, r) || r.claim != msg::role_claim::ours)
     return r; // rotation never applies to an account that is not ours
   auto secret = E::password_secret(job.password, d);
   if (!secret) {

@@ -31,7 +31,9 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
   bool has_its_privileges = true;
   int version = 0;
   try {
-    pqxx::read_transaction tx(self.conn(""));
+    // Catalog reads in autocommit, as observe does: each statement takes its own snapshot either
+    // way, and BEGIN/ROLLBACK would be two more round trips per deletion.
+    pqxx::nontransaction tx(self.conn(""));
     auto found = tx.exec_params("SELECT pg_has_role(oid, 'USAGE'), "
                                 "current_setting('server_version_num')::int FROM pg_roles "
                                 "WHERE rolname = $1",
@@ -96,19 +98,25 @@ result<std::vector<std::string>> executor::drop_role(std::string_view role) {
 
 std::vector<std::string> executor::drop_unused_groups(const std::vector<std::string>& left) {
   auto& self = *impl_;
-  std::vector<std::string> candidates = left;
-  // Other unused groups of ours in the databases of those left (bounded: never a scan of every
-  // database's groups at every deletion).
+  std::vector<std::string> candidates;
+  // Of the groups left, those no role joins any more (each is checked again under the lock before
+  // it goes); when one is, other unused groups of ours in its database too (one whose last member
+  // was dropped by hand). A group still joined, the common case of a deletion among many users of
+  // one database, costs one statement: no scan of the roles at every deletion.
   try {
-    pqxx::read_transaction tx(self.conn(""));
+    pqxx::nontransaction tx(self.conn("")); // catalog reads in autocommit
     std::set<std::string> homes;
     for (const auto& g : left)
-      for (const auto& row : tx.exec_params("SELECT shobj_description(oid, 'pg_authid') FROM "
-                                            "pg_roles WHERE rolname = $1",
-                                            g))
+      for (const auto& row : tx.exec_params(
+             "SELECT shobj_description(r.oid, 'pg_authid') FROM pg_roles r WHERE r.rolname = $1 "
+             "AND NOT EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.roleid = r.oid AND "
+             "m.member <> (SELECT oid FROM pg_roles WHERE rolname = current_user))",
+             g))
         if (!row[0].is_null())
-          if (auto db = group_database(row[0].as<std::string>()))
+          if (auto db = group_database(row[0].as<std::string>())) {
             homes.insert(*db);
+            candidates.push_back(g);
+          }
     for (const auto& db : homes)
       for (const auto& row : tx.exec_params(
              "SELECT r.rolname FROM pg_roles r WHERE starts_with(r.rolname, $1) AND NOT "
@@ -123,6 +131,9 @@ std::vector<std::string> executor::drop_unused_groups(const std::vector<std::str
   } catch (const std::exception& ex) {
     spdlog::warn("pg: cannot look for unused privilege groups: {}",
                  self.fail(ex, "while looking for unused privilege groups").to_string());
+    for (const auto& g : left) // not known: each is checked, as it is under the lock anyway
+      if (std::find(candidates.begin(), candidates.end(), g) == candidates.end())
+        candidates.push_back(g);
   }
   std::vector<std::string> done;
   for (const auto& g : candidates) {
@@ -150,7 +161,7 @@ result<std::vector<std::string>> executor::drop_group_if_unused(std::string_view
   std::vector<std::string> elsewhere;
   bool has_its_privileges = true;
   try {
-    pqxx::read_transaction tx(self.conn(""));
+    pqxx::nontransaction tx(self.conn("")); // reads; checked again under the lock below
     auto found = tx.exec_params("SELECT shobj_description(oid, 'pg_authid'), pg_has_role(oid, "
                                 "'USAGE'), current_setting('server_version_num')::int FROM "
                                 "pg_roles WHERE rolname = $1",
