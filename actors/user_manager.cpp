@@ -192,6 +192,17 @@ caf::behavior user_manager(manager* self, std::shared_ptr<const operator_context
       return;
     if (self->state.stopping || self->state.paused
         || dm.reason == caf::exit_reason::user_shutdown) {
+      const auto& context = *self->state.ctx;
+      if (context.shards && context.report && !self->state.stopping) {
+        // Stopped because its shard is not (or no longer) ours: it leaves /debug/actors and
+        // the user counts here (it can report nothing more, so this is its last word).
+        supervisor_report gone;
+        gone.kind = context.kind;
+        gone.key = i->first;
+        gone.phase = "Stopped";
+        gone.deleted = true;
+        context.report(gone);
+      }
       forget(self, i);
       return;
     }

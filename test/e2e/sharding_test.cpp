@@ -269,6 +269,37 @@ TEST_CASE("three processes with three shards reconcile each user exactly once an
   CHECK(rewritten == 0);
   CHECK(new_password == 0);
 
+  // A Lease taken from its holder (as by a replica that saw it expire during a partition): the
+  // holder stops that shard's supervisors at its next attempt, and once the intruder's Lease
+  // expires, a replica takes the shard and its users are reconciled again, each by one process.
+  auto& survivor = *live.front();
+  const int own = *held(survivor).begin();
+  const auto users_of = [&](int shard, const std::set<std::string>& names) {
+    return std::count_if(names.begin(), names.end(),
+                         [&](const std::string& u) { return shard_of_user.at(u) == shard; });
+  };
+  REQUIRE(users_of(own, supervised(survivor)) > 0);
+  env.k8s.must({"patch", "lease", "e2e-shard-" + std::to_string(own), "-n", env.ns, "--type",
+                "merge", "-p", R"({"spec":{"holderIdentity":"intruder"}})"});
+  const auto stolen = steady_clock::now();
+  CHECK(wait_until(
+    [&] { return held(survivor).count(own) == 0 && users_of(own, supervised(survivor)) == 0; },
+    seconds(4), milliseconds(100)));
+  WARN("a Lease taken from its holder: its supervisors stopped "
+       << duration<double>(steady_clock::now() - stolen).count() << " s later");
+  CHECK(wait_until(
+    [&] {
+      int holders_now = 0;
+      std::size_t supervised_now = 0;
+      for (auto* op : live) {
+        holders_now += static_cast<int>(held(*op).count(own));
+        supervised_now += supervised(*op).size();
+      }
+      return holders_now == 1 && supervised_now == shard_of_user.size();
+    },
+    lease_duration + seconds(10), milliseconds(250)));
+  check_one_owner_each(live, shard_of_user);
+
   // Deleting goes through the shards' owners too (the roles are dropped).
   (void)env.k8s.kubectl({"delete", pguser, "--all", "-n", env.ns, "--wait=false"});
   CHECK(wait_until([&] { return env.k8s.list(pguser, env.ns).empty(); }, seconds(60 + n / 2),
