@@ -153,6 +153,10 @@ TEST_CASE("three processes with three shards reconcile each user exactly once an
   for (int i = 0; i < shards; ++i) {
     INFO("replica " << i << ":\n" << tail_lines(replicas[i]->log(), 20));
     REQUIRE(wait_until([&] { return held(*replicas[i]).count(i) == 1; }, seconds(30)));
+    // What the DBUserShardWithoutHolder alert reads.
+    const auto metrics = run({"curl", "-sf", "http://" + replicas[i]->listen_address() + "/metrics"});
+    CHECK(metrics.out.find("dbuser_shard_held{shard=\"" + std::to_string(i) + "\"} 1\n")
+          != std::string::npos);
   }
 
   const auto db = env.database_name("shard_db");

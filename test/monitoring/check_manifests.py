@@ -24,6 +24,7 @@ MON = ROOT / "deploy/monitoring"
 PROMISED_ALERTS = {
     "DBUserOperatorDown",            # operator down
     "DBUserOperatorNoLeader",        # no leader for 5m
+    "DBUserShardWithoutHolder",      # a shard without a holder for 2 Lease durations (--shards)
     "DBUserReconcileErrorsHigh",     # reconcile error ratio
     "DBUserUsersNotReady",           # users not Ready for 15m, by namespace
     "DBUserSupervisorsStuckInBackoff",
