@@ -143,22 +143,6 @@ std::size_t count_ready(const e2e_env& env, const std::set<std::string>& names,
   return n;
 }
 
-// CPU time (user + system) of a process, in seconds.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::istringstream fields(stat.substr(stat.rfind(')') + 2));
-  std::string f;
-  unsigned long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> f; ++i) {
-    if (i == 14)
-      utime = std::stoul(f);
-    if (i == 15)
-      stime = std::stoul(f);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
 std::string http_get(const std::string& address, const std::string& path) {
   return run_command("curl -sf --max-time 5 http://" + address + path).out;
 }

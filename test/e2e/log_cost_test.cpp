@@ -1,19 +1,33 @@
-// What `--log-level debug` costs (issue 33): the same bulk of PostgresUsers created and then
-// deleted, once at the operator's default log level (info) and once at debug, in the same
-// environment, back to back. The bulk's throughput at debug is at least 90 % of the default's,
-// and the debug log holds no password, verifier or admin credential.
+// What `--log-level debug` costs (issue 33: "costs <= 10 % throughput"): the same bulk of
+// PostgresUsers created and then deleted, once at the operator's default log level (info) and once
+// at debug, in the same environment, back to back; the debug log holds no password, verifier or
+// admin credential.
 //
-// The machine is shared (2 cores, other work streams): one phase of either level can be slowed
-// by someone else's build. So the levels alternate, info debug debug info (a load that grows or
-// fades over the test hits both alike), and each level's figure is its best round: outside load
-// only ever slows a round down, so the best round is the closest to what the level itself costs.
-// The bound stays 10 %.
+// What is asserted is the operator's CPU per user (utime + stime of its process, from the first
+// create to all N gone): at debug at most 1.10 x at info, each level's best round. That is
+// stricter than the issue's 10 % of throughput. The machine is CPU-bound during a bulk (2 cores;
+// kube-apiserver, etcd, PostgreSQL and the operator all busy), so throughput is the cores over the
+// CPU that every part spends per user, and the log level changes only the operator's part:
+// formatting and writing the log is done by the operator's own threads. The operator is a fraction
+// of that CPU: issue 33 measured kube-apiserver ~15 ms and PostgreSQL ~9 ms per user beside the
+// operator's, which here is about 11 ms at info: about a third of the whole or less, so 10 % more of
+// the operator is 3-4 % of the whole, well inside 10 % of the throughput.
+// CPU per user hardly depends on what else runs on the machine (a round slowed by someone else's
+// build waits longer, it does not compute more), where wall-clock throughput moves by tens of
+// percent with the load: so the test runs beside others (no RUN_SERIAL), and the throughput of
+// each round and best debug / best info are reported as WARN lines, not asserted.
 //
-// Throughput of a round: N / (first create → all N Ready + first delete → all N gone), the bulk
+// Levels alternate, info debug debug info (a load that grows or fades over the test hits both
+// alike); each level's figure is its best round (least CPU per user, highest throughput).
+// Throughput of a round: N / (first create -> all N Ready + first delete -> all N gone), the bulk
 // sent by 4 kubectl processes at once (support/bulk.hpp), as the test's own watch
-// (k8s::informer) sees it; operator CPU per user from /proc beside it.
-// DBUSER_LOG_COST_USERS sets N (default 1000), DBUSER_LOG_COST_ROUNDS the rounds per level
-// (default 2). The figures are printed as WARN lines. Logs are JSON, as deploy/ runs the operator.
+// (k8s::informer) sees it. DBUSER_LOG_COST_USERS sets N (default 300), DBUSER_LOG_COST_ROUNDS the
+// rounds per level (default 2). Logs are JSON, as deploy/ runs the operator.
+//
+// Measured here (2 cores shared with other work streams, load average 7-10; 300 users, about 95 s):
+// operator CPU per user at info 11.07-11.90 ms, at debug 11.13-11.90 ms; best debug / best info
+// 1.00-1.07 (logs of ~170 KB at info, ~1.1 MB at debug). Throughput 11.8-15.2 users/s per round,
+// best debug / best info 1.01-1.17, alone or beside other e2e tests (ctest -j3).
 #include "test/e2e/support/bulk.hpp"
 #include "test/e2e/support/prelude.hpp"
 
@@ -25,10 +39,8 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <fstream>
-#include <iterator>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include <unistd.h>
@@ -46,20 +58,12 @@ double since(steady_clock::time_point t) {
   return duration<double>(steady_clock::now() - t).count();
 }
 
-// utime + stime of a process, in seconds.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const auto close = text.rfind(')');
-  if (close == std::string::npos)
-    return 0;
-  std::istringstream rest(text.substr(close + 2));
-  std::vector<std::string> f;
-  for (std::string x; rest >> x && f.size() < 13;)
-    f.push_back(x);
-  if (f.size() < 13)
-    return 0;
-  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+// The machine's load averages over 1, 5 and 15 minutes (/proc/loadavg), for the figures.
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
 }
 
 // The names of the namespace's PostgresUsers that are Ready, and how many exist, as a watch sees
@@ -170,14 +174,14 @@ round_figures run_round(e2e_env& env, bulk_watch& watch, const std::string& db,
   WARN("--log-level " << level << ", round " << round << ": " << n << " users Ready in "
        << r.create_s << " s, deleted in " << r.delete_s << " s: " << r.users_per_s(n)
        << " users/s; operator CPU " << r.cpu_ms_per_user << " ms per user; log "
-       << env.op->log().size() / 1024 << " KB");
+       << env.op->log().size() / 1024 << " KB; load average " << load_average());
   return r;
 }
 
 } // namespace
 
-TEST_CASE("the debug log level costs at most 10 % of the bulk's throughput and logs no secret") {
-  const int n = env_int("DBUSER_LOG_COST_USERS", 1000);
+TEST_CASE("debug logging costs the operator at most 10 % more CPU per user and logs no secret") {
+  const int n = env_int("DBUSER_LOG_COST_USERS", 300);
   const int rounds = env_int("DBUSER_LOG_COST_ROUNDS", 2);
   e2e_options quiet;
   quiet.start_operator = false;
@@ -204,15 +208,26 @@ TEST_CASE("the debug log level costs at most 10 % of the bulk's throughput and l
       }
     }
   }
-  auto best = [n](const std::vector<round_figures>& v) {
+  auto best_rate = [n](const std::vector<round_figures>& v) {
     double b = 0;
     for (const auto& r : v)
       b = std::max(b, r.users_per_s(n));
     return b;
   };
-  const double info_rate = best(info);
-  const double debug_rate = best(debug);
-  WARN("best of " << rounds << " rounds: info " << info_rate << " users/s, debug " << debug_rate
-       << " users/s: debug / info = " << debug_rate / info_rate);
-  CHECK(debug_rate >= 0.9 * info_rate);
+  auto best_cpu = [](const std::vector<round_figures>& v) {
+    double b = v.front().cpu_ms_per_user;
+    for (const auto& r : v)
+      b = std::min(b, r.cpu_ms_per_user);
+    return b;
+  };
+  const double info_rate = best_rate(info);
+  const double debug_rate = best_rate(debug);
+  const double info_cpu = best_cpu(info);
+  const double debug_cpu = best_cpu(debug);
+  WARN("best of " << rounds << " rounds: info " << info_rate << " users/s, " << info_cpu
+       << " ms operator CPU per user; debug " << debug_rate << " users/s, " << debug_cpu
+       << " ms per user: CPU debug / info = " << debug_cpu / info_cpu
+       << ", throughput debug / info = " << debug_rate / info_rate << "; load average "
+       << load_average());
+  CHECK(debug_cpu <= 1.10 * info_cpu);
 }

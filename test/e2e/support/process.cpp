@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <fstream>
+#include <iterator>
 #include <netinet/in.h>
 #include <sstream>
 #include <stdexcept>
@@ -128,6 +129,23 @@ std::string tail_lines(const std::string& text, std::size_t n) {
       break;
   }
   return text.substr(pos);
+}
+
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // The command name (field 2) may hold spaces and parentheses: the fields after it follow the
+  // last ')'. utime and stime are fields 14 and 15, in clock ticks.
+  const auto close = text.rfind(')');
+  if (close == std::string::npos || close + 2 > text.size())
+    return 0;
+  std::istringstream rest(text.substr(close + 2));
+  std::vector<std::string> f;
+  for (std::string x; rest >> x && f.size() < 13;)
+    f.push_back(x);
+  if (f.size() < 13)
+    return 0;
+  return (std::stod(f[11]) + std::stod(f[12])) / static_cast<double>(::sysconf(_SC_CLK_TCK));
 }
 
 } // namespace dbuser::test::e2e

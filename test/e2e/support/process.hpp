@@ -1,9 +1,10 @@
 #pragma once
 
 // Child processes for the end-to-end tests: run a command to completion with its output captured,
-// and find a free TCP port for a listener.
+// find a free TCP port for a listener, and read what a process has spent.
 
 #include <chrono>
+#include <sys/types.h>
 #include <map>
 #include <string>
 #include <vector>
@@ -24,6 +25,10 @@ exec_result run(const std::vector<std::string>& argv, const std::string& input =
 
 // A TCP port on 127.0.0.1 that nobody listens on right now.
 int free_tcp_port();
+
+// The CPU time a process has spent so far (utime + stime of /proc/<pid>/stat), in seconds; 0 when
+// it cannot be read (the process is gone).
+double cpu_seconds(pid_t pid);
 
 // The last `n` lines of `text` (for failure messages).
 std::string tail_lines(const std::string& text, std::size_t n);
