@@ -247,6 +247,25 @@ template <class E>
 using secret_of = std::decay_t<decltype(*E::password_secret(std::string(),
                                                              std::declval<typename E::desired>()))>;
 
+// Sets the role's password to the job's (the secret derived from it): the secret when it was set,
+// else nothing, and the failure in `r`.
+template <class E>
+std::optional<secret_of<E>> set_job_password(typename E::executor& ex,
+                                             const typename E::desired& d, const db_job& job,
+                                             db_result& r) {
+  auto secret = E::password_secret(job.password, d);
+  if (!secret) {
+    r.failure = to_db_error(secret.error());
+    return std::nullopt;
+  }
+  if (auto set = E::set_password(ex, d, *secret); !set) {
+    r.failure = to_db_error(set.error());
+    return std::nullopt;
+  }
+  r.password_set = true;
+  return std::move(*secret);
+}
+
 // Logs in with the job's password; when that fails for authentication and the role is ours, the
 // Secret is the source of truth: set the role's password to it and check again. `set`: the
 // secret this job just set, if any.
@@ -255,16 +274,9 @@ void check_login(typename E::executor& ex, const typename E::desired& d, const d
                  db_result& r, const secret_of<E>* set) {
   auto login = E::login(ex, d, job.password, job.login_database, set, job.verify);
   if (auth_failed(login) && !r.password_set) {
-    auto secret = E::password_secret(job.password, d);
-    if (!secret) {
-      r.failure = to_db_error(secret.error());
+    auto secret = set_job_password<E>(ex, d, job, r);
+    if (!secret)
       return;
-    }
-    if (auto done = E::set_password(ex, d, *secret); !done) {
-      r.failure = to_db_error(done.error());
-      return;
-    }
-    r.password_set = true;
     r.done.emplace_back("reset the password of " + E::name(d) + " to the Secret's");
     login = E::login(ex, d, job.password, job.login_database, &*secret, job.verify);
   }
@@ -314,47 +326,46 @@ db_result converge(typename E::executor& ex, db_job& job) {
   return r;
 }
 
-template <class E>
-db_result remove(typename E::executor& ex, db_job& job) {
+// What remove and rotate share: they act only on a role or account that exists and is ours
+// (absent: nothing to do; not ours: never drop it nor touch its password). `step(d, r)` does the
+// rest and fills the result.
+template <class E, class Step>
+db_result on_ours(typename E::executor& ex, db_job& job, Step step) {
   db_result r;
   auto& d = E::of(job);
-  if (!read_claim<E>(ex, d, job, r) || r.claim != msg::role_claim::ours)
-    return r; // absent: nothing to do; not ours: never drop it
-  if (job.keep_while_members) {
-    if (auto why = E::in_use(ex, d, r); why || r.failure) {
-      if (!r.failure)
-        r.refusal = std::move(*why);
-      return r;
-    }
-  }
-  auto done = E::drop(ex, d);
-  if (!done) {
-    r.failure = to_db_error(done.error());
-    return r;
-  }
-  r.done = std::move(*done);
+  if (read_claim<E>(ex, d, job, r) && r.claim == msg::role_claim::ours)
+    step(d, r);
   return r;
 }
 
 template <class E>
+db_result remove(typename E::executor& ex, db_job& job) {
+  return on_ours<E>(ex, job, [&](auto& d, db_result& r) {
+    if (job.keep_while_members) {
+      if (auto why = E::in_use(ex, d, r); why || r.failure) {
+        if (!r.failure)
+          r.refusal = std::move(*why);
+        return;
+      }
+    }
+    auto done = E::drop(ex, d);
+    if (!done) {
+      r.failure = to_db_error(done.error());
+      return;
+    }
+    r.done = std::move(*done);
+  });
+}
+
+template <class E>
 db_result rotate(typename E::executor& ex, db_job& job) {
-  db_result r;
-  auto& d = E::of(job);
-  if (!read_claim<E>(ex, d, job, r) || r.claim != msg::role_claim::ours)
-    return r; // rotation never applies to an account that is not ours
-  auto secret = E::password_secret(job.password, d);
-  if (!secret) {
-    r.failure = to_db_error(secret.error());
-    return r;
-  }
-  if (auto set = E::set_password(ex, d, *secret); !set) {
-    r.failure = to_db_error(set.error());
-    return r;
-  }
-  r.password_set = true;
-  r.done.emplace_back("rotated the password of " + E::name(d));
-  r.login = to_login(E::login(ex, d, job.password, job.login_database, &*secret, job.verify));
-  return r;
+  return on_ours<E>(ex, job, [&](auto& d, db_result& r) {
+    auto secret = set_job_password<E>(ex, d, job, r);
+    if (!secret)
+      return;
+    r.done.emplace_back("rotated the password of " + E::name(d));
+    r.login = to_login(E::login(ex, d, job.password, job.login_database, &*secret, job.verify));
+  });
 }
 
 template <class E>

@@ -36,13 +36,16 @@ std::vector<double> reconcile_duration_buckets() {
   return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
 }
 
-std::string escape_label_value(const std::string& v) {
+namespace {
+
+// Prometheus' text format escapes: backslash and newline, and in a label value the double quote.
+std::string escaped(const std::string& v, bool quotes) {
   std::string out;
   out.reserve(v.size());
   for (char c : v) {
     if (c == '\\')
       out += "\\\\";
-    else if (c == '"')
+    else if (c == '"' && quotes)
       out += "\\\"";
     else if (c == '\n')
       out += "\\n";
@@ -52,18 +55,11 @@ std::string escape_label_value(const std::string& v) {
   return out;
 }
 
-std::string escape_help(const std::string& v) {
-  std::string out;
-  for (char c : v) {
-    if (c == '\\')
-      out += "\\\\";
-    else if (c == '\n')
-      out += "\\n";
-    else
-      out += c;
-  }
-  return out;
-}
+} // namespace
+
+std::string escape_label_value(const std::string& v) { return escaped(v, true); }
+
+std::string escape_help(const std::string& v) { return escaped(v, false); }
 
 std::string format_value(double v) {
   if (std::isnan(v))

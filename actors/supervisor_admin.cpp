@@ -79,21 +79,21 @@ std::optional<std::string> admin_conflict(const api::user_spec& spec, const std:
 msg::db_target target_of(const api::user_spec& spec, const std::string& user,
                          const std::string& password, seconds connect_timeout) {
   msg::db_target t;
+  // What both engines' targets hold; each names its TLS mode its own way.
+  auto endpoint = [&](auto& engine_target) {
+    engine_target.host = spec.host;
+    engine_target.port = spec.port;
+    engine_target.admin_user = user;
+    engine_target.admin_password = password;
+    engine_target.connect_timeout = connect_timeout;
+  };
   if (spec.eng == api::engine::mysql) {
     t.engine = msg::db_engine::mysql;
-    t.my.host = spec.host;
-    t.my.port = spec.port;
-    t.my.admin_user = user;
-    t.my.admin_password = password;
+    endpoint(t.my);
     t.my.tls_mode = spec.ssl_mode;
-    t.my.connect_timeout = connect_timeout;
   } else {
-    t.pg.host = spec.host;
-    t.pg.port = spec.port;
-    t.pg.admin_user = user;
-    t.pg.admin_password = password;
+    endpoint(t.pg);
     t.pg.ssl_mode = spec.ssl_mode;
-    t.pg.connect_timeout = connect_timeout;
   }
   return t;
 }

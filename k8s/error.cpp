@@ -1,24 +1,35 @@
 #include "k8s/error.hpp"
 
 #include <cstdlib>
+#include <string_view>
+#include <utility>
 
 namespace dbuser::k8s {
 
 namespace {
 
+// A Status's reason (metav1.StatusReason) and the kind it names.
+constexpr std::pair<std::string_view, error::kind> reasons[] = {
+  {"NotFound", error::kind::not_found},
+  {"AlreadyExists", error::kind::already_exists},
+  {"Conflict", error::kind::conflict},
+  {"Gone", error::kind::gone},
+  {"Expired", error::kind::gone},
+  {"Invalid", error::kind::invalid},
+  {"BadRequest", error::kind::bad_request},
+  {"Forbidden", error::kind::forbidden},
+  {"Unauthorized", error::kind::unauthorized},
+  {"TooManyRequests", error::kind::too_many_requests},
+  {"Timeout", error::kind::server_timeout},
+  {"ServerTimeout", error::kind::server_timeout},
+  {"ServiceUnavailable", error::kind::unavailable},
+  {"InternalError", error::kind::internal},
+};
+
 error::kind kind_from(int status, const std::string& reason) {
-  if (reason == "NotFound") return error::kind::not_found;
-  if (reason == "AlreadyExists") return error::kind::already_exists;
-  if (reason == "Conflict") return error::kind::conflict;
-  if (reason == "Gone" || reason == "Expired") return error::kind::gone;
-  if (reason == "Invalid") return error::kind::invalid;
-  if (reason == "BadRequest") return error::kind::bad_request;
-  if (reason == "Forbidden") return error::kind::forbidden;
-  if (reason == "Unauthorized") return error::kind::unauthorized;
-  if (reason == "TooManyRequests") return error::kind::too_many_requests;
-  if (reason == "Timeout" || reason == "ServerTimeout") return error::kind::server_timeout;
-  if (reason == "ServiceUnavailable") return error::kind::unavailable;
-  if (reason == "InternalError") return error::kind::internal;
+  for (const auto& [name, kind] : reasons)
+    if (reason == name)
+      return kind;
   switch (status) {
     case 400: return error::kind::bad_request;
     case 401: return error::kind::unauthorized;

@@ -5,6 +5,9 @@
 #include "mysql/password.hpp"
 #include "mysql/validation.hpp"
 
+#include <array>
+#include <cstddef>
+
 namespace dbuser::mysql::sql {
 
 namespace {
@@ -57,6 +60,19 @@ result<std::string> account(std::string_view user, std::string_view host) {
   return *u + "@" + *h;
 }
 
+namespace {
+
+// prefix + 'user'@'host' + suffix: the statements about one account.
+result<std::string> account_statement(std::string prefix, std::string_view user,
+                                      std::string_view host, std::string_view suffix = {}) {
+  auto a = account(user, host);
+  if (!a)
+    return a;
+  return std::move(prefix) + *a + std::string(suffix);
+}
+
+} // namespace
+
 std::string database_pattern(std::string_view database) {
   std::string out;
   out.reserve(database.size() + 4);
@@ -70,81 +86,71 @@ std::string database_pattern(std::string_view database) {
 
 result<std::string> create_user(std::string_view user, std::string_view host,
                                 std::string_view hash, int max_user_connections) {
-  auto a = account(user, host);
-  if (!a)
-    return a;
   auto h = checked_hash(hash);
   if (!h)
     return h;
-  return "CREATE USER " + *a + " IDENTIFIED WITH mysql_native_password AS '" + *h
-         + "' WITH MAX_USER_CONNECTIONS " + std::to_string(max_user_connections);
+  return account_statement("CREATE USER ", user, host,
+                           " IDENTIFIED WITH mysql_native_password AS '" + *h
+                             + "' WITH MAX_USER_CONNECTIONS "
+                             + std::to_string(max_user_connections));
 }
 
 result<std::string> alter_user_password(std::string_view user, std::string_view host,
                                         std::string_view hash) {
-  auto a = account(user, host);
-  if (!a)
-    return a;
   auto h = checked_hash(hash);
   if (!h)
     return h;
-  return "ALTER USER " + *a + " IDENTIFIED WITH mysql_native_password AS '" + *h + "'";
+  return account_statement("ALTER USER ", user, host,
+                           " IDENTIFIED WITH mysql_native_password AS '" + *h + "'");
 }
 
 result<std::string> alter_user_max_connections(std::string_view user, std::string_view host,
                                                int limit) {
-  auto a = account(user, host);
-  if (!a)
-    return a;
   if (limit < 0)
     return make_unexpected(make_error(error_kind::invalid,
                                       "MAX_USER_CONNECTIONS must be 0 (no limit) or more"));
-  return "ALTER USER " + *a + " WITH MAX_USER_CONNECTIONS " + std::to_string(limit);
+  return account_statement("ALTER USER ", user, host,
+                           " WITH MAX_USER_CONNECTIONS " + std::to_string(limit));
 }
 
 result<std::string> drop_user(std::string_view user, std::string_view host) {
-  auto a = account(user, host);
-  if (!a)
-    return a;
-  return "DROP USER IF EXISTS " + *a;
+  return account_statement("DROP USER IF EXISTS ", user, host);
 }
 
 result<std::string> revoke_global_privileges(std::string_view user, std::string_view host) {
-  auto a = account(user, host);
-  if (!a)
-    return a;
-  return "REVOKE ALL PRIVILEGES ON *.* FROM " + *a;
+  return account_statement("REVOKE ALL PRIVILEGES ON *.* FROM ", user, host);
 }
 
 result<std::string> revoke_global_grant_option(std::string_view user, std::string_view host) {
-  auto a = account(user, host);
-  if (!a)
-    return a;
-  return "REVOKE GRANT OPTION ON *.* FROM " + *a;
+  return account_statement("REVOKE GRANT OPTION ON *.* FROM ", user, host);
 }
 
 std::string create_database(std::string_view database) {
   return "CREATE DATABASE IF NOT EXISTS " + quote_ident(database);
 }
 
-result<std::string> grant_on_database(privilege_set privileges, std::string_view pattern,
-                                      std::string_view user, std::string_view host) {
+namespace {
+
+// GRANT … TO / REVOKE … FROM on the databases `pattern` matches; empty for no privileges.
+result<std::string> on_database(bool grant, privilege_set privileges, std::string_view pattern,
+                                std::string_view user, std::string_view host) {
   if (privileges.empty())
     return std::string();
-  auto a = account(user, host);
-  if (!a)
-    return a;
-  return "GRANT " + privileges.to_string() + " ON " + quote_ident(pattern) + ".* TO " + *a;
+  return account_statement(std::string(grant ? "GRANT " : "REVOKE ") + privileges.to_string()
+                             + " ON " + quote_ident(pattern) + (grant ? ".* TO " : ".* FROM "),
+                           user, host);
+}
+
+} // namespace
+
+result<std::string> grant_on_database(privilege_set privileges, std::string_view pattern,
+                                      std::string_view user, std::string_view host) {
+  return on_database(true, privileges, pattern, user, host);
 }
 
 result<std::string> revoke_on_database(privilege_set privileges, std::string_view pattern,
                                        std::string_view user, std::string_view host) {
-  if (privileges.empty())
-    return std::string();
-  auto a = account(user, host);
-  if (!a)
-    return a;
-  return "REVOKE " + privileges.to_string() + " ON " + quote_ident(pattern) + ".* FROM " + *a;
+  return on_database(false, privileges, pattern, user, host);
 }
 
 result<std::string> revoke_keywords_on_database(const std::vector<std::string>& keywords,
@@ -161,18 +167,14 @@ result<std::string> revoke_keywords_on_database(const std::vector<std::string>& 
       list += ", ";
     list += k;
   }
-  auto a = account(user, host);
-  if (!a)
-    return a;
-  return "REVOKE " + list + " ON " + quote_ident(pattern) + ".* FROM " + *a;
+  return account_statement("REVOKE " + list + " ON " + quote_ident(pattern) + ".* FROM ", user,
+                           host);
 }
 
 result<std::string> revoke_grant_option(std::string_view pattern, std::string_view user,
                                         std::string_view host) {
-  auto a = account(user, host);
-  if (!a)
-    return a;
-  return "REVOKE GRANT OPTION ON " + quote_ident(pattern) + ".* FROM " + *a;
+  return account_statement("REVOKE GRANT OPTION ON " + quote_ident(pattern) + ".* FROM ", user,
+                           host);
 }
 
 std::string create_bookkeeping_database() {
@@ -186,37 +188,49 @@ std::string create_owners_table() {
            "(`user`, `host`)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin";
 }
 
+namespace {
+
+// Each text through quote_literal, in order: all of them, or the first refusal.
+template <std::size_t N>
+result<std::array<std::string, N>> quote_literals(const std::string_view (&texts)[N]) {
+  std::array<std::string, N> out;
+  for (std::size_t i = 0; i < N; ++i) {
+    auto q = quote_literal(texts[i]);
+    if (!q)
+      return make_unexpected(std::move(q.error()));
+    out[i] = std::move(*q);
+  }
+  return out;
+}
+
+} // namespace
+
 result<std::string> claim_owner(std::string_view user, std::string_view host,
                                 std::string_view owner) {
-  auto u = quote_literal(user);
-  auto h = quote_literal(host);
-  auto o = quote_literal(owner);
-  for (const auto* r : {&u, &h, &o})
-    if (!*r)
-      return *r;
-  return "INSERT INTO " + owners_table + " (`user`, `host`, `owner`) VALUES (" + *u + ", " + *h
-         + ", " + *o + ")";
+  const auto q = quote_literals({user, host, owner});
+  if (!q)
+    return make_unexpected(q.error());
+  const auto& [u, h, o] = *q;
+  return "INSERT INTO " + owners_table + " (`user`, `host`, `owner`) VALUES (" + u + ", " + h
+         + ", " + o + ")";
 }
 
 result<std::string> release_owner(std::string_view user, std::string_view host,
                                   std::string_view owner) {
-  auto u = quote_literal(user);
-  auto h = quote_literal(host);
-  auto o = quote_literal(owner);
-  for (const auto* r : {&u, &h, &o})
-    if (!*r)
-      return *r;
-  return "DELETE FROM " + owners_table + " WHERE `user` = " + *u + " AND `host` = " + *h
-         + " AND `owner` = " + *o;
+  const auto q = quote_literals({user, host, owner});
+  if (!q)
+    return make_unexpected(q.error());
+  const auto& [u, h, o] = *q;
+  return "DELETE FROM " + owners_table + " WHERE `user` = " + u + " AND `host` = " + h
+         + " AND `owner` = " + o;
 }
 
 result<std::string> select_owner(std::string_view user, std::string_view host) {
-  auto u = quote_literal(user);
-  auto h = quote_literal(host);
-  for (const auto* r : {&u, &h})
-    if (!*r)
-      return *r;
-  return "SELECT `owner` FROM " + owners_table + " WHERE `user` = " + *u + " AND `host` = " + *h;
+  const auto q = quote_literals({user, host});
+  if (!q)
+    return make_unexpected(q.error());
+  const auto& [u, h] = *q;
+  return "SELECT `owner` FROM " + owners_table + " WHERE `user` = " + u + " AND `host` = " + h;
 }
 
 } // namespace dbuser::mysql::sql

@@ -100,42 +100,41 @@ public:
   }
 
   bool send(const std::string& data) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-      int n = 0;
-      if (ssl_ != nullptr) {
-        if (!tls_step(
-              [&] {
-                return SSL_write(ssl_, data.data() + done, static_cast<int>(data.size() - done));
-              },
-              n))
-          return false;
-      } else {
-        n = static_cast<int>(::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL));
-        if (n < 0) {
-          if ((errno == EAGAIN || errno == EINTR) && wait(POLLOUT))
-            continue;
-          return false;
-        }
-      }
-      done += static_cast<std::size_t>(n);
-    }
-    return true;
+    return move_all(
+      data.size(),
+      [&](std::size_t done) {
+        return SSL_write(ssl_, data.data() + done, static_cast<int>(data.size() - done));
+      },
+      [&](std::size_t done) {
+        return ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      },
+      POLLOUT);
   }
 
   bool recv(char* out, std::size_t len) {
+    return move_all(
+      len,
+      [&](std::size_t done) { return SSL_read(ssl_, out + done, static_cast<int>(len - done)); },
+      [&](std::size_t done) { return ::recv(fd_, out + done, len - done, 0); }, POLLIN);
+  }
+
+  // Moves `len` bytes, `tls(done)` or `plain(done)` at a time (each returns how many moved, below
+  // zero on an error), waiting for `events` while the socket would block; false when the
+  // connection failed or closed first.
+  template <class Tls, class Plain>
+  bool move_all(std::size_t len, Tls tls, Plain plain, short events) {
     std::size_t done = 0;
     while (done < len) {
       int n = 0;
       if (ssl_ != nullptr) {
-        if (!tls_step([&] { return SSL_read(ssl_, out + done, static_cast<int>(len - done)); }, n))
+        if (!tls_step([&] { return tls(done); }, n))
           return false;
       } else {
-        n = static_cast<int>(::recv(fd_, out + done, len - done, 0));
+        n = static_cast<int>(plain(done));
         if (n == 0)
           return false;
         if (n < 0) {
-          if ((errno == EAGAIN || errno == EINTR) && wait(POLLIN))
+          if ((errno == EAGAIN || errno == EINTR) && wait(events))
             continue;
           return false;
         }

@@ -64,6 +64,17 @@ const observed_schema* find_schema(const observed_state& o, const scope_key& k) 
   return nullptr;
 }
 
+// The role's comment: the marker that names its owning resource.
+result<void> mark_managed(builder& b, const desired_role& d) {
+  const auto& r = d.name;
+  auto comment = sql::comment_on_role(r, d.marker);
+  if (!comment)
+    return make_unexpected(comment.error());
+  b.add("", *comment, "marked role " + r + " as managed", "while marking role " + r, false, false,
+        b.needs_admin_option(r));
+  return {};
+}
+
 // The role itself: created (LOGIN with the password when it is the active one, else NOLOGIN),
 // then its attributes, connection limit and marker; `mode` says what LOGIN and the password
 // should be. `verifier` and `set_password` apply to an active role.
@@ -82,12 +93,7 @@ result<void> plan_role(builder& b, const desired_role& d, const observed_role& o
       return make_unexpected(create.error());
     b.add("", *create, "created role " + r, "while creating role " + r, false, active,
           "the admin " + b.admin + " lacks CREATEROLE: grant it CREATEROLE");
-    auto comment = sql::comment_on_role(r, d.marker);
-    if (!comment)
-      return make_unexpected(comment.error());
-    b.add("", *comment, "marked role " + r + " as managed", "while marking role " + r, false,
-          false, b.needs_admin_option(r));
-    return {};
+    return mark_managed(b, d);
   }
   if (active && !o.login)
     b.add("", sql::alter_role_attribute(r, "LOGIN"), "enabled LOGIN for role " + r,
@@ -118,13 +124,8 @@ result<void> plan_role(builder& b, const desired_role& d, const observed_role& o
           "set the connection limit of role " + r + " to " + std::to_string(d.connection_limit),
           "while setting the connection limit of role " + r, false, false,
           b.needs_admin_option(r));
-  if (o.comment != d.marker) {
-    auto comment = sql::comment_on_role(r, d.marker);
-    if (!comment)
-      return make_unexpected(comment.error());
-    b.add("", *comment, "marked role " + r + " as managed", "while marking role " + r, false,
-          false, b.needs_admin_option(r));
-  }
+  if (o.comment != d.marker)
+    return mark_managed(b, d);
   return {};
 }
 
