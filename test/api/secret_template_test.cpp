@@ -7,6 +7,7 @@
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <string_view>
 
 using namespace dbuser::api;
 using nlohmann::json;
@@ -40,19 +41,28 @@ std::string error_of(const std::string& text) {
 }
 
 // Decoders, written here from each format's rules, independent of the encoders.
+
+// Backslash escapes: a backslash takes the next character as it is; `special` may not stand
+// unescaped (it would end the value or the field early).
+std::string backslash_unescape(std::string_view s, char special) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\') {
+      ++i;
+      REQUIRE(i < s.size()); // a backslash escapes a character
+    } else {
+      REQUIRE(s[i] != special);
+    }
+    out += s[i];
+  }
+  return out;
+}
+
 std::string libpq_unquote(const std::string& s) {
   REQUIRE(s.size() >= 2);
   REQUIRE(s.front() == '\'');
   REQUIRE(s.back() == '\'');
-  std::string out;
-  for (std::size_t i = 1; i + 1 < s.size(); ++i) {
-    if (s[i] == '\\')
-      ++i;
-    else
-      REQUIRE(s[i] != '\''); // an unescaped quote would end the value early
-    out += s[i];
-  }
-  return out;
+  return backslash_unescape(std::string_view(s).substr(1, s.size() - 2), '\'');
 }
 
 std::string dotnet_unquote(const std::string& s) {
@@ -70,17 +80,7 @@ std::string dotnet_unquote(const std::string& s) {
   return out;
 }
 
-std::string pgpass_unescape(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '\\')
-      ++i;
-    else
-      REQUIRE(s[i] != ':'); // an unescaped colon would start the next field
-    out += s[i];
-  }
-  return out;
-}
+std::string pgpass_unescape(const std::string& s) { return backslash_unescape(s, ':'); }
 
 } // namespace
 

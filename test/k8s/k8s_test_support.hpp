@@ -56,6 +56,12 @@ inline json config_map(const std::string& name, json data = json::object(), json
               {"data", data}};
 }
 
+// Whether `ref` is gone: a get answers NotFound.
+inline bool not_found(const std::shared_ptr<client>& c, const object_ref& ref) {
+  auto r = sync([&](auto cb) { c->get(ref, cb); });
+  return !r && r.error().code == error::kind::not_found;
+}
+
 inline std::string error_text(const expected<json, error>& r) { return r ? std::string("ok") : r.error().to_string(); }
 
 } // namespace dbuser::k8s::test

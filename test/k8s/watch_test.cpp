@@ -23,6 +23,10 @@ struct recorded {
     std::lock_guard<std::mutex> lock(m);
     events.push_back(ev);
   }
+  bool is_closed() {
+    std::lock_guard<std::mutex> lock(m);
+    return closed.has_value();
+  }
   size_t count(const std::string& type) {
     std::lock_guard<std::mutex> lock(m);
     size_t n = 0;
@@ -37,6 +41,22 @@ std::string list_rv(const std::shared_ptr<client>& c, const std::string& ns) {
   return (*l)["metadata"]["resourceVersion"].get<std::string>();
 }
 
+// A watch of the namespace's ConfigMaps from `rv` whose events and end `rec` records;
+// `timeout_seconds` as watch_options says.
+std::shared_ptr<watch_handle> watch_config_maps(const std::shared_ptr<client>& c,
+                                                const std::string& ns, const std::string& rv,
+                                                const std::shared_ptr<recorded>& rec,
+                                                std::optional<long> timeout_seconds = 300) {
+  watch_options wo;
+  wo.resource_version = rv;
+  wo.timeout_seconds = timeout_seconds;
+  return c->watch(resource::config_maps(), ns, wo, [rec](const watch_event& ev) { rec->add(ev); },
+                  [rec](expected<void, error> r) {
+                    std::lock_guard<std::mutex> lock(rec->m);
+                    rec->closed = std::move(r);
+                  });
+}
+
 } // namespace
 
 TEST_CASE("a watch sees ADDED, MODIFIED and DELETED in order for 200 quick changes with none missing") {
@@ -44,13 +64,7 @@ TEST_CASE("a watch sees ADDED, MODIFIED and DELETED in order for 200 quick chang
   const auto ns = fresh_namespace(c, "watch");
   const auto rv = list_rv(c, ns);
   auto rec = std::make_shared<recorded>();
-  watch_options wo;
-  wo.resource_version = rv;
-  auto w = c->watch(resource::config_maps(), ns, wo, [rec](const watch_event& ev) { rec->add(ev); },
-                    [rec](expected<void, error> r) {
-                      std::lock_guard<std::mutex> lock(rec->m);
-                      rec->closed = std::move(r);
-                    });
+  auto w = watch_config_maps(c, ns, rv, rec);
   // 50 objects × (create, update, patch, delete) = 200 changes; remember each change's version.
   std::vector<std::pair<std::string, std::string>> expected_changes; // (type, resourceVersion)
   for (int i = 0; i < 50; ++i) {
@@ -107,19 +121,9 @@ TEST_CASE("a watch from a compacted resourceVersion ends with Gone unless the wa
   // is asserted by k8s_informer_test, which forces it.
   for (const std::string& from : {std::string("1"), old_rv}) {
     auto rec = std::make_shared<recorded>();
-    watch_options wo;
-    wo.resource_version = from;
-    auto w = c->watch(resource::config_maps(), ns, wo, [rec](const watch_event& ev) { rec->add(ev); },
-                      [rec](expected<void, error> r) {
-                        std::lock_guard<std::mutex> lock(rec->m);
-                        rec->closed = std::move(r);
-                      });
-    bool closed = wait_until(
-        [&] {
-          std::lock_guard<std::mutex> lock(rec->m);
-          return rec->closed.has_value();
-        },
-        from == "1" ? std::chrono::seconds(10) : std::chrono::seconds(2));
+    auto w = watch_config_maps(c, ns, from, rec);
+    bool closed = wait_until([&] { return rec->is_closed(); },
+                             from == "1" ? std::chrono::seconds(10) : std::chrono::seconds(2));
     w->stop();
     INFO("watch from resourceVersion " << from << " (compacted at " << now_rv << ")");
     if (closed) {
@@ -134,20 +138,8 @@ TEST_CASE("a watch ends cleanly at the server's timeout") {
   auto c = admin_client();
   const auto ns = fresh_namespace(c, "timeout");
   auto rec = std::make_shared<recorded>();
-  watch_options wo;
-  wo.resource_version = list_rv(c, ns);
-  wo.timeout_seconds = 1;
-  auto w = c->watch(resource::config_maps(), ns, wo, [rec](const watch_event& ev) { rec->add(ev); },
-                    [rec](expected<void, error> r) {
-                      std::lock_guard<std::mutex> lock(rec->m);
-                      rec->closed = std::move(r);
-                    });
-  REQUIRE(wait_until(
-      [&] {
-        std::lock_guard<std::mutex> lock(rec->m);
-        return rec->closed.has_value();
-      },
-      std::chrono::seconds(15)));
+  auto w = watch_config_maps(c, ns, list_rv(c, ns), rec, 1);
+  REQUIRE(wait_until([&] { return rec->is_closed(); }, std::chrono::seconds(15)));
   CHECK(rec->closed->has_value());
 }
 
@@ -155,13 +147,7 @@ TEST_CASE("stopping a watch is immediate and silences it") {
   auto c = admin_client();
   const auto ns = fresh_namespace(c, "stop");
   auto rec = std::make_shared<recorded>();
-  watch_options wo;
-  wo.resource_version = list_rv(c, ns);
-  auto w = c->watch(resource::config_maps(), ns, wo, [rec](const watch_event& ev) { rec->add(ev); },
-                    [rec](expected<void, error> r) {
-                      std::lock_guard<std::mutex> lock(rec->m);
-                      rec->closed = std::move(r);
-                    });
+  auto w = watch_config_maps(c, ns, list_rv(c, ns), rec);
   REQUIRE(sync([&](auto cb) { c->create(resource::config_maps(), ns, config_map("first"), cb); }));
   REQUIRE(wait_until([&] { return rec->count("ADDED") == 1; }, std::chrono::seconds(10)));
   const auto t0 = std::chrono::steady_clock::now();

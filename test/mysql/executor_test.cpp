@@ -9,6 +9,7 @@
 #include "mysql/validation.hpp"
 #include "pg/password.hpp" // password generation is engine-neutral and lives in pg/
 #include "test/support/dev_env.hpp"
+#include "test/support/engine_checks.hpp"
 #include "test/support/wait.hpp"
 
 #include <catch2/catch.hpp>
@@ -28,11 +29,7 @@ using dbuser::test::dev_env;
 
 namespace {
 
-std::string name(const std::string& prefix) {
-  auto n = dbuser::test::unique_name(prefix);
-  std::replace(n.begin(), n.end(), '-', '_');
-  return n.substr(0, 32);
-}
+std::string name(const std::string& prefix) { return dbuser::test::sql_name(prefix, 32); }
 
 int port() { return std::stoi(dev_env::get().at("MYSQL_PORT")); }
 std::string admin_user() { return dev_env::get().at("MYSQL_USER"); }
@@ -51,9 +48,7 @@ target admin_target() {
 }
 
 executor make_executor(target t = admin_target()) {
-  auto e = executor::create(std::move(t));
-  REQUIRE(e);
-  return std::move(e).value();
+  return dbuser::test::created<executor>(std::move(t));
 }
 
 struct closer {
@@ -461,13 +456,7 @@ TEST_CASE("admin connection failures are classified") {
   CHECK(r.error().kind == error_kind::auth);
   CHECK(r.error().message.find("wrong-password-123") == std::string::npos);
 
-  auto closed = admin_target();
-  closed.port = 1; // nothing listens there
-  auto none = make_executor(closed);
-  auto u = none.database_exists("mysql");
-  REQUIRE_FALSE(u);
-  CHECK(u.error().kind == error_kind::unavailable);
-  CHECK(u.error().transient());
+  dbuser::test::check_unreachable<executor>(admin_target(), "mysql");
 
   // The dev server has no TLS: required fails for good, preferred falls back to plaintext.
   auto required = admin_target();

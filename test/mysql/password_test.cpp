@@ -26,10 +26,15 @@ TEST_CASE("an empty password has no hash") {
 }
 
 TEST_CASE("only * and 40 hex digits look like a hash") {
-  CHECK(is_native_password_hash("*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"));
-  CHECK(is_native_password_hash("*2470c0c06dee42fd1618bb99005adca2ec9d1e19"));
-  CHECK_FALSE(is_native_password_hash("2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19"));
-  CHECK_FALSE(is_native_password_hash("*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E1"));
-  CHECK_FALSE(is_native_password_hash("*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E1G"));
-  CHECK_FALSE(is_native_password_hash("password"));
+  for (const char* hash :
+       {"*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19", "*2470c0c06dee42fd1618bb99005adca2ec9d1e19"}) {
+    INFO(hash);
+    CHECK(is_native_password_hash(hash));
+  }
+  for (const char* not_hash : {"2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19", // no *
+                               "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E1", // 39 digits
+                               "*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E1G", "password"}) {
+    INFO(not_hash);
+    CHECK_FALSE(is_native_password_hash(not_hash));
+  }
 }

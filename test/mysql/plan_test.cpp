@@ -1,10 +1,12 @@
 #include "mysql/plan.hpp"
+#include "test/support/engine_checks.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 
 using namespace dbuser::mysql;
+using dbuser::test::sqls;
 
 namespace {
 
@@ -29,13 +31,6 @@ observed_state converged_state() {
   return o;
 }
 
-std::vector<std::string> statements(const std::vector<action>& actions) {
-  std::vector<std::string> out;
-  for (const auto& a : actions)
-    out.push_back(a.sql);
-  return out;
-}
-
 } // namespace
 
 TEST_CASE("a new account is claimed before it is created, then granted") {
@@ -43,7 +38,7 @@ TEST_CASE("a new account is claimed before it is created, then granted") {
   o.databases.push_back(observed_database{"app_db", false});
   auto p = plan(desired(), o);
   REQUIRE(p);
-  CHECK(statements(*p)
+  CHECK(sqls(*p)
         == std::vector<std::string>{
           "CREATE DATABASE IF NOT EXISTS `app_db`",
           "CREATE DATABASE IF NOT EXISTS `dbuser_operator`",
@@ -117,7 +112,7 @@ TEST_CASE("privileges are added and removed to match, extras and grant options r
   o.account.max_user_connections = 3;
   auto p = plan(d, o);
   REQUIRE(p);
-  CHECK(statements(*p)
+  CHECK(sqls(*p)
         == std::vector<std::string>{
           "REVOKE ALL PRIVILEGES ON *.* FROM 'app'@'%'",
           "REVOKE GRANT OPTION ON *.* FROM 'app'@'%'",
@@ -138,7 +133,7 @@ TEST_CASE("a hand-made wildcard grant is not mistaken for the escaped one") {
   o.grants.push_back(observed_grant{"app_db", {privilege::drop}, {}, false}); // matches appXdb
   auto p = plan(desired(), o);
   REQUIRE(p);
-  CHECK(statements(*p) == std::vector<std::string>{"REVOKE DROP ON `app_db`.* FROM 'app'@'%'"});
+  CHECK(sqls(*p) == std::vector<std::string>{"REVOKE DROP ON `app_db`.* FROM 'app'@'%'"});
 }
 
 TEST_CASE("grants on one database are merged and the host is compared lower-cased") {

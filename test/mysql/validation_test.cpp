@@ -1,19 +1,18 @@
 #include "mysql/validation.hpp"
+#include "test/support/engine_checks.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <vector>
 
 using namespace dbuser::mysql;
-
-namespace {
-std::string reason(const result<void>& r) { return r ? std::string() : r.error().message; }
-} // namespace
+using dbuser::test::reason;
 
 TEST_CASE("ordinary user names are accepted") {
-  CHECK(validate_user_name("myapp", "root"));
-  CHECK(validate_user_name("_svc_1", "root"));
-  CHECK(validate_user_name(std::string(32, 'a'), "root"));
+  for (const auto& name : {std::string("myapp"), std::string("_svc_1"), std::string(32, 'a')}) {
+    INFO(name);
+    CHECK(validate_user_name(name, "root"));
+  }
 }
 
 TEST_CASE("a user name of 33 bytes is refused: MySQL keeps 32") {

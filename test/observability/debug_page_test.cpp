@@ -5,12 +5,14 @@
 #include "actors/http_endpoint.hpp"
 #include "actors/introspection.hpp"
 #include "test/observability/http_get.hpp"
+#include "test/observability/served_endpoint.hpp"
 #include "test/support/wait.hpp"
 
 #include <caf/all.hpp>
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <utility>
 
 using namespace dbuser::actors;
 using dbuser::test::http_get;
@@ -23,16 +25,22 @@ const char* browser_accept =
 } // namespace
 
 TEST_CASE("a browser's Accept header gets the page and curl, fetch and JSON clients get JSON") {
-  REQUIRE(accepts_html(browser_accept));
-  REQUIRE(accepts_html("text/html"));
-  REQUIRE(accepts_html("TEXT/HTML; charset=utf-8"));
-  REQUIRE(accepts_html("text/*"));
-  REQUIRE_FALSE(accepts_html(""));
-  REQUIRE_FALSE(accepts_html("*/*"));
-  REQUIRE_FALSE(accepts_html("application/json"));
-  REQUIRE_FALSE(accepts_html("application/json, text/html;q=0.5"));
-  REQUIRE_FALSE(accepts_html("text/html;q=0"));
-  REQUIRE(accepts_html("application/json;q=0.5, text/html"));
+  const std::pair<const char*, bool> cases[] = {
+    {browser_accept, true},
+    {"text/html", true},
+    {"TEXT/HTML; charset=utf-8", true},
+    {"text/*", true},
+    {"", false},
+    {"*/*", false},
+    {"application/json", false},
+    {"application/json, text/html;q=0.5", false},
+    {"text/html;q=0", false},
+    {"application/json;q=0.5, text/html", true},
+  };
+  for (const auto& [accept, html] : cases) {
+    INFO("Accept: " << accept);
+    CHECK(accepts_html(accept) == html);
+  }
 }
 
 TEST_CASE("the debug page is one document that loads nothing from elsewhere") {
@@ -62,13 +70,9 @@ TEST_CASE("the debug page is one document that loads nothing from elsewhere") {
 }
 
 TEST_CASE("/debug/actors answers a browser with the page and anything else with JSON") {
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
-  auto intro = spawn_introspection(sys, false);
-  auto ep = http_endpoint::start(sys, "127.0.0.1:0", intro);
-  REQUIRE(ep);
-  const auto addr = (*ep)->address();
+  dbuser::test::served_endpoint served;
+  const auto& addr = served.addr;
+  const auto& intro = served.intro;
 
   auto page = http_get(addr, "/debug/actors", {{"Accept", browser_accept}});
   REQUIRE(page.status == 200);
@@ -104,7 +108,4 @@ TEST_CASE("/debug/actors answers a browser with the page and anything else with 
   }));
   auto one = http_get(addr, "/debug/actors/ns/a", {{"Accept", browser_accept}});
   CHECK(nlohmann::json::parse(one.body)["phase"] == "Idle");
-
-  (*ep)->stop();
-  caf::anon_send_exit(intro, caf::exit_reason::user_shutdown);
 }

@@ -1,6 +1,7 @@
 #include "actors/http_endpoint.hpp"
 #include "actors/introspection.hpp"
 #include "test/observability/http_get.hpp"
+#include "test/observability/served_endpoint.hpp"
 #include "test/observability/prometheus_parser.hpp"
 #include "test/support/wait.hpp"
 
@@ -51,13 +52,9 @@ TEST_CASE("paths route to their handlers and a resource path needs namespace and
 }
 
 TEST_CASE("the endpoint serves health, readiness, metrics and the actor table") {
-  caf::actor_system_config cfg;
-  cfg.set("scheduler.max-threads", 2);
-  caf::actor_system sys{cfg};
-  auto intro = spawn_introspection(sys, false);
-  auto ep = http_endpoint::start(sys, "127.0.0.1:0", intro);
-  REQUIRE(ep);
-  const auto addr = (*ep)->address();
+  dbuser::test::served_endpoint served;
+  const auto& addr = served.addr;
+  const auto& intro = served.intro;
   REQUIRE(addr.rfind("127.0.0.1:", 0) == 0);
   REQUIRE(addr != "127.0.0.1:0");
 
@@ -98,9 +95,6 @@ TEST_CASE("the endpoint serves health, readiness, metrics and the actor table") 
   REQUIRE(e.value("dbuser_kube_requests_total", {{"verb", "list"}, {"code", "200"}}) == 2);
   REQUIRE(e.value("process_resident_memory_bytes").value_or(0) > 0);
   REQUIRE(get(addr, "/nope").status == 404);
-
-  (*ep)->stop();
-  caf::anon_send_exit(intro, caf::exit_reason::user_shutdown);
 }
 
 TEST_CASE("health fails when the introspection actor does not answer") {

@@ -11,6 +11,7 @@
 #include "pg/sql.hpp"
 #include "pg/validation.hpp"
 #include "test/support/dev_env.hpp"
+#include "test/support/engine_checks.hpp"
 #include "test/support/wait.hpp"
 
 #include <catch2/catch.hpp>
@@ -28,11 +29,7 @@ using dbuser::test::dev_env;
 
 namespace {
 
-std::string name(const std::string& prefix) {
-  auto n = dbuser::test::unique_name(prefix);
-  std::replace(n.begin(), n.end(), '-', '_');
-  return n;
-}
+std::string name(const std::string& prefix) { return dbuser::test::sql_name(prefix); }
 
 target admin_target() {
   const auto& env = dev_env::get();
@@ -47,9 +44,7 @@ target admin_target() {
 }
 
 executor make_executor(target t = admin_target()) {
-  auto e = executor::create(std::move(t));
-  REQUIRE(e);
-  return std::move(e).value();
+  return dbuser::test::created<executor>(std::move(t));
 }
 
 std::string quote_conninfo(const std::string& v) { return dbuser::quote_escaped(v, '\''); }
@@ -647,14 +642,7 @@ TEST_CASE("a statement the admin may not run is a permanent permission error") {
 }
 
 TEST_CASE("an unreachable server is a transient error") {
-  auto t = admin_target();
-  t.port = 1; // nothing listens there
-  auto ex = make_executor(t);
-  auto r = ex.database_exists("postgres");
-  REQUIRE_FALSE(r);
-  CHECK(r.error().kind == error_kind::unavailable);
-  CHECK(r.error().transient());
-  CHECK(r.error().message.find(t.admin_password) == std::string::npos);
+  dbuser::test::check_unreachable<executor>(admin_target(), "postgres");
 }
 
 TEST_CASE("roles with superuser, createrole, replication or bypassrls are reported as privileged") {

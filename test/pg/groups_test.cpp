@@ -1,12 +1,14 @@
 #include "pg/groups.hpp"
 
 #include "pg/validation.hpp"
+#include "test/support/engine_checks.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <regex>
 
 using namespace dbuser::pg;
+using dbuser::test::sqls;
 
 namespace {
 
@@ -21,13 +23,6 @@ desired_role user(std::vector<grant_scope> grants) {
   d.grants = std::move(grants);
   d.verifier = "SCRAM-SHA-256$4096:s$k:v";
   return d;
-}
-
-std::vector<std::string> sqls(const std::vector<action>& as) {
-  std::vector<std::string> out;
-  for (const auto& a : as)
-    out.push_back(a.sql);
-  return out;
 }
 
 const privilege_set siud{privilege::select, privilege::insert, privilege::update,

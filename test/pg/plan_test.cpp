@@ -1,10 +1,12 @@
 #include "pg/plan.hpp"
+#include "test/support/engine_checks.hpp"
 
 #include <algorithm>
 
 #include <catch2/catch.hpp>
 
 using namespace dbuser::pg;
+using dbuser::test::sqls;
 
 namespace {
 
@@ -44,13 +46,6 @@ observed_state converged(const desired_role& d) {
     o.schemas.push_back(s);
   }
   return o;
-}
-
-std::vector<std::string> sqls(const std::vector<action>& as) {
-  std::vector<std::string> out;
-  for (const auto& a : as)
-    out.push_back(a.sql);
-  return out;
 }
 
 } // namespace

@@ -1,17 +1,18 @@
 #include "pg/validation.hpp"
+#include "test/support/engine_checks.hpp"
 
 #include <catch2/catch.hpp>
+#include <string>
+#include <utility>
 
 using namespace dbuser::pg;
-
-namespace {
-std::string reason(const result<void>& r) { return r ? std::string() : r.error().message; }
-} // namespace
+using dbuser::test::reason;
 
 TEST_CASE("ordinary role names are accepted") {
-  CHECK(validate_role_name("myapp", "admin"));
-  CHECK(validate_role_name("_svc_1", "admin"));
-  CHECK(validate_role_name(std::string(63, 'a'), "admin"));
+  for (const auto& name : {std::string("myapp"), std::string("_svc_1"), std::string(63, 'a')}) {
+    INFO(name);
+    CHECK(validate_role_name(name, "admin"));
+  }
 }
 
 TEST_CASE("a role name with a quote is rejected") {
@@ -34,23 +35,28 @@ TEST_CASE("reserved role names are rejected with a reason") {
   CHECK_THAT(reason(validate_role_name("public", "admin")), Catch::Contains("PUBLIC"));
   CHECK_THAT(reason(validate_role_name("admin", "admin")), Catch::Contains("admin user"));
   CHECK_THAT(reason(validate_role_name("", "admin")), Catch::Contains("empty"));
-  CHECK_FALSE(validate_role_name("MyApp", "admin"));
-  CHECK_FALSE(validate_role_name("1app", "admin"));
-  CHECK_FALSE(validate_role_name("my-app", "admin"));
-  CHECK_FALSE(validate_role_name(std::string("a\0b", 3), "admin"));
+  for (const auto& name : {std::string("MyApp"), std::string("1app"), std::string("my-app"),
+                           std::string("a\0b", 3)}) {
+    INFO(name);
+    CHECK_FALSE(validate_role_name(name, "admin"));
+  }
 }
 
 TEST_CASE("database and schema names are checked") {
-  CHECK(validate_database_name("myapp_db"));
-  CHECK(validate_database_name("My-App"));
-  CHECK_FALSE(validate_database_name("db\"; DROP DATABASE x; --"));
-  CHECK_FALSE(validate_database_name(std::string(64, 'd')));
-  CHECK_FALSE(validate_database_name("template1"));
-  CHECK_FALSE(validate_database_name(""));
-  CHECK(validate_schema_name("public"));
-  CHECK_FALSE(validate_schema_name("pg_catalog"));
-  CHECK_FALSE(validate_schema_name("information_schema"));
-  CHECK_FALSE(validate_schema_name("a b"));
+  const std::pair<std::string, bool> databases[] = {
+    {"myapp_db", true},    {"My-App", true},     {"db\"; DROP DATABASE x; --", false},
+    {std::string(64, 'd'), false}, {"template1", false}, {"", false},
+  };
+  for (const auto& [name, ok] : databases) {
+    INFO("database " << name);
+    CHECK(static_cast<bool>(validate_database_name(name)) == ok);
+  }
+  const std::pair<std::string, bool> schemas[] = {
+    {"public", true}, {"pg_catalog", false}, {"information_schema", false}, {"a b", false}};
+  for (const auto& [name, ok] : schemas) {
+    INFO("schema " << name);
+    CHECK(static_cast<bool>(validate_schema_name(name)) == ok);
+  }
 }
 
 TEST_CASE("a hostile name is shown shortened and without control characters") {
