@@ -83,16 +83,11 @@ test_matrix() {
     (cd "$build" && DBUSER_DEV_DIR=$env_dir DBUSER_K8S_VERSION="" \
       ctest --output-on-failure --timeout 900 -j "${TEST_JOBS:-4}" -FA dev_env "${sel[@]}" \
       "${extra[@]}") 2>&1 | tee "$log" || true
-    read -r p f s <<< "$(ctest_counts "$log")"
-    if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
-      echo "k8s-matrix: Kubernetes $m ran no test" >&2
-      f=1
-    fi
+    read -r p f s <<< "$(suite_counts "$log" "k8s-matrix: Kubernetes $m")"
     [ "$f" -eq 0 ] || status=1
     all_passed=$((all_passed + p)) all_failed=$((all_failed + f))
     row "$m" "$k8s_version" "$etcd_version" "k8s-matrix cases" "$p" "$f" "$s" >> "$summary"
-    awk -v p="#   $m FAILED:" '/^The following tests FAILED:/ { on = 1; next }
-      on && /^[ \t]+[0-9]+ - / { sub(/^[ \t]+/, ""); print p, $0 }' "$log" >> "$summary"
+    failed_tests "$log" "#   $m FAILED:" >> "$summary"
     "$self" down "$m" || { echo "k8s-matrix: could not stop Kubernetes $m" >&2; status=1; }
     echo "=== Kubernetes $m: $p passed, $f failed; $((SECONDS - start)) s with its start" \
       "($up_secs s) and stop ==="
@@ -100,9 +95,8 @@ test_matrix() {
       >> "$summary"
   done
 
-  echo "=== Kubernetes version matrix (${minors[*]}): $summary ==="
-  cat "$summary"
-  echo "k8s-matrix: $all_passed passed, $all_failed failed"
+  matrix_report "Kubernetes version matrix (${minors[*]})" "$summary" k8s-matrix "$all_passed" \
+    "$all_failed"
   return $status
 }
 

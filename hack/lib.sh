@@ -124,6 +124,32 @@ ctest_counts() {
   echo "$((total - failed)) $failed ${secs:-0}"
 }
 
+# suite_counts LOG WHAT: ctest_counts of one suite of a version matrix, where a suite that ran no
+# test counts as one failure ("WHAT ran no test" on stderr).
+suite_counts() {
+  local p f s
+  read -r p f s <<< "$(ctest_counts "$1")"
+  if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+    echo "$2 ran no test" >&2
+    f=1
+  fi
+  echo "$p $f $s"
+}
+
+# failed_tests LOG PREFIX: the tests a ctest LOG lists as failed, a line each, after PREFIX.
+failed_tests() {
+  awk -v p="$2" '/^The following tests FAILED:/ { on = 1; next }
+    on && /^[ \t]+[0-9]+ - / { sub(/^[ \t]+/, ""); print p, $0 }' "$1"
+}
+
+# matrix_report TITLE SUMMARY NAME PASSED FAILED: a version matrix's closing lines, its summary
+# table (the file SUMMARY) and totals.
+matrix_report() {
+  echo "=== $1: $2 ==="
+  cat "$2"
+  echo "$3: $4 passed, $5 failed"
+}
+
 # free_port: a TCP port on 127.0.0.1 that nobody listens on now.
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'

@@ -265,26 +265,20 @@ test_matrix() {
       (cd "$build" && DBUSER_DEV_DIR=$env_dir DBUSER_E2E_ADMIN=$admin \
         ctest --output-on-failure --timeout 900 -FA dev_env "${sel[@]}" "${extra[@]}") 2>&1 |
         tee "$log" || true
-      read -r p f s <<< "$(ctest_counts "$log")"
-      if [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
-        echo "pg-matrix: PostgreSQL $m $name ($admin) ran no test" >&2
-        f=1
-      fi
+      read -r p f s <<< "$(suite_counts "$log" "pg-matrix: PostgreSQL $m $name ($admin)")"
       [ "$f" -eq 0 ] || status=1
       echo "--- PostgreSQL $m, $name ($admin): $p passed and $f failed in $s s ---"
       all_passed=$((all_passed + p)) all_failed=$((all_failed + f))
       row "$m" "$version" "$name ($admin)" "$p" "$f" "$s" >> "$summary"
-      awk -v p="#   pg$m $name ($admin) FAILED:" '/^The following tests FAILED:/ { on = 1; next }
-        on && /^[ \t]+[0-9]+ - / { sub(/^[ \t]+/, ""); print p, $0 }' "$log" >> "$summary"
+      failed_tests "$log" "#   pg$m $name ($admin) FAILED:" >> "$summary"
     done
     "$self" down "$m" || { echo "pg-matrix: could not stop PostgreSQL $m" >&2; status=1; }
     echo "=== PostgreSQL $m: $((SECONDS - start)) s with its start and stop ==="
     row "$m" "$version" "total (with start, stop)" - - $((SECONDS - start)) >> "$summary"
   done
 
-  echo "=== PostgreSQL version matrix (${majors[*]}): $summary ==="
-  cat "$summary"
-  echo "pg-matrix: $all_passed passed, $all_failed failed"
+  matrix_report "PostgreSQL version matrix (${majors[*]})" "$summary" pg-matrix "$all_passed" \
+    "$all_failed"
   return $status
 }
 
