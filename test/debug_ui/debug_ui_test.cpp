@@ -69,12 +69,9 @@ std::string text_of(const std::string& html) {
 TEST_CASE("the debug page in Chromium shows a Ready user and a refused one with its reason") {
   e2e_env env;
   auto& op = *env.op;
-  const auto good = env.object_name("ui-ready");
-  const auto bad = env.object_name("ui-refused");
   const auto db = env.database_name("ui_db");
-  auto ready_user = env.user_manifest(good, env.role_name("ui_ready"), db, good + "-creds");
-  ready_user["spec"]["passwordRotation"]["interval"] = "720h";
-  env.apply(ready_user);
+  const auto good = env.apply_rotating_user("ui-ready", db);
+  const auto bad = env.object_name("ui-refused");
   const auto squatter = env.role_name("ui_squatter");
   env.pg.exec("CREATE ROLE " + postgres::ident(squatter) + " LOGIN");
   env.apply(env.user_manifest(bad, squatter, db, bad + "-creds"));

@@ -31,6 +31,15 @@ json manifest(e2e_env& env, const user_under_test& u, const json& extra_spec = j
   return m;
 }
 
+// A new user with `extra_spec`, applied and Ready.
+user_under_test ready_user(e2e_env& env, const std::string& prefix,
+                           const json& extra_spec = json::object()) {
+  auto u = new_user(env, prefix);
+  env.apply(manifest(env, u, extra_spec));
+  REQUIRE_READY(env, u.name, seconds(30));
+  return u;
+}
+
 // Empty when `conninfo` (a URI or a key/value string) logs in and runs a query; else why not,
 // never holding `password`.
 std::string connect_error(const std::string& conninfo, const std::string& password) {
@@ -150,9 +159,8 @@ void check_every_form_connects(e2e_env& env, const user_under_test& u,
 TEST_CASE("a password policy of length 40 with 2 symbols and 2 uppercase yields such a password "
           "that logs in, and a policy change waits for the next rotation") {
   e2e_env env;
-  auto u = new_user(env, "policy");
-  env.apply(manifest(env, u, policy({{"length", 40}, {"symbols", 2}, {"uppercase", 2}})));
-  REQUIRE_READY(env, u.name, seconds(30));
+  const auto u =
+    ready_user(env, "policy", policy({{"length", 40}, {"symbols", 2}, {"uppercase", 2}}));
   const auto first = env.secret(u.secret).value().at("password");
   CHECK(first.size() == 40);
   CHECK(count_of(first, dbuser::pg::default_symbols) >= 2);
@@ -218,9 +226,7 @@ TEST_CASE("a Secret template yields a DATABASE_URL, a libpq string, a .NET strin
   e2e_options opts;
   opts.extra_args = {"--login-check-period", "1s"};
   e2e_env env(opts);
-  auto u = new_user(env, "tmpl");
-  env.apply(manifest(env, u, {{"secretTemplate", kTemplate}}));
-  REQUIRE_READY(env, u.name, seconds(30));
+  const auto u = ready_user(env, "tmpl", {{"secretTemplate", kTemplate}});
   auto secret = env.k8s.get("secret", env.ns, u.secret).value();
   CHECK(secret["metadata"]["labels"]["team"] == "payments");
   CHECK(secret["metadata"]["annotations"]["example.com/owner"] == "payments");
@@ -246,9 +252,8 @@ TEST_CASE("a Secret template yields a DATABASE_URL, a libpq string, a .NET strin
 TEST_CASE("a template change updates the Secret at once, others' keys survive, and a broken "
           "template is InvalidSpec with its position and leaves the Secret as it was") {
   e2e_env env;
-  auto u = new_user(env, "tmplchg");
-  env.apply(manifest(env, u, template_data({{"A", "{{ host }}"}, {"B", "{{ port }}"}})));
-  REQUIRE_READY(env, u.name, seconds(30));
+  const auto u =
+    ready_user(env, "tmplchg", template_data({{"A", "{{ host }}"}, {"B", "{{ port }}"}}));
   // Someone else's key and label.
   env.k8s.merge_patch("secret", env.ns, u.secret,
                       {{"metadata", {{"labels", {{"someone", "else"}}}}},
@@ -286,9 +291,7 @@ TEST_CASE("a template change updates the Secret at once, others' keys survive, a
 
 TEST_CASE("a change of Secret type recreates the Secret with the same working password") {
   e2e_env env;
-  auto u = new_user(env, "retype");
-  env.apply(manifest(env, u));
-  REQUIRE_READY(env, u.name, seconds(30));
+  const auto u = ready_user(env, "retype");
   const auto password = env.secret(u.secret).value().at("password");
   const auto uid = env.k8s.get("secret", env.ns, u.secret).value()["metadata"]["uid"];
   env.apply(manifest(env, u, {{"secretTemplate", {{"type", "kubernetes.io/basic-auth"}}}}));
@@ -309,9 +312,7 @@ TEST_CASE("a change of Secret type recreates the Secret with the same working pa
 TEST_CASE("renaming the Secret writes the new one with the same password and deletes the old "
           "one") {
   e2e_env env;
-  auto u = new_user(env, "rename");
-  env.apply(manifest(env, u));
-  REQUIRE_READY(env, u.name, seconds(30));
+  auto u = ready_user(env, "rename");
   const auto password = env.secret(u.secret).value().at("password");
   REQUIRE(wait_until(
     [&] { return status_secret_name(env, u) == u.secret; },
@@ -332,9 +333,7 @@ TEST_CASE("renaming the Secret writes the new one with the same password and del
 
 TEST_CASE("a rename never deletes a foreign Secret that holds the old name") {
   e2e_env env;
-  auto u = new_user(env, "renamefg");
-  env.apply(manifest(env, u));
-  REQUIRE_READY(env, u.name, seconds(30));
+  auto u = ready_user(env, "renamefg");
   REQUIRE(wait_until(
     [&] { return status_secret_name(env, u) == u.secret; },
     seconds(20)));

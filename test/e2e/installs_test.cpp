@@ -71,6 +71,14 @@ bool has_finalizer(const json& object) {
   return false;
 }
 
+// The install that released a user (--release-all), once it holds no finalizer and no claim.
+std::string released_by_install(const std::optional<json>& user) {
+  REQUIRE(user);
+  CHECK_FALSE(has_finalizer(*user));
+  CHECK(annotation(*user, claimed_by).empty());
+  return annotation(*user, released_by);
+}
+
 // PostgreSQL's log from an offset on.
 class pg_log : public server_log {
 public:
@@ -273,11 +281,7 @@ TEST_CASE("two installs watching one namespace: each user is claimed and reconci
   REQUIRE(release_all(env, install_a) == 0);
   for (const auto& u : users) {
     INFO(u.name);
-    auto obj = env.user(u.name);
-    REQUIRE(obj);
-    CHECK_FALSE(has_finalizer(*obj));
-    CHECK(annotation(*obj, claimed_by).empty());
-    CHECK(annotation(*obj, released_by) == install_a);
+    CHECK(released_by_install(env.user(u.name)) == install_a);
     // Its Secret is released as in an uninstall: no owner (garbage collection keeps it when the
     // user goes), the annotation naming the user (applied again, the user adopts it).
     auto secret = env.k8s.get("secret", env.ns, u.secret);
@@ -366,11 +370,7 @@ TEST_CASE("MySQLUsers go through the same claim: two installs, each user reconci
   REQUIRE(release_all(env.base, install_a) == 0);
   for (const auto& u : accounts) {
     INFO(u.name);
-    auto obj = env.user(u.name);
-    REQUIRE(obj);
-    CHECK_FALSE(has_finalizer(*obj));
-    CHECK(annotation(*obj, claimed_by).empty());
-    CHECK_FALSE(annotation(*obj, released_by).empty());
+    CHECK_FALSE(released_by_install(env.user(u.name)).empty());
     CHECK(env.db.account_hash(u.username) == u.hash);
   }
   CHECK_NO_SECRETS_IN_LOG(env.base);

@@ -9,13 +9,7 @@ TEST_CASE("no generated password or verifier appears in the operator's log") {
   e2e_env env(opts);
   REQUIRE(env.op->options().log_level == "debug");
   const auto database = env.database_name("secrecy_db");
-  std::vector<std::pair<std::string, std::string>> users; // name, secret
-  for (int i = 0; i < 3; ++i) {
-    auto name = env.object_name("secrecy");
-    auto secret = env.object_name("secrecy-creds");
-    env.apply(env.user_manifest(name, env.role_name("secrecy"), database, secret));
-    users.emplace_back(name, secret);
-  }
+  const auto users = env.apply_users("secrecy", database, 3); // name, secret
   for (const auto& [name, secret] : users) {
     REQUIRE_READY(env, name, seconds(30));
     REQUIRE(env.login_with_secret(secret).empty());

@@ -63,27 +63,24 @@ bool any_contains(const std::vector<std::string>& lines, const std::string& what
 TEST_CASE("with a least-privilege admin a PostgresUser is created, used, rotated, repaired and "
           "dropped, its objects kept") {
   e2e_env env(managed_options());
-  const auto name = env.object_name("managed");
-  const auto username = env.role_name("managed");
-  const auto database = env.database_name("managed_db");
+  const auto u = env.names_for("managed");
   const auto group = env.role_name("readers");
-  const auto secret_name = env.object_name("managed-creds");
   INFO("admin " << env.admin_user() << ", PostgreSQL " << env.pg.major_version());
 
   // The application database exists, owned by the admin, with a table the admin made.
-  as_admin(env, "CREATE DATABASE " + postgres::ident(database));
+  as_admin(env, "CREATE DATABASE " + postgres::ident(u.database));
   as_admin(env, "CREATE TABLE public.before (id int PRIMARY KEY, v text); "
-                "INSERT INTO public.before VALUES (1, 'kept')", database);
+                "INSERT INTO public.before VALUES (1, 'kept')", u.database);
   as_admin(env, "CREATE ROLE " + postgres::ident(group));
 
-  auto user = env.user_manifest(name, username, database, secret_name);
+  auto user = env.user_manifest(u.name, u.username, u.database, u.secret_name);
   user["spec"]["memberOf"] = json::array({group});
   env.apply(user);
-  REQUIRE_READY(env, name, seconds(30));
-  REQUIRE(env.login_with_secret(secret_name).empty());
-  auto data = *env.secret(secret_name);
+  REQUIRE_READY(env, u.name, seconds(30));
+  REQUIRE(env.login_with_secret(u.secret_name).empty());
+  auto data = *env.secret(u.secret_name);
   auto as_user = [&](const std::string& sql) {
-    return env.pg.exec_as(username, data["password"], database, sql);
+    return env.pg.exec_as(u.username, data["password"], u.database, sql);
   };
 
   {
@@ -91,9 +88,9 @@ TEST_CASE("with a least-privilege admin a PostgresUser is created, used, rotated
     CHECK(as_user("INSERT INTO public.before VALUES (2, 'b')").empty());
     CHECK(as_user("SELECT * FROM public.before").empty());
     as_admin(env,
-             create_table_checking("public.after", username, {"SELECT", "INSERT", "UPDATE", "DELETE"},
-                                   {"TRUNCATE"}),
-             database);
+             create_table_checking("public.after", u.username,
+                                   {"SELECT", "INSERT", "UPDATE", "DELETE"}, {"TRUNCATE"}),
+             u.database);
     CHECK(as_user("INSERT INTO public.after VALUES (1)").empty());
     CHECK(as_user("SELECT * FROM public.after").empty());
     CHECK_THAT(as_user("TRUNCATE public.after"), Catch::Contains("permission denied"));
@@ -102,7 +99,7 @@ TEST_CASE("with a least-privilege admin a PostgresUser is created, used, rotated
     INFO("it is a member of the group the spec names");
     auto c = env.pg.admin();
     pqxx::nontransaction w(c);
-    CHECK(w.exec1("SELECT pg_has_role(" + w.quote(username) + ", " + w.quote(group)
+    CHECK(w.exec1("SELECT pg_has_role(" + w.quote(u.username) + ", " + w.quote(group)
                   + ", 'MEMBER')")[0]
             .as<bool>());
   }
@@ -111,7 +108,7 @@ TEST_CASE("with a least-privilege admin a PostgresUser is created, used, rotated
          "change to the resource");
     // The role holds its privileges through its group: revoking from the role itself changes
     // nothing it can do; revoking from the group is the drift to repair.
-    env.pg.exec("REVOKE SELECT ON public.before FROM " + postgres::ident(username), database);
+    env.pg.exec("REVOKE SELECT ON public.before FROM " + postgres::ident(u.username), u.database);
     CHECK(as_user("SELECT * FROM public.before").empty());
     std::string privilege_group;
     {
@@ -120,10 +117,12 @@ TEST_CASE("with a least-privilege admin a PostgresUser is created, used, rotated
       privilege_group = w.exec1("SELECT g.rolname FROM pg_auth_members m JOIN pg_roles g ON "
                                 "g.oid = m.roleid JOIN pg_roles u ON u.oid = m.member WHERE "
                                 "u.rolname = "
-                                + w.quote(username) + " AND starts_with(g.rolname, 'dbuser-g-')")[0]
+                                + w.quote(u.username)
+                                + " AND starts_with(g.rolname, 'dbuser-g-')")[0]
                           .as<std::string>();
     }
-    env.pg.exec("REVOKE SELECT ON public.before FROM " + postgres::ident(privilege_group), database);
+    env.pg.exec("REVOKE SELECT ON public.before FROM " + postgres::ident(privilege_group),
+                u.database);
     REQUIRE_FALSE(as_user("SELECT * FROM public.before").empty());
     CHECK(wait_until([&] { return as_user("SELECT * FROM public.before").empty(); }, seconds(30),
                      milliseconds(250)));
@@ -131,27 +130,28 @@ TEST_CASE("with a least-privilege admin a PostgresUser is created, used, rotated
   {
     INFO("rotation: a new password logs in, the old one no longer does");
     const auto old_password = data["password"];
-    env.k8s.merge_patch(pguser, env.ns, name,
+    env.k8s.merge_patch(pguser, env.ns, u.name,
                         {{"metadata", {{"annotations", {{"database.example.com/rotate", "1"}}}}}});
     REQUIRE(wait_until(
       [&] {
-        auto d = env.secret(secret_name);
-        return d && (*d)["password"] != old_password && env.login_with_secret(secret_name).empty();
+        auto d = env.secret(u.secret_name);
+        return d && (*d)["password"] != old_password
+               && env.login_with_secret(u.secret_name).empty();
       },
       seconds(30), milliseconds(250)));
-    CHECK_FALSE(env.pg.login_error(username, old_password, database).empty());
-    data = *env.secret(secret_name);
+    CHECK_FALSE(env.pg.login_error(u.username, old_password, u.database).empty());
+    data = *env.secret(u.secret_name);
   }
   // The role owns a table of its own: deletion must hand it to the admin, not drop it.
-  as_admin(env, "GRANT CREATE ON SCHEMA public TO " + postgres::ident(username), database);
+  as_admin(env, "GRANT CREATE ON SCHEMA public TO " + postgres::ident(u.username), u.database);
   REQUIRE(as_user("CREATE TABLE public.mine (id int); INSERT INTO public.mine VALUES (7)").empty());
 
   {
     INFO("deletion finishes: role dropped, finalizer gone, the role's table kept by the admin");
-    env.k8s.must({"delete", pguser, name, "-n", env.ns, "--wait=false"});
-    REQUIRE(env.wait_gone(pguser, name, seconds(30)));
-    CHECK_FALSE(env.pg.role_exists(username));
-    auto c = env.pg.admin(database);
+    env.k8s.must({"delete", pguser, u.name, "-n", env.ns, "--wait=false"});
+    REQUIRE(env.wait_gone(pguser, u.name, seconds(30)));
+    CHECK_FALSE(env.pg.role_exists(u.username));
+    auto c = env.pg.admin(u.database);
     pqxx::nontransaction w(c);
     CHECK(w.exec1("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = "
                   "'public.mine'::regclass")[0]
@@ -159,12 +159,12 @@ TEST_CASE("with a least-privilege admin a PostgresUser is created, used, rotated
           == env.admin_user());
     CHECK(w.exec1("SELECT count(*) FROM public.mine")[0].as<int>() == 1);
     CHECK(w.exec1("SELECT count(*) FROM public.before")[0].as<int>() == 2);
-    const auto events = normal_events(env, name);
+    const auto events = normal_events(env, u.name);
     INFO("events: " << Catch::Detail::stringify(events));
-    CHECK(any_contains(events, "dropped role " + username));
+    CHECK(any_contains(events, "dropped role " + u.username));
     if (env.least_privilege()) {
       INFO("the admin took the role's privileges explicitly, and said so");
-      CHECK(any_contains(events, "granted role " + username + " to the admin"));
+      CHECK(any_contains(events, "granted role " + u.username + " to the admin"));
     }
   }
   CHECK_NO_SECRETS_IN_LOG(env);

@@ -14,13 +14,7 @@ TEST_CASE("20 PostgresUsers created while PostgreSQL is down for 30 s are all Re
   env.pg.stop();
   const auto stopped = steady_clock::now();
 
-  std::vector<std::pair<std::string, std::string>> users; // name, secret
-  for (int i = 0; i < 20; ++i) {
-    auto name = env.object_name("outage");
-    auto secret = env.object_name("outage-creds");
-    env.apply(env.user_manifest(name, env.role_name("outage"), database, secret));
-    users.emplace_back(name, secret);
-  }
+  const auto users = env.apply_users("outage", database, 20); // name, secret
 
   // While it is down, each resource says so.
   const bool reported = wait_until(

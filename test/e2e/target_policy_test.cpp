@@ -84,36 +84,22 @@ using pg_log = server_log;
 // the test's own shows in the log; back off at the end.
 class connection_logging {
 public:
-  explicit connection_logging(const postgres& pg) : pg_(pg) {
-    pg_.exec("ALTER SYSTEM SET log_connections = on");
-    pg_.exec("SELECT pg_reload_conf()");
-    const auto marker = unique_name("probe");
-    const bool on = wait_until(
-      [&] {
-        const auto start = log_.size();
-        pqxx::connection c(pg_.conninfo(pg_.admin_user(), pg_.admin_password(), "postgres")
-                           + " application_name=" + marker);
-        return wait_until(
-          [&] { return log_.since(start).find("application_name=" + marker) != std::string::npos; },
-          seconds(2), milliseconds(50));
-      },
-      seconds(20), milliseconds(100));
-    if (!on)
-      throw std::runtime_error("log_connections did not take effect");
-  }
-  ~connection_logging() {
-    try {
-      pg_.exec("ALTER SYSTEM RESET log_connections");
-      pg_.exec("SELECT pg_reload_conf()");
-    } catch (const std::exception&) {
-    }
-  }
-  connection_logging(const connection_logging&) = delete;
-  connection_logging& operator=(const connection_logging&) = delete;
+  explicit connection_logging(const postgres& pg)
+      : marker_(unique_name("probe")), setting_(pg, "log_connections", "on", [&] {
+          const auto start = log_.size();
+          pqxx::connection c(pg.conninfo(pg.admin_user(), pg.admin_password(), "postgres")
+                             + " application_name=" + marker_);
+          return wait_until(
+            [&] {
+              return log_.since(start).find("application_name=" + marker_) != std::string::npos;
+            },
+            seconds(2), milliseconds(50));
+        }) {}
 
 private:
-  const postgres& pg_;
   pg_log log_;
+  std::string marker_;
+  server_setting setting_;
 };
 
 bool has_finalizer(const e2e_env& env, const std::string& name) {

@@ -137,12 +137,9 @@ TEST_CASE("every dashboard panel returns data from a real Prometheus scraping th
   INFO("operator log: " << op.log_path());
   // A Ready user with a rotation interval and one that keeps failing (its admin Secret is
   // missing until the end): every panel then has something to show.
-  const auto good = env.object_name("dash-ready");
-  const auto bad = env.object_name("dash-backoff");
   const auto db = env.database_name("dash_db");
-  auto ready_user = env.user_manifest(good, env.role_name("dash_ready"), db, good + "-creds");
-  ready_user["spec"]["passwordRotation"]["interval"] = "720h";
-  env.apply(ready_user);
+  const auto good = env.apply_rotating_user("dash-ready", db);
+  const auto bad = env.object_name("dash-backoff");
   auto failing = env.user_manifest(bad, env.role_name("dash_bad"), db, bad + "-creds");
   failing["spec"]["adminSecretRef"]["name"] = "admin-created-at-the-end";
   env.apply(failing);

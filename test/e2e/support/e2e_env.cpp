@@ -160,6 +160,26 @@ json e2e_env::manifest(const std::string& kind, const std::string& name, json sp
               {"spec", std::move(spec)}};
 }
 
+std::string e2e_env::apply_rotating_user(const std::string& stem, const std::string& database) {
+  const auto name = object_name(stem);
+  auto user = user_manifest(name, role_name(snake(stem)), database, name + "-creds");
+  user["spec"]["passwordRotation"]["interval"] = "720h";
+  apply(user);
+  return name;
+}
+
+std::vector<std::pair<std::string, std::string>>
+e2e_env::apply_users(const std::string& stem, const std::string& database, int n) {
+  std::vector<std::pair<std::string, std::string>> users;
+  for (int i = 0; i < n; ++i) {
+    auto name = object_name(stem);
+    auto secret = object_name(stem + "-creds");
+    apply(user_manifest(name, role_name(stem), database, secret));
+    users.emplace_back(name, secret);
+  }
+  return users;
+}
+
 json e2e_env::user_manifest(const std::string& name, const std::string& username,
                             const std::string& database, const std::string& secret_name) const {
   return manifest("PostgresUser", name,

@@ -18,6 +18,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace dbuser::test::e2e {
@@ -98,6 +99,13 @@ public:
   }
   // kubectl apply; throws when the API server refuses it.
   void apply(const nlohmann::json& object) const;
+  // Applies a PostgresUser of `database` with a rotation interval (720h: none falls due during a
+  // test), named from `stem` as names_for does: its name; its Secret is the name + "-creds".
+  std::string apply_rotating_user(const std::string& stem, const std::string& database);
+  // Applies `n` PostgresUsers of `database` (names, roles and Secrets unique from `stem`): their
+  // names and Secrets' names, in order.
+  std::vector<std::pair<std::string, std::string>> apply_users(const std::string& stem,
+                                                               const std::string& database, int n);
   [[nodiscard]] exec_result try_apply(const nlohmann::json& object) const;
 
   [[nodiscard]] std::optional<nlohmann::json> user(const std::string& name) const;

@@ -37,15 +37,7 @@ int postgres::major_version() const {
   return w.exec1("SELECT current_setting('server_version_num')::int / 10000")[0].as<int>();
 }
 
-std::string postgres::ident(const std::string& name) {
-  std::string out = "\"";
-  for (char c : name) {
-    if (c == '"')
-      out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
+std::string postgres::ident(const std::string& name) { return dbuser::quote_doubled(name, '"'); }
 
 std::string postgres::conninfo(const std::string& user, const std::string& password,
                                const std::string& database) const {
@@ -200,6 +192,29 @@ std::string server_log::since(std::uintmax_t offset) const {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+server_setting::server_setting(const postgres& pg, std::string name, const std::string& value,
+                               const std::function<bool()>& took_effect)
+    : pg_(pg), name_(std::move(name)) {
+  pg_.exec("ALTER SYSTEM SET " + name_ + " = " + value);
+  pg_.exec("SELECT pg_reload_conf()");
+  if (!dbuser::test::wait_until(took_effect, std::chrono::seconds(20),
+                                std::chrono::milliseconds(100))) {
+    reset();
+    throw std::runtime_error(name_ + " = " + value + " did not take effect");
+  }
+}
+
+server_setting::~server_setting() { reset(); }
+
+void server_setting::reset() const {
+  try {
+    pg_.exec("ALTER SYSTEM RESET " + name_);
+    pg_.exec("SELECT pg_reload_conf()");
+  } catch (const std::exception& e) {
+    std::cerr << "resetting " << name_ << ": " << e.what() << "\n";
+  }
 }
 
 } // namespace dbuser::test::e2e

@@ -4,6 +4,7 @@
 // looks like in the catalog, logging in as a generated user, and stopping/starting the server.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <pqxx/pqxx>
 #include <string>
@@ -103,6 +104,24 @@ public:
 private:
   std::string path_;
   std::uintmax_t start_ = 0;
+};
+
+// A server-wide setting while this lives (ALTER SYSTEM SET name = value, reloaded), reset at the
+// end. The constructor returns once `took_effect` (asked again for up to 20 s) says so, and throws
+// when it never does.
+class server_setting {
+public:
+  server_setting(const postgres& pg, std::string name, const std::string& value,
+                 const std::function<bool()>& took_effect);
+  ~server_setting();
+  server_setting(const server_setting&) = delete;
+  server_setting& operator=(const server_setting&) = delete;
+
+private:
+  void reset() const;
+
+  const postgres& pg_;
+  std::string name_;
 };
 
 } // namespace dbuser::test::e2e

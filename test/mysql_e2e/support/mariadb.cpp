@@ -2,6 +2,8 @@
 
 #include "test/support/dev_env.hpp"
 
+#include "common/quote.hpp"
+
 #include <memory>
 #include <mysql.h>
 #include <stdexcept>
@@ -167,15 +169,7 @@ void mariadb::drop_database(const std::string& database) const {
   exec({"DROP DATABASE IF EXISTS " + ident(database)});
 }
 
-std::string mariadb::ident(const std::string& name) {
-  std::string out = "`";
-  for (char c : name) {
-    if (c == '`')
-      out += '`';
-    out += c;
-  }
-  return out + "`";
-}
+std::string mariadb::ident(const std::string& name) { return dbuser::quote_doubled(name, '`'); }
 
 std::string mariadb::literal(const std::string& value) {
   std::string out = "'";
