@@ -34,16 +34,25 @@ configure: $(BUILD_DIR)/build.ninja
 build: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
+# The build and the dev environment at once (neither needs the other; the dev environment mostly
+# waits on its servers' start): fails when either fails.
+define build_and_dev_up
+	@hack/dev-up.sh & up=$$!; cmake --build $(BUILD_DIR) -j $(JOBS); built=$$?; \
+	  wait $$up && exit $$built
+endef
+
 # Everything: packages, build, dev environment, every test but the soak cases. Exit code is ctest's.
 # TEST_JOBS tests run side by side (they mostly wait on the API server and the database servers);
 # what they share is declared in test/CMakeLists.txt (RUN_SERIAL, RESOURCE_LOCK).
 TEST_JOBS ?= 4
-test: build dev-up
+test: deps configure
+	$(build_and_dev_up)
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 -j $(TEST_JOBS) -LE soak $(CTEST_ARGS)
 
 # The soak cases (label soak: ten Alternating rotations, SIGKILL loops, 1,000 users on the local
 # cluster's operator Pod), at full strength; CI runs them every time, as a step of their own.
-test-soak: build dev-up
+test-soak: deps configure
+	$(build_and_dev_up)
 	cd $(BUILD_DIR) && ctest --output-on-failure --timeout 900 -j $(TEST_JOBS) -L soak $(CTEST_ARGS)
 
 test-unit: build

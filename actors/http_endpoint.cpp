@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <utility>
 
 namespace dbuser::actors {
 
@@ -40,18 +41,21 @@ http_route route_of(const std::string& raw) {
   std::string path = raw;
   while (path.size() > 1 && path.back() == '/')
     path.pop_back();
+  // The paths served as they are; /debug/actors/<namespace>/<name> below.
+  static const std::pair<const char*, http_route::kind> exact[] = {
+    {"/healthz", http_route::kind::healthz},
+    {"/readyz", http_route::kind::readyz},
+    {"/metrics", http_route::kind::metrics},
+    {"/debug/actors", http_route::kind::debug_actors},
+    {"/debug/ui", http_route::kind::debug_ui},
+  };
   http_route r;
-  if (path == "/healthz")
-    r.what = http_route::kind::healthz;
-  else if (path == "/readyz")
-    r.what = http_route::kind::readyz;
-  else if (path == "/metrics")
-    r.what = http_route::kind::metrics;
-  else if (path == "/debug/actors")
-    r.what = http_route::kind::debug_actors;
-  else if (path == "/debug/ui")
-    r.what = http_route::kind::debug_ui;
-  else if (const std::string prefix = "/debug/actors/"; path.rfind(prefix, 0) == 0) {
+  for (const auto& [p, kind] : exact)
+    if (path == p) {
+      r.what = kind;
+      return r;
+    }
+  if (const std::string prefix = "/debug/actors/"; path.rfind(prefix, 0) == 0) {
     auto key = path.substr(prefix.size());
     auto slash = key.find('/');
     if (slash != std::string::npos && slash > 0 && slash + 1 < key.size()

@@ -205,24 +205,34 @@ result<std::array<std::string, N>> quote_literals(const std::string_view (&texts
 
 } // namespace
 
-result<std::string> claim_owner(std::string_view user, std::string_view host,
-                                std::string_view owner) {
+namespace {
+
+// A statement of the owners table about (user, host, owner): `build` gets the three as literals.
+template <class Build>
+result<std::string> owner_statement(std::string_view user, std::string_view host,
+                                    std::string_view owner, Build build) {
   const auto q = quote_literals({user, host, owner});
   if (!q)
     return make_unexpected(q.error());
-  const auto& [u, h, o] = *q;
-  return "INSERT INTO " + owners_table + " (`user`, `host`, `owner`) VALUES (" + u + ", " + h
-         + ", " + o + ")";
+  return build((*q)[0], (*q)[1], (*q)[2]);
+}
+
+} // namespace
+
+result<std::string> claim_owner(std::string_view user, std::string_view host,
+                                std::string_view owner) {
+  return owner_statement(user, host, owner, [](const auto& u, const auto& h, const auto& o) {
+    return "INSERT INTO " + owners_table + " (`user`, `host`, `owner`) VALUES (" + u + ", " + h
+           + ", " + o + ")";
+  });
 }
 
 result<std::string> release_owner(std::string_view user, std::string_view host,
                                   std::string_view owner) {
-  const auto q = quote_literals({user, host, owner});
-  if (!q)
-    return make_unexpected(q.error());
-  const auto& [u, h, o] = *q;
-  return "DELETE FROM " + owners_table + " WHERE `user` = " + u + " AND `host` = " + h
-         + " AND `owner` = " + o;
+  return owner_statement(user, host, owner, [](const auto& u, const auto& h, const auto& o) {
+    return "DELETE FROM " + owners_table + " WHERE `user` = " + u + " AND `host` = " + h
+           + " AND `owner` = " + o;
+  });
 }
 
 result<std::string> select_owner(std::string_view user, std::string_view host) {
