@@ -123,10 +123,10 @@ fi
 wait_for "kube-apiserver /readyz" 120 curl_api "$api_url/readyz"
 cat "$dev_dir/kube-apiserver.pid" > "$dev_dir/apiserver/ready-pid"
 
-# The kubeconfig and .dev/env are written whole and then renamed into place: tests running beside
-# this script (the cluster fixture runs it) read the old file or the new one, never half of one.
+# The kubeconfig and .dev/env are written whole (a file per process) and renamed into place: a
+# test or another dev-up.sh running meanwhile reads the old file or the new one, never half of one.
 kubeconfig=$dev_dir/kubeconfig
-(umask 077; cat > "$kubeconfig.new") <<KCFG
+(umask 077; cat > "$kubeconfig.$$") <<KCFG
 apiVersion: v1
 kind: Config
 clusters:
@@ -144,7 +144,7 @@ contexts:
   context: {cluster: dev, user: dev-admin, namespace: default}
 current-context: dev
 KCFG
-mv -f "$kubeconfig.new" "$kubeconfig"
+mv -f "$kubeconfig.$$" "$kubeconfig"
 export KUBECONFIG=$kubeconfig
 
 # --- PostgreSQL 15 -------------------------------------------------------------------------------
@@ -220,7 +220,7 @@ kubectl create secret generic mysql-admin -n default \
 # --- .dev/env ------------------------------------------------------------------------------------
 q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 umask 077
-cat > "$dev_dir/env.new" <<ENV
+cat > "$dev_dir/env.$$" <<ENV
 # Written by hack/dev-up.sh. Source it: . .dev/env
 export KUBECONFIG=$(q "$kubeconfig")
 export PGHOST='127.0.0.1'
@@ -247,5 +247,5 @@ export MYSQL_PASSWORD=$(q "$mysql_password")
 export DBUSER_MYSQL_SOCKET=$(q "$my_root/run/mysqld.sock")
 export DBUSER_MYSQL_GENERAL_LOG=$(q "$my_root/general.log")
 ENV
-mv -f "$dev_dir/env.new" "$dev_dir/env"
+mv -f "$dev_dir/env.$$" "$dev_dir/env"
 log "ready: kube-apiserver $k8s_version $api_url, PostgreSQL 127.0.0.1:$pg_port, MariaDB 127.0.0.1:$mysql_port; use: . $dev_dir/env"
