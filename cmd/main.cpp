@@ -521,6 +521,7 @@ int main(int argc, char** argv) {
   // Two malloc arenas, not 8 per core: the threads here (CAF, cpprest, informers) allocate in
   // bursts, and every extra arena keeps its own high-water mark (bench/README.md, memory).
   mallopt(M_ARENA_MAX, 2);
+  (void)dbuser::k8s::prefer_lazy_system_trust(); // before any thread: it sets SSL_CERT_FILE
   const flags f = parse(argc, argv);
   if (!dbuser::log::setup(f.log_level, f.log_format))
     bad_flag("--log-level or --log-format has an unknown value");

@@ -1,10 +1,12 @@
 #include "k8s/config.hpp"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
 
+#include <openssl/x509.h>
 #include <spdlog/spdlog.h>
 #include <yaml-cpp/yaml.h>
 
@@ -193,6 +195,21 @@ std::string token_source::get() {
     }
   }
   return cached_.empty() ? token_ : cached_;
+}
+
+bool prefer_lazy_system_trust() {
+  if (std::getenv(X509_get_default_cert_file_env()) != nullptr)
+    return false;
+  std::error_code ec;
+  const char* dir = std::getenv(X509_get_default_cert_dir_env());
+  for (std::filesystem::directory_iterator it(dir != nullptr ? dir : X509_get_default_cert_dir(), ec),
+       end;
+       !ec && it != end; it.increment(ec)) {
+    const auto name = it->path().filename().string();
+    if (name.size() == 10 && name.compare(8, 2, ".0") == 0) // <8 hex digits of the hash>.0
+      return setenv(X509_get_default_cert_file_env(), "/dev/null", 0) == 0;
+  }
+  return false;
 }
 
 } // namespace dbuser::k8s

@@ -53,4 +53,13 @@ private:
 
 [[nodiscard]] std::string base64_decode(const std::string& in);
 
+// cpprestsdk gives every new TLS connection a context with OpenSSL's default trust paths, and the
+// default file (Debian: the whole ca-certificates bundle) is parsed each time: 15 ms of CPU per
+// connection, whatever CA the kubeconfig names (bench/README.md). When the default directory holds
+// the same certificates by hash (looked up lazily, one by one), the default file is set to
+// /dev/null for this process: system trust still works through the directory, for the MariaDB
+// client too. Nothing changes when SSL_CERT_FILE is set or the directory has no hashed entries.
+// Call before any thread starts (it sets an environment variable). Returns whether it did.
+bool prefer_lazy_system_trust();
+
 } // namespace dbuser::k8s

@@ -1,7 +1,12 @@
 #include "k8s/config.hpp"
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -136,4 +141,43 @@ TEST_CASE("base64 decoding accepts padding and the URL alphabet") {
   CHECK(base64_decode("aGVsbG8=") == "hello");
   CHECK(base64_decode("aGVsbG8") == "hello");
   CHECK(base64_decode("-_8=") == base64_decode("+/8="));
+}
+
+TEST_CASE("with the default trust file set aside, a system root is still found through the "
+          "hashed directory") {
+  const char* was = std::getenv(X509_get_default_cert_file_env());
+  const std::string saved = was != nullptr ? was : "";
+  unsetenv(X509_get_default_cert_file_env());
+  const bool lazy = prefer_lazy_system_trust();
+  // A root of the system store, by its hash name (the directory prefer_lazy_system_trust checked).
+  std::string root;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it(X509_get_default_cert_dir(), ec), end;
+       !ec && it != end && root.empty(); it.increment(ec))
+    if (it->path().filename().string().size() == 10)
+      root = it->path().string();
+  if (!lazy || root.empty()) {
+    // No hashed directory here: nothing was changed.
+    CHECK(std::getenv(X509_get_default_cert_file_env()) == nullptr);
+  } else {
+    CHECK(std::string(std::getenv(X509_get_default_cert_file_env())) == "/dev/null");
+    CHECK_FALSE(prefer_lazy_system_trust()); // set already: left alone
+    FILE* f = std::fopen(root.c_str(), "r");
+    REQUIRE(f != nullptr);
+    X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+    std::fclose(f);
+    REQUIRE(cert != nullptr);
+    X509_STORE* store = X509_STORE_new();
+    REQUIRE(X509_STORE_set_default_paths(store) == 1);
+    X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+    REQUIRE(X509_STORE_CTX_init(ctx, store, cert, nullptr) == 1);
+    CHECK(X509_verify_cert(ctx) == 1); // the root found in the directory, not the bundle
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    X509_free(cert);
+  }
+  if (saved.empty())
+    unsetenv(X509_get_default_cert_file_env());
+  else
+    setenv(X509_get_default_cert_file_env(), saved.c_str(), 1);
 }
