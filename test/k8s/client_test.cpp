@@ -118,11 +118,26 @@ json postgres_user(const std::string& name) {
                 {"privileges", {"SELECT", "INSERT"}},
                 {"secretName", "myapp-db-credentials"}}}};
 }
+// Deletes the test's PostgresUser when the case ends (finalizers stripped first): left behind, it
+// would be claimed by any later operator that watches every namespace (the bench), and wait
+// for an admin Secret forever.
+struct user_cleanup {
+  std::shared_ptr<client> c;
+  std::string ns, name;
+  ~user_cleanup() {
+    const object_ref ref{resource::postgres_users(), ns, name, ""};
+    (void)sync([&](auto cb) {
+      c->patch(ref, patch_type::merge, json{{"metadata", {{"finalizers", nullptr}}}}, cb);
+    });
+    (void)sync([&](auto cb) { c->remove(ref, {}, cb); });
+  }
+};
 } // namespace
 
 TEST_CASE("a status patch of a PostgresUser changes its status and not its spec") {
   auto c = admin_client();
   const auto ns = fresh_namespace(c, "status");
+  user_cleanup cleanup{c, ns, "app-user"};
   auto created = sync([&](auto cb) { c->create(resource::postgres_users(), ns, postgres_user("app-user"), cb); });
   REQUIRE(created);
   object_ref status_ref{resource::postgres_users(), ns, "app-user", "status"};
@@ -208,6 +223,7 @@ TEST_CASE("server-side apply creates and then updates an object") {
 TEST_CASE("a repeated event is aggregated into one Event with a count") {
   auto c = admin_client();
   const auto ns = fresh_namespace(c, "events");
+  user_cleanup cleanup{c, ns, "app-user"};
   auto pu = sync([&](auto cb) { c->create(resource::postgres_users(), ns, postgres_user("app-user"), cb); });
   REQUIRE(pu);
   event_info info{"Warning", "RoleConflict", "role myapp exists without our marker", "dbuser-operator", ""};
