@@ -125,6 +125,15 @@ dbuser::pg::password_policy password_policy_flag(const std::string& name, const 
 }
 
 flags parse(int argc, char** argv) {
+  // The flags that take a duration, and where each goes.
+  static const std::map<std::string, milliseconds flags::*> durations = {
+    {"--db-probe-timeout", &flags::db_probe_timeout},
+    {"--db-job-timeout", &flags::db_job_timeout},
+    {"--resync-period", &flags::resync},
+    {"--login-check-period", &flags::login_check},
+    {"--leader-election-lease-duration", &flags::lease_duration},
+    {"--leader-election-renew-deadline", &flags::renew_deadline},
+    {"--leader-election-retry-period", &flags::retry_period}};
   flags f;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -152,7 +161,9 @@ flags parse(int argc, char** argv) {
       }
       bad_flag(a + ": \"" + v + "\" is not a positive number");
     };
-    if (a == "--help" || a == "-h") {
+    if (const auto d = durations.find(a); d != durations.end()) {
+      f.*(d->second) = duration_flag(a, next());
+    } else if (a == "--help" || a == "-h") {
       std::cout << usage;
       std::exit(0);
     } else if (a == "--version") {
@@ -170,14 +181,6 @@ flags parse(int argc, char** argv) {
       f.log_format = next();
     } else if (a == "--db-pool-size") {
       f.pool_size = static_cast<std::size_t>(number(next()));
-    } else if (a == "--db-probe-timeout") {
-      f.db_probe_timeout = duration_flag(a, next());
-    } else if (a == "--db-job-timeout") {
-      f.db_job_timeout = duration_flag(a, next());
-    } else if (a == "--resync-period") {
-      f.resync = duration_flag(a, next());
-    } else if (a == "--login-check-period") {
-      f.login_check = duration_flag(a, next());
     } else if (a == "--verify-credentials") {
       const std::string v = next();
       if (v == "login")
@@ -210,12 +213,6 @@ flags parse(int argc, char** argv) {
       f.election_ns = next();
     } else if (a == "--leader-election-name") {
       f.election_name = next();
-    } else if (a == "--leader-election-lease-duration") {
-      f.lease_duration = duration_flag(a, next());
-    } else if (a == "--leader-election-renew-deadline") {
-      f.renew_deadline = duration_flag(a, next());
-    } else if (a == "--leader-election-retry-period") {
-      f.retry_period = duration_flag(a, next());
     } else if (a == "--shards") {
       const long n = number(next());
       if (n > dbuser::api::shard_buckets)
