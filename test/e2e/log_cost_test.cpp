@@ -1,33 +1,27 @@
-// What `--log-level debug` costs (issue 33: "costs <= 10 % throughput"): the same bulk of
-// PostgresUsers created and then deleted, once at the operator's default log level (info) and once
-// at debug, in the same environment, back to back; the debug log holds no password, verifier or
-// admin credential.
+// What `--log-level debug` costs (issue 33: "costs <= 10 % throughput"): an operator at the
+// default log level (info) and one at debug run at the same time, each with the same bulk of
+// PostgresUsers in its own namespace, created and then deleted; the debug log holds no password,
+// verifier or admin credential.
 //
 // What is asserted is the operator's CPU per user (utime + stime of its process, from the first
-// create to all N gone): at debug at most 1.10 x at info, each level's best round. That is
+// create to all N gone): at debug at most 1.10 x at info, the mean of the rounds' ratios. That is
 // stricter than the issue's 10 % of throughput. The machine is CPU-bound during a bulk (2 cores;
 // kube-apiserver, etcd, PostgreSQL and the operator all busy), so throughput is the cores over the
 // CPU that every part spends per user, and the log level changes only the operator's part:
 // formatting and writing the log is done by the operator's own threads. The operator is a fraction
-// of that CPU: issue 33 measured kube-apiserver ~15 ms and PostgreSQL ~9 ms per user beside the
-// operator's, which here is about 11 ms at info: about a third of the whole or less, so 10 % more of
-// the operator is 3-4 % of the whole, well inside 10 % of the throughput.
-// CPU per user hardly depends on what else runs on the machine (a round slowed by someone else's
-// build waits longer, it does not compute more), where wall-clock throughput moves by tens of
-// percent with the load: so the test runs beside others (no RUN_SERIAL), and the throughput of
-// each round and best debug / best info are reported as WARN lines, not asserted.
+// of that CPU (issue 33 measured kube-apiserver ~15 ms and PostgreSQL ~9 ms per user beside the
+// operator's ~11 ms here), so 10 % more of the operator is 3-4 % of the whole.
 //
-// Levels alternate, info debug debug info (a load that grows or fades over the test hits both
-// alike); each level's figure is its best round (least CPU per user, highest throughput).
-// Throughput of a round: N / (first create -> all N Ready + first delete -> all N gone), the bulk
-// sent by 4 kubectl processes at once (support/bulk.hpp), as the test's own watch
-// (k8s::informer) sees it. DBUSER_LOG_COST_USERS sets N (default 300), DBUSER_LOG_COST_ROUNDS the
-// rounds per level (default 2). Logs are JSON, as deploy/ runs the operator.
+// Side by side, not one after the other: rounds run back to back differed by up to 11 % in CPU per
+// user at the same level as the machine's load changed (a fresh-clone CI failed at 1.107 so), while
+// two operators running at once see the same load. The namespaces swap levels each round.
+// Throughput of a side: N / (first create -> all N Ready + first delete -> all N gone), the bulk
+// sent by 4 kubectl processes (support/bulk.hpp), as the test's own watch (k8s::informer) sees
+// it; reported as WARN lines, not asserted. DBUSER_LOG_COST_USERS sets N (default 300),
+// DBUSER_LOG_COST_ROUNDS the rounds (default 2). Logs are JSON, as deploy/ runs the operator.
 //
-// Measured here (2 cores shared with other work streams, load average 7-10; 300 users, about 95 s):
-// operator CPU per user at info 11.07-11.90 ms, at debug 11.13-11.90 ms; best debug / best info
-// 1.00-1.07 (logs of ~170 KB at info, ~1.1 MB at debug). Throughput 11.8-15.2 users/s per round,
-// best debug / best info 1.01-1.17, alone or beside other e2e tests (ctest -j3).
+// Measured here beside a fresh-clone CI (load average 5-8; 300 users a side, about 65 s): CPU per
+// user 11.5-12 ms, debug / info by round 1.009 and 1.043.
 #include "test/e2e/support/bulk.hpp"
 #include "test/e2e/support/prelude.hpp"
 
@@ -41,6 +35,7 @@
 #include <fstream>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <thread>
 
 #include <unistd.h>
@@ -126,32 +121,35 @@ struct round_figures {
   [[nodiscard]] double users_per_s(int n) const { return n / (create_s + delete_s); }
 };
 
-// One round: an operator at `level` (otherwise its default flags but the log format), the bulk
-// created, all Ready; the Secrets' passwords remembered (a debug log is
-// checked for them); the bulk deleted, all gone; the operator stopped.
-round_figures run_round(e2e_env& env, bulk_watch& watch, const std::string& db,
-                        const std::string& level, int n, int round) {
-  operator_options o;
-  o.kubeconfig = env.k8s.kubeconfig();
-  o.ns = env.ns;
-  o.log_level = level;
-  o.resync_period = "5m";
-  env.op = std::make_unique<operator_process>(o);
-  env.op->start();
+// One side of a round: its namespace (env), its watch, the operator's level.
+struct side {
+  e2e_env& env;
+  bulk_watch& watch;
+  std::string db;
+  std::string level;
+};
 
-  const std::string prefix = "lc_" + std::to_string(::getpid()) + "_" + std::to_string(round) + "_";
-  const auto users = bulk_of_users(env, n, prefix, db);
+// One side's run: an operator at `level` (otherwise its default flags but the log format), the
+// bulk created, all Ready; the Secrets' passwords remembered (a debug log is checked for them);
+// the bulk deleted, all gone. The operator is left running (stopped by the caller, after the
+// other side's run).
+round_figures run_side(side& sd, int n, int round) {
+  auto& env = sd.env;
+  const std::string prefix = "lc_" + std::to_string(::getpid()) + "_" + std::to_string(round) + "_"
+                             + sd.level + "_";
+  const auto users = bulk_of_users(env, n, prefix, sd.db);
   const auto limit = milliseconds(1000 * (120 + n / 5));
   round_figures r;
-  r.level = level;
+  r.level = sd.level;
   const double cpu0 = cpu_seconds(env.op->pid());
   const auto start = steady_clock::now();
   create_bulk(env.k8s, users.users);
   const auto want = static_cast<std::size_t>(n);
   const bool all_ready =
-    watch.wait(limit, [want](std::size_t ready, std::size_t) { return ready == want; });
+    sd.watch.wait(limit, [want](std::size_t ready, std::size_t) { return ready == want; });
   r.create_s = since(start);
-  REQUIRE(all_ready);
+  if (!all_ready)
+    throw std::runtime_error(sd.level + ": not every user Ready in time");
 
   // Every password the operator generated: none may be in its log (checked after the round).
   const auto secrets = json::parse(env.k8s.must(
@@ -164,18 +162,25 @@ round_figures run_round(e2e_env& env, bulk_watch& watch, const std::string& db,
   }
 
   const auto del = steady_clock::now();
-  REQUIRE(delete_bulk(env.k8s, pguser, env.ns, users.names));
+  if (!delete_bulk(env.k8s, pguser, env.ns, users.names))
+    throw std::runtime_error(sd.level + ": the deletion failed");
   const bool all_gone =
-    watch.wait(limit, [](std::size_t, std::size_t present) { return present == 0; });
+    sd.watch.wait(limit, [](std::size_t, std::size_t present) { return present == 0; });
   r.delete_s = since(del);
-  REQUIRE(all_gone);
+  if (!all_gone)
+    throw std::runtime_error(sd.level + ": not every user gone in time");
   r.cpu_ms_per_user = (cpu_seconds(env.op->pid()) - cpu0) * 1000 / n;
-  env.op->stop();
-  WARN("--log-level " << level << ", round " << round << ": " << n << " users Ready in "
-       << r.create_s << " s, deleted in " << r.delete_s << " s: " << r.users_per_s(n)
-       << " users/s; operator CPU " << r.cpu_ms_per_user << " ms per user; log "
-       << env.op->log().size() / 1024 << " KB; load average " << load_average());
   return r;
+}
+
+void start_operator(side& sd) {
+  operator_options o;
+  o.kubeconfig = sd.env.k8s.kubeconfig();
+  o.ns = sd.env.ns;
+  o.log_level = sd.level;
+  o.resync_period = "5m";
+  sd.env.op = std::make_unique<operator_process>(o);
+  sd.env.op->start();
 }
 
 } // namespace
@@ -186,48 +191,69 @@ TEST_CASE("debug logging costs the operator at most 10 % more CPU per user and l
   e2e_options quiet;
   quiet.start_operator = false;
   quiet.resync_period = "5m";
-  e2e_env env(quiet);
-  bulk_watch watch(env.k8s.kubeconfig(), env.ns);
-  // One database for every round, there before the first (as an application's is).
-  const auto db = env.database_name("logcost_db");
-  env.pg.exec("CREATE DATABASE " + postgres::ident(db));
+  e2e_env a(quiet);
+  e2e_env b(quiet);
+  bulk_watch watch_a(a.k8s.kubeconfig(), a.ns);
+  bulk_watch watch_b(b.k8s.kubeconfig(), b.ns);
+  // One database per namespace, there before the first round (as an application's is).
+  const auto db_a = a.database_name("logcost_db");
+  const auto db_b = b.database_name("logcost_db");
+  a.pg.exec("CREATE DATABASE " + postgres::ident(db_a));
+  b.pg.exec("CREATE DATABASE " + postgres::ident(db_b));
 
-  // info debug debug info (info debug debug info ... for more rounds).
+  // Each round runs an info operator and a debug operator at the same time, each with its own bulk
+  // in its own namespace: whatever else loads the machine loads both alike. The namespaces swap
+  // levels from one round to the next.
+  std::vector<double> ratios;
   std::vector<round_figures> info, debug;
   for (int k = 0; k < rounds; ++k) {
-    const bool info_first = k % 2 == 0;
-    for (const char* level : info_first ? std::vector<const char*>{"info", "debug"}
-                                        : std::vector<const char*>{"debug", "info"}) {
-      auto r = run_round(env, watch, db, level, n, static_cast<int>(info.size() + debug.size()));
-      if (r.level == "debug") {
-        debug.push_back(r);
-        // The debug log of the round: no password, verifier or admin credential.
-        CHECK_NO_SECRETS_IN_LOG(env);
-      } else {
-        info.push_back(r);
+    side sa{a, watch_a, db_a, k % 2 == 0 ? "info" : "debug"};
+    side sb{b, watch_b, db_b, k % 2 == 0 ? "debug" : "info"};
+    start_operator(sa);
+    start_operator(sb);
+    round_figures ra, rb;
+    std::string failed;
+    std::mutex failed_m;
+    auto run = [&](side& sd, round_figures& out) {
+      try {
+        out = run_side(sd, n, k);
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> l(failed_m);
+        failed += std::string(e.what()) + "; ";
       }
+    };
+    std::thread ta([&] { run(sa, ra); });
+    std::thread tb([&] { run(sb, rb); });
+    ta.join();
+    tb.join();
+    INFO(failed);
+    REQUIRE(failed.empty());
+    for (auto* sd : {&sa, &sb}) {
+      sd->env.op->stop();
+      if (sd->level == "debug")
+        CHECK_NO_SECRETS_IN_LOG(sd->env); // the debug log of the round
     }
+    const auto& ri = ra.level == "info" ? ra : rb;
+    const auto& rd = ra.level == "info" ? rb : ra;
+    info.push_back(ri);
+    debug.push_back(rd);
+    ratios.push_back(rd.cpu_ms_per_user / ri.cpu_ms_per_user);
+    for (const auto* r : {&ri, &rd})
+      WARN("round " << k << ", --log-level " << r->level << ": " << n << " users Ready in "
+           << r->create_s << " s, deleted in " << r->delete_s << " s: " << r->users_per_s(n)
+           << " users/s; operator CPU " << r->cpu_ms_per_user << " ms per user; load average "
+           << load_average());
   }
-  auto best_rate = [n](const std::vector<round_figures>& v) {
-    double b = 0;
-    for (const auto& r : v)
-      b = std::max(b, r.users_per_s(n));
-    return b;
-  };
-  auto best_cpu = [](const std::vector<round_figures>& v) {
-    double b = v.front().cpu_ms_per_user;
-    for (const auto& r : v)
-      b = std::min(b, r.cpu_ms_per_user);
-    return b;
-  };
-  const double info_rate = best_rate(info);
-  const double debug_rate = best_rate(debug);
-  const double info_cpu = best_cpu(info);
-  const double debug_cpu = best_cpu(debug);
-  WARN("best of " << rounds << " rounds: info " << info_rate << " users/s, " << info_cpu
-       << " ms operator CPU per user; debug " << debug_rate << " users/s, " << debug_cpu
-       << " ms per user: CPU debug / info = " << debug_cpu / info_cpu
-       << ", throughput debug / info = " << debug_rate / info_rate << "; load average "
-       << load_average());
-  CHECK(debug_cpu <= 1.10 * info_cpu);
+  double ratio = 0, rate_ratio = 0;
+  for (std::size_t k = 0; k < ratios.size(); ++k) {
+    ratio += ratios[k] / static_cast<double>(ratios.size());
+    rate_ratio += debug[k].users_per_s(n) / info[k].users_per_s(n) / static_cast<double>(ratios.size());
+  }
+  WARN("operator CPU per user, debug / info, by round:" << [&] {
+    std::string t;
+    for (double r : ratios)
+      t += " " + std::to_string(r);
+    return t;
+  }() << "; mean " << ratio << "; throughput debug / info, mean " << rate_ratio);
+  CHECK(ratio <= 1.10);
 }
