@@ -309,9 +309,10 @@ TEST_CASE("requests waiting for a connection take turns by namespace: one namesp
   // whatever the machine's load.
   watch_options hold;
   hold.timeout_seconds = 2;
-  std::atomic<bool> held_done{false};
+  // Shared with the callback, which may run after this case ends (it runs after its slot passed on).
+  auto held_done = std::make_shared<std::atomic<bool>>(false);
   c->raw(watch_request(resource::config_maps(), busy, hold),
-         [&](dbuser::expected<json, error>) { held_done = true; });
+         [held_done](dbuser::expected<json, error>) { *held_done = true; });
   std::mutex m;
   std::condition_variable cv;
   // Namespace and resourceVersion of each create: the server's order of the creates, which one
@@ -330,7 +331,7 @@ TEST_CASE("requests waiting for a connection take turns by namespace: one namesp
   for (int i = 0; i < backlog; ++i)
     create(busy, "cm-" + std::to_string(i));
   create(other, "cm");
-  REQUIRE_FALSE(held_done); // all 41 were queued while the connection was held
+  REQUIRE_FALSE(*held_done); // all 41 were queued while the connection was held
   std::unique_lock<std::mutex> lock(m);
   REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] { return done.size() == backlog + 1; }));
   long long other_rv = -1;
